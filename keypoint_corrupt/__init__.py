@@ -1,0 +1,56 @@
+"""keypoint_corrupt: make keypoint datasets hard on purpose.
+
+Keypoint-aware image corruptions (defocus, horizontal motion blur, keypoint-ROI occlusion,
+Gaussian and per-channel salt-and-pepper noise) as pure functions
+(:mod:`keypoint_corrupt.functional`) and as albumentations transforms, plus the eleven
+named configurations of the reference robustness protocol.
+
+Examples
+--------
+>>> import numpy as np, keypoint_corrupt as kc
+>>> kc.CONFIGS[:3]
+('defocus-7', 'defocus-13', 'defocus-21')
+>>> t = kc.make_corruption("motion-30")
+>>> t(image=np.zeros((48, 64, 3), np.uint8))["image"].shape
+(48, 64, 3)
+"""
+
+from keypoint_corrupt import functional
+from keypoint_corrupt._version import __version__
+from keypoint_corrupt.registry import (
+    CONFIGS,
+    CorruptionConfig,
+    apply_corruption,
+    available_configs,
+    get_config,
+    make_corruption,
+    register_config,
+    unregister_config,
+)
+from keypoint_corrupt.transforms import (
+    CorruptionTransform,
+    DefocusBlur,
+    GaussianNoise,
+    HorizontalMotionBlur,
+    KeypointOcclusion,
+    SaltPepperNoise,
+)
+
+__all__ = [
+    "CONFIGS",
+    "CorruptionConfig",
+    "CorruptionTransform",
+    "DefocusBlur",
+    "GaussianNoise",
+    "HorizontalMotionBlur",
+    "KeypointOcclusion",
+    "SaltPepperNoise",
+    "__version__",
+    "apply_corruption",
+    "available_configs",
+    "functional",
+    "get_config",
+    "make_corruption",
+    "register_config",
+    "unregister_config",
+]

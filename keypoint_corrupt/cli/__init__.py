@@ -1,0 +1,1 @@
+"""The ``keypoint-corrupt`` command line."""

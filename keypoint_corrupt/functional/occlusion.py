@@ -1,0 +1,247 @@
+"""Keypoint-aware occlusion: a filled square placed inside the keypoints' region of interest."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from keypoint_corrupt._validation import (
+    as_generator,
+    check_float,
+    check_image,
+    check_keypoints,
+    check_visibility,
+    max_value,
+)
+
+Box = tuple[float, float, float, float]
+PixelBox = tuple[int, int, int, int]
+
+
+def _image_hw(image_shape: Any) -> tuple[int, int]:
+    try:
+        h, w = int(image_shape[0]), int(image_shape[1])
+    except (TypeError, IndexError, ValueError) as exc:
+        raise TypeError(f"image_shape must be a shape tuple (H, W, ...), got {image_shape!r}") from exc
+    if h <= 0 or w <= 0:
+        raise ValueError(f"image_shape must have positive height and width, got {image_shape!r}")
+    return h, w
+
+
+def keypoint_roi(
+    keypoints: Any,
+    image_shape: Sequence[int],
+    margin: float = 0.15,
+    visibility: Any = None,
+) -> Box | None:
+    """Region of interest of the visible keypoints, grown by a margin and clipped to the image.
+
+    The box spans the min/max of the visible keypoints; each side is then pushed out by
+    ``margin`` times the box width (left and right) and height (top and bottom), and the
+    result is clipped to ``[0, W] x [0, H]`` (continuous pixel coordinates: pixel ``i``
+    covers ``[i, i + 1)``).
+
+    Keypoints with a NaN or infinite coordinate count as invisible, as do those whose
+    ``visibility`` is false or zero.
+
+    Parameters
+    ----------
+    keypoints : array-like
+        (N, 2) x, y in pixels; extra columns (COCO ``v``, albumentations' internals) are ignored.
+    image_shape : sequence of int
+        The image's shape; only H and W are used.
+    margin : float, default 0.15
+        Non-negative growth per side, as a fraction of the box's width and height.
+    visibility : array-like of bool, optional
+        (N,) flags; default all visible.
+
+    Returns
+    -------
+    tuple of float or None
+        ``(x0, y0, x1, y1)``, or ``None`` when no keypoint is visible.
+
+    Examples
+    --------
+    >>> keypoint_roi([[10, 20], [30, 60]], (100, 100), margin=0.1)
+    (8.0, 16.0, 32.0, 64.0)
+    """
+    pts = check_keypoints(keypoints)
+    h, w = _image_hw(image_shape)
+    m = check_float(margin, "margin", low=0.0)
+    vis = check_visibility(visibility, len(pts)) & np.isfinite(pts).all(axis=1)
+    if not vis.any():
+        return None
+    sel = pts[vis]
+    x0, y0 = sel.min(axis=0)
+    x1, y1 = sel.max(axis=0)
+    dx, dy = m * (x1 - x0), m * (y1 - y0)
+    return (
+        float(np.clip(x0 - dx, 0, w)),
+        float(np.clip(y0 - dy, 0, h)),
+        float(np.clip(x1 + dx, 0, w)),
+        float(np.clip(y1 + dy, 0, h)),
+    )
+
+
+def _round_half_up(v: float) -> int:
+    return math.floor(v + 0.5)
+
+
+def square_box(center: tuple[float, float], side: float, image_shape: Sequence[int]) -> PixelBox:
+    """Pixel box ``(x0, y0, x1, y1)`` (end exclusive) of a square, clipped to the image.
+
+    A pixel is covered when its centre ``(i + 0.5)`` lies inside the square (ties round up),
+    so the painted area matches ``side**2`` to within one row and column.
+    """
+    h, w = _image_hw(image_shape)
+    cx, cy = center
+    half = side / 2.0
+    x0 = min(max(_round_half_up(cx - half), 0), w)
+    x1 = min(max(_round_half_up(cx + half), 0), w)
+    y0 = min(max(_round_half_up(cy - half), 0), h)
+    y1 = min(max(_round_half_up(cy + half), 0), h)
+    return (x0, y0, max(x0, x1), max(y0, y1))
+
+
+def fill_box(image: np.ndarray, box: PixelBox | None, fill: float | Sequence[float] = 0) -> np.ndarray:
+    """Return a copy of ``image`` with ``image[y0:y1, x0:x1]`` set to ``fill``.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        uint8 or float32 image.
+    box : tuple of int or None
+        ``(x0, y0, x1, y1)``, end exclusive; ``None`` paints nothing.
+    fill : float or sequence of float, default 0
+        Scalar or one value per channel, in the image's scale (0-255 or 0-1).
+
+    Returns
+    -------
+    numpy.ndarray
+        The painted copy.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> int(fill_box(np.ones((4, 4), np.uint8), (1, 1, 3, 3), 0).sum())
+    12
+    """
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    arr = np.asarray(fill, dtype=np.float64).reshape(-1)
+    if arr.size not in (1, channels):
+        raise ValueError(f"fill must be a scalar or have {channels} values (one per channel), got {fill!r}")
+    top = max_value(image)
+    if not np.isfinite(arr).all() or (arr < 0).any() or (arr > top).any():
+        raise ValueError(f"fill must lie in [0, {top:g}] for a {image.dtype} image, got {fill!r}")
+    out = image.copy()
+    if box is not None:
+        x0, y0, x1, y1 = box
+        out[y0:y1, x0:x1] = arr[0] if image.ndim == 2 else np.broadcast_to(arr, (channels,))
+    return out
+
+
+def occluder_box(
+    roi: Box, area: float, center: tuple[float, float], image_shape: Sequence[int]
+) -> PixelBox:
+    """Pixel box of a square of ``area`` times the ROI's area, centred at ``center``.
+
+    Examples
+    --------
+    >>> occluder_box((20.0, 20.0, 80.0, 80.0), 0.25, (50.0, 50.0), (100, 100))
+    (35, 35, 65, 65)
+    """
+    side = math.sqrt(area * (roi[2] - roi[0]) * (roi[3] - roi[1]))
+    return square_box(center, side, image_shape)
+
+
+def occlusion_center(
+    roi: Box,
+    rng: np.random.Generator | int | None = None,
+) -> tuple[float, float]:
+    """Draw an occluder centre uniformly inside ``roi``.
+
+    Exactly two uniform draws (x, then y) are consumed, so the same generator state gives the
+    same centre whatever the occluder's area (occlusion-10/20/30 share their centres).
+    """
+    gen = as_generator(rng)
+    x0, y0, x1, y1 = roi
+    return float(gen.uniform(x0, x1)), float(gen.uniform(y0, y1))
+
+
+def occlude(
+    image: np.ndarray,
+    keypoints: Any,
+    area: float,
+    *,
+    margin: float = 0.15,
+    center: tuple[float, float] | None = None,
+    rng: np.random.Generator | int | None = None,
+    fill: float | Sequence[float] = 0,
+    visibility: Any = None,
+) -> tuple[np.ndarray, PixelBox | None]:
+    """Cover part of the hand with a filled square placed from its keypoints.
+
+    The square's side is ``sqrt(area * roi_width * roi_height)`` where the ROI is
+    :func:`keypoint_roi`; its centre is ``center`` or, by default, a uniform draw inside the
+    ROI. The square is clipped to the image. Keypoints are never moved or removed.
+
+    When no keypoint is visible the image is returned unchanged (as a copy) and the box is
+    ``None``.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        uint8 or float32 (values in [0, 1]) image, HxW, HxWx1, HxWx3 or HxWx4.
+    keypoints : array-like
+        (N, 2) x, y in pixels (extra columns ignored).
+    area : float
+        Occluder area as a fraction of the ROI's area, in (0, 1].
+    margin : float, default 0.15
+        ROI growth per side (see :func:`keypoint_roi`).
+    center : tuple of float, optional
+        Fixed ``(x, y)`` centre in pixels; default drawn from ``rng``.
+    rng : numpy.random.Generator or int or None
+        Source of the random centre.
+    fill : float or sequence of float, default 0
+        Fill value in the image's scale (0-255 for uint8, 0-1 for float32), one per channel or scalar.
+    visibility : array-like of bool, optional
+        (N,) flags; invisible, NaN or infinite keypoints do not shape the ROI.
+
+    Returns
+    -------
+    image : numpy.ndarray
+        A new array of the same shape and dtype.
+    box : tuple of int or None
+        The painted pixels ``image[y0:y1, x0:x1]`` as ``(x0, y0, x1, y1)``; ``None`` if nothing
+        could be placed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.full((100, 100, 3), 200, np.uint8)
+    >>> out, box = occlude(img, [[20, 20], [80, 80]], 0.25, margin=0.0, center=(50, 50))
+    >>> box
+    (35, 35, 65, 65)
+    >>> int(out[50, 50, 0]), int(out[10, 10, 0])
+    (0, 200)
+    """
+    check_image(image)
+    a = check_float(area, "area", low=0.0, high=1.0, low_inclusive=False)
+    roi = keypoint_roi(keypoints, image.shape, margin=margin, visibility=visibility)
+    if roi is None:
+        return fill_box(image, None, fill), None
+    if center is None:
+        center = occlusion_center(roi, rng)
+    else:
+        try:
+            cx, cy = (float(c) for c in center)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"center must be an (x, y) pair of numbers, got {center!r}") from exc
+        if not (np.isfinite(cx) and np.isfinite(cy)):
+            raise ValueError(f"center must be finite, got {center!r}")
+        center = (cx, cy)
+    box = occluder_box(roi, a, center, image.shape)
+    return fill_box(image, box, fill), box

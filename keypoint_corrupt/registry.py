@@ -1,0 +1,247 @@
+"""Named corruption configurations, as data.
+
+The eleven reference configurations of Costa et al. are rows of :data:`_REFERENCE`; users
+add their own with :func:`register_config`. A configuration names a transform class and
+its parameters, plus an ``rng_stream``: configurations sharing a stream draw from the same
+per-image generator, which is how occlusion-10/20/30 share their centre on each image.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from keypoint_corrupt.transforms import (
+    CorruptionTransform,
+    DefocusBlur,
+    GaussianNoise,
+    HorizontalMotionBlur,
+    KeypointOcclusion,
+    SaltPepperNoise,
+)
+
+__all__ = [
+    "CONFIGS",
+    "CorruptionConfig",
+    "apply_corruption",
+    "available_configs",
+    "get_config",
+    "make_corruption",
+    "register_config",
+    "unregister_config",
+]
+
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class CorruptionConfig:
+    """One named corruption: a transform class with fixed parameters.
+
+    Attributes
+    ----------
+    name : str
+        Registry key, e.g. ``"motion-30"``.
+    family : str
+        Corruption family (``defocus``, ``motion``, ``occlusion``, ``noise`` or a user's own).
+    transform : type
+        A :class:`~keypoint_corrupt.transforms.CorruptionTransform` subclass.
+    params : Mapping
+        Keyword arguments for ``transform``.
+    rng_stream : str
+        Key of the per-image random stream (defaults to ``name``).
+    description : str
+        One line for listings.
+    """
+
+    name: str
+    family: str
+    transform: type[CorruptionTransform]
+    params: Mapping[str, Any] = field(default_factory=dict)
+    rng_stream: str = ""
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+        if not self.rng_stream:
+            object.__setattr__(self, "rng_stream", self.name)
+
+    def build(self, **overrides: Any) -> CorruptionTransform:
+        """Instantiate the transform, ``overrides`` replacing the stored parameters."""
+        return self.transform(**{**self.params, **overrides})
+
+
+def _ref(name: str, family: str, transform: type[CorruptionTransform], description: str,
+         rng_stream: str = "", **params: Any) -> CorruptionConfig:
+    return CorruptionConfig(name, family, transform, params, rng_stream, description)
+
+
+_REFERENCE: tuple[CorruptionConfig, ...] = (
+    _ref("defocus-7", "defocus", DefocusBlur, "Gaussian blur, 7x7 kernel, sigma 1.4", kernel_size=7),
+    _ref("defocus-13", "defocus", DefocusBlur, "Gaussian blur, 13x13 kernel, sigma 2.3", kernel_size=13),
+    _ref("defocus-21", "defocus", DefocusBlur, "Gaussian blur, 21x21 kernel, sigma 3.5", kernel_size=21),
+    _ref("motion-15", "motion", HorizontalMotionBlur, "horizontal motion blur over 15 px", kernel_size=15),
+    _ref("motion-30", "motion", HorizontalMotionBlur, "horizontal motion blur over 30 px", kernel_size=30),
+    _ref("motion-45", "motion", HorizontalMotionBlur, "horizontal motion blur over 45 px", kernel_size=45),
+    _ref("occlusion-10", "occlusion", KeypointOcclusion, "black square, 10% of the keypoint ROI",
+         "occlusion", area=0.10, margin=0.15),
+    _ref("occlusion-20", "occlusion", KeypointOcclusion, "black square, 20% of the keypoint ROI",
+         "occlusion", area=0.20, margin=0.15),
+    _ref("occlusion-30", "occlusion", KeypointOcclusion, "black square, 30% of the keypoint ROI",
+         "occlusion", area=0.30, margin=0.15),
+    _ref("noise-gaussian", "noise", GaussianNoise, "additive Gaussian noise, var 0.01 on [0, 1]",
+         var=0.01, mean=0.0),
+    _ref("noise-saltpepper", "noise", SaltPepperNoise, "salt and pepper per channel, 5% of values",
+         amount=0.05, salt_vs_pepper=0.5, per_channel=True),
+)
+
+#: The eleven reference configuration names, in the order of the reference study's tables.
+CONFIGS: tuple[str, ...] = tuple(c.name for c in _REFERENCE)
+
+_lock = threading.Lock()
+_registry: dict[str, CorruptionConfig] = {c.name: c for c in _REFERENCE}
+
+
+def available_configs() -> tuple[str, ...]:
+    """All registered names: the reference eleven first, then user registrations in order."""
+    return tuple(_registry)
+
+
+def get_config(name: str) -> CorruptionConfig:
+    """Look up a configuration by name.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not registered; the message lists the valid names.
+
+    Examples
+    --------
+    >>> get_config("motion-30").params["kernel_size"]
+    30
+    """
+    try:
+        return _registry[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown corruption configuration {name!r}; valid names: {', '.join(_registry)}"
+        ) from None
+
+
+def make_corruption(name: str, **overrides: Any) -> CorruptionTransform:
+    """Build the albumentations transform of a named configuration.
+
+    Parameters
+    ----------
+    name : str
+        A registered name, e.g. ``"defocus-13"``.
+    **overrides
+        Parameters replacing the configuration's, e.g. ``p=0.5`` or ``fill=127``.
+
+    Returns
+    -------
+    CorruptionTransform
+        An ``albumentations.ImageOnlyTransform``.
+
+    Examples
+    --------
+    >>> make_corruption("occlusion-20", fill=127)
+    KeypointOcclusion(area=0.2, margin=0.15, fill=127.0, visibility_label=None, p=1.0)
+    """
+    return get_config(name).build(**overrides)
+
+
+def apply_corruption(
+    name: str,
+    image: np.ndarray,
+    keypoints: Any = None,
+    *,
+    visibility: Any = None,
+    rng: np.random.Generator | int | None = None,
+    **overrides: Any,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Apply a named configuration to one image with an explicit generator (no albumentations).
+
+    Returns the corrupted image and what was drawn (``{"box": ...}`` for occlusion).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.full((64, 64, 3), 200, np.uint8)
+    >>> out, info = apply_corruption("occlusion-30", img, [[10, 10], [50, 50]], rng=0)
+    >>> sorted(info)
+    ['box']
+    """
+    return make_corruption(name, **overrides).corrupt(image, keypoints=keypoints, visibility=visibility, rng=rng)
+
+
+def register_config(
+    name: str,
+    transform: type[CorruptionTransform],
+    params: Mapping[str, Any] | None = None,
+    *,
+    family: str | None = None,
+    rng_stream: str | None = None,
+    description: str = "",
+    replace: bool = False,
+) -> CorruptionConfig:
+    """Register a named configuration so every part of the package can use it by name.
+
+    The parameters are checked by building the transform once.
+
+    Parameters
+    ----------
+    name : str
+        Lower-case name (letters, digits, ``-``, ``_``, ``.``).
+    transform : type
+        A :class:`~keypoint_corrupt.transforms.CorruptionTransform` subclass.
+    params : Mapping, optional
+        Its keyword arguments.
+    family : str, optional
+        Defaults to the transform's ``family``.
+    rng_stream : str, optional
+        Share a per-image random stream with other configurations (default: ``name``).
+    description : str
+        One line for listings.
+    replace : bool, default False
+        Allow replacing a user registration (the reference eleven can never be replaced).
+
+    Examples
+    --------
+    >>> from keypoint_corrupt import DefocusBlur
+    >>> cfg = register_config("defocus-31", DefocusBlur, {"kernel_size": 31})
+    >>> make_corruption("defocus-31").kernel_size
+    31
+    >>> unregister_config("defocus-31")
+    """
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ValueError(f"name must be lower-case letters, digits, '-', '_' or '.', got {name!r}")
+    if not (isinstance(transform, type) and issubclass(transform, CorruptionTransform)):
+        raise TypeError(f"transform must be a CorruptionTransform subclass, got {transform!r}")
+    cfg = CorruptionConfig(
+        name, family or transform.family, transform, dict(params or {}), rng_stream or "", description
+    )
+    cfg.build()  # fail now, not in the middle of a dataset build
+    with _lock:
+        if name in CONFIGS:
+            raise ValueError(f"{name!r} is a reference configuration and cannot be replaced")
+        if name in _registry and not replace:
+            raise ValueError(f"configuration {name!r} is already registered (pass replace=True)")
+        _registry[name] = cfg
+    return cfg
+
+
+def unregister_config(name: str) -> None:
+    """Remove a user registration (reference configurations cannot be removed)."""
+    with _lock:
+        if name in CONFIGS:
+            raise ValueError(f"{name!r} is a reference configuration and cannot be removed")
+        if name not in _registry:
+            raise ValueError(f"configuration {name!r} is not registered")
+        del _registry[name]
