@@ -15,7 +15,6 @@ SUPPORTED_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32))
 SUPPORTED_CHANNELS = (1, 3, 4)
 
 
-
 def check_image(image: Any, name: str = "image") -> np.ndarray:
     """Return ``image`` if it is a supported image array, else raise.
 
@@ -35,9 +34,7 @@ def check_image(image: Any, name: str = "image") -> np.ndarray:
     if image.dtype == np.float32:
         lo, hi = float(image.min()), float(image.max())
         if not (np.isfinite(lo) and np.isfinite(hi)) or lo < 0.0 or hi > 1.0:
-            raise ValueError(
-                f"float32 {name} must hold finite values in [0, 1], got min={lo!r}, max={hi!r}"
-            )
+            raise ValueError(f"float32 {name} must hold finite values in [0, 1], got min={lo!r}, max={hi!r}")
     return image
 
 

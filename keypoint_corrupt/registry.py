@@ -77,8 +77,14 @@ class CorruptionConfig:
         return self.transform(**{**self.params, **overrides})
 
 
-def _ref(name: str, family: str, transform: type[CorruptionTransform], description: str,
-         rng_stream: str = "", **params: Any) -> CorruptionConfig:
+def _ref(
+    name: str,
+    family: str,
+    transform: type[CorruptionTransform],
+    description: str,
+    rng_stream: str = "",
+    **params: Any,
+) -> CorruptionConfig:
     return CorruptionConfig(name, family, transform, params, rng_stream, description)
 
 
@@ -89,16 +95,50 @@ _REFERENCE: tuple[CorruptionConfig, ...] = (
     _ref("motion-15", "motion", HorizontalMotionBlur, "horizontal motion blur over 15 px", kernel_size=15),
     _ref("motion-30", "motion", HorizontalMotionBlur, "horizontal motion blur over 30 px", kernel_size=30),
     _ref("motion-45", "motion", HorizontalMotionBlur, "horizontal motion blur over 45 px", kernel_size=45),
-    _ref("occlusion-10", "occlusion", KeypointOcclusion, "black square, 10% of the keypoint ROI",
-         "occlusion", area=0.10, margin=0.15),
-    _ref("occlusion-20", "occlusion", KeypointOcclusion, "black square, 20% of the keypoint ROI",
-         "occlusion", area=0.20, margin=0.15),
-    _ref("occlusion-30", "occlusion", KeypointOcclusion, "black square, 30% of the keypoint ROI",
-         "occlusion", area=0.30, margin=0.15),
-    _ref("noise-gaussian", "noise", GaussianNoise, "additive Gaussian noise, var 0.01 on [0, 1]",
-         var=0.01, mean=0.0),
-    _ref("noise-saltpepper", "noise", SaltPepperNoise, "salt and pepper per channel, 5% of values",
-         amount=0.05, salt_vs_pepper=0.5, per_channel=True),
+    _ref(
+        "occlusion-10",
+        "occlusion",
+        KeypointOcclusion,
+        "black square, 10% of the keypoint ROI",
+        "occlusion",
+        area=0.10,
+        margin=0.15,
+    ),
+    _ref(
+        "occlusion-20",
+        "occlusion",
+        KeypointOcclusion,
+        "black square, 20% of the keypoint ROI",
+        "occlusion",
+        area=0.20,
+        margin=0.15,
+    ),
+    _ref(
+        "occlusion-30",
+        "occlusion",
+        KeypointOcclusion,
+        "black square, 30% of the keypoint ROI",
+        "occlusion",
+        area=0.30,
+        margin=0.15,
+    ),
+    _ref(
+        "noise-gaussian",
+        "noise",
+        GaussianNoise,
+        "additive Gaussian noise, var 0.01 on [0, 1]",
+        var=0.01,
+        mean=0.0,
+    ),
+    _ref(
+        "noise-saltpepper",
+        "noise",
+        SaltPepperNoise,
+        "salt and pepper per channel, 5% of values",
+        amount=0.05,
+        salt_vs_pepper=0.5,
+        per_channel=True,
+    ),
 )
 
 #: The eleven reference configuration names, in the order of the reference study's tables.
@@ -168,7 +208,8 @@ def apply_corruption(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Apply a named configuration to one image with an explicit generator (no albumentations).
 
-    Returns the corrupted image and what was drawn (``{"box": ...}`` for occlusion).
+    Returns the corrupted image and what was drawn (``{"box": ..., "center": ...}`` for
+    occlusion, ``{}`` otherwise).
 
     Examples
     --------
@@ -176,9 +217,11 @@ def apply_corruption(
     >>> img = np.full((64, 64, 3), 200, np.uint8)
     >>> out, info = apply_corruption("occlusion-30", img, [[10, 10], [50, 50]], rng=0)
     >>> sorted(info)
-    ['box']
+    ['box', 'center']
     """
-    return make_corruption(name, **overrides).corrupt(image, keypoints=keypoints, visibility=visibility, rng=rng)
+    return make_corruption(name, **overrides).corrupt(
+        image, keypoints=keypoints, visibility=visibility, rng=rng
+    )
 
 
 def register_config(

@@ -54,7 +54,8 @@ class CorruptionTransform(A.ImageOnlyTransform):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Apply the corruption with an explicit generator.
 
-        Returns the new image and a dict of what was drawn (for occlusion, the painted ``box``).
+        Returns the new image and a dict of what was drawn (for occlusion, the painted pixel
+        ``box`` and the drawn ``center``, both ``None`` when no keypoint is visible).
         """
         raise NotImplementedError
 
@@ -193,10 +194,18 @@ class KeypointOcclusion(CorruptionTransform):
     def corrupt(self, image, *, keypoints=None, visibility=None, rng=None):  # noqa: D102
         if keypoints is None:
             raise ValueError("KeypointOcclusion needs keypoints, got keypoints=None")
+        roi = F.keypoint_roi(keypoints, image.shape, margin=self.margin, visibility=visibility)
+        center = None if roi is None else F.occlusion_center(roi, rng)
         out, box = F.occlude(
-            image, keypoints, self.area, margin=self.margin, rng=rng, fill=self.fill, visibility=visibility
+            image,
+            keypoints,
+            self.area,
+            margin=self.margin,
+            center=center,
+            fill=self.fill,
+            visibility=visibility,
         )
-        return out, {"box": box}
+        return out, {"box": box, "center": center}
 
     def _visibility_from_data(self, data: dict[str, Any], n: int) -> np.ndarray | None:
         if self.visibility_label is None:
@@ -238,13 +247,13 @@ class _NoiseTransform(CorruptionTransform):
     one's output) draws fresh noise.
     """
 
-    def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:  # noqa: D102
+    def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
         image = data["image"] if "image" in data else data["images"][0]
         fingerprint = zlib.crc32(np.ascontiguousarray(image).data)
         draw = int(self.random_generator.integers(0, 2**63))
         return {"noise_seed": (draw, fingerprint, zlib.crc32(self.family.encode()))}
 
-    def apply(self, img: np.ndarray, noise_seed: Any = None, **params: Any) -> np.ndarray:  # noqa: D102
+    def apply(self, img: np.ndarray, noise_seed: Any = None, **params: Any) -> np.ndarray:
         rng = np.random.default_rng(np.random.SeedSequence(list(noise_seed)))
         return self.corrupt(img, rng=rng)[0]
 
@@ -318,6 +327,10 @@ class SaltPepperNoise(_NoiseTransform):
 
     def corrupt(self, image, *, keypoints=None, visibility=None, rng=None):  # noqa: D102
         out = F.salt_pepper_noise(
-            image, amount=self.amount, salt_vs_pepper=self.salt_vs_pepper, per_channel=self.per_channel, rng=rng
+            image,
+            amount=self.amount,
+            salt_vs_pepper=self.salt_vs_pepper,
+            per_channel=self.per_channel,
+            rng=rng,
         )
         return out, {}

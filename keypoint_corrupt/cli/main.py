@@ -16,6 +16,7 @@ from keypoint_corrupt._version import __version__
 # Command modules, in the order `--help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "keypoint_corrupt.cli.list_configs",
+    "keypoint_corrupt.cli.synth_stb",
 )
 
 

@@ -139,7 +139,10 @@ def bernoulli_positions(n: int, p: float, rng: np.random.Generator | int | None 
     parts = []
     last = -1
     while True:
-        hits = last + np.cumsum(gen.geometric(p, size=chunk))
+        # A gap past n ends the process; clamping keeps the running sum from overflowing
+        # when p is tiny and numpy saturates the draws at the int64 maximum.
+        gaps = np.minimum(gen.geometric(p, size=chunk), n + 1)
+        hits = last + np.cumsum(gaps)
         if hits[-1] >= n:
             parts.append(hits[hits < n])
             break

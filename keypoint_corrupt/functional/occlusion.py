@@ -143,9 +143,7 @@ def fill_box(image: np.ndarray, box: PixelBox | None, fill: float | Sequence[flo
     return out
 
 
-def occluder_box(
-    roi: Box, area: float, center: tuple[float, float], image_shape: Sequence[int]
-) -> PixelBox:
+def occluder_box(roi: Box, area: float, center: tuple[float, float], image_shape: Sequence[int]) -> PixelBox:
     """Pixel box of a square of ``area`` times the ROI's area, centred at ``center``.
 
     Examples

@@ -1,0 +1,180 @@
+"""The COCO keypoint reader on every real fixture file, and on broken files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from keypoint_corrupt.datasets import CocoKeypoints, ImageDecodeError, Sample, load_image
+
+FIXTURE_SETS = ("freihand", "onehand10k", "panoptic", "rhd")
+
+
+def coco_file(fixtures_dir, name):
+    (path,) = sorted((fixtures_dir / "hands" / name).glob("*.json"))
+    return path
+
+
+def test_every_fixture_file_is_covered(fixtures_dir):
+    assert {p.parent.name for p in (fixtures_dir / "hands").glob("*/*.json")} == set(FIXTURE_SETS)
+
+
+@pytest.mark.parametrize("name", FIXTURE_SETS)
+def test_reads_fixture(fixtures_dir, name):
+    path = coco_file(fixtures_dir, name)
+    raw = json.loads(path.read_text())
+    ds = CocoKeypoints(path)
+    assert len(ds) == len(raw["annotations"])
+    assert ds.joint_names == tuple(raw["categories"][0]["keypoints"]) and len(ds.joint_names) == 21
+    assert len(set(ds.ids)) == len(ds)
+    images = {im["id"]: im for im in raw["images"]}
+    for sample, ann in zip(ds, raw["annotations"], strict=True):
+        expected = np.asarray(ann["keypoints"], dtype=np.float64).reshape(-1, 3)
+        im = images[ann["image_id"]]
+        assert isinstance(sample, Sample)
+        assert sample.id == f"{im['file_name']}#{ann['id']}"
+        assert sample.image_path == path.parent / im["file_name"]
+        np.testing.assert_array_equal(sample.keypoints, expected[:, :2])
+        np.testing.assert_array_equal(sample.visibility, expected[:, 2] > 0)
+        assert sample.meta["annotation_id"] == ann["id"] and sample.meta["image_id"] == ann["image_id"]
+        img = load_image(sample)
+        assert img.dtype == np.uint8 and img.shape == (im["height"], im["width"], 3)
+        vis = sample.keypoints[sample.visibility]
+        assert (vis >= 0).all() and (vis[:, 0] <= im["width"]).all() and (vis[:, 1] <= im["height"]).all()
+
+
+def test_nested_and_flat_layouts(fixtures_dir):
+    rhd = json.loads(coco_file(fixtures_dir, "rhd").read_text())
+    assert isinstance(rhd["annotations"][0]["keypoints"][0], list)  # nested [[x, y, v], ...]
+    fh = json.loads(coco_file(fixtures_dir, "freihand").read_text())
+    assert not isinstance(fh["annotations"][0]["keypoints"][0], list)  # flat [x, y, v, ...]
+
+
+def test_invisible_joints(fixtures_dir):
+    ds = CocoKeypoints(coco_file(fixtures_dir, "onehand10k"))
+    hidden = [(s.id, j) for s in ds for j in np.flatnonzero(~s.visibility)]
+    assert hidden, "onehand10k has joints annotated 0, 0, 0"
+    for s in ds:
+        np.testing.assert_array_equal(s.meta["v"] == 0, ~s.visibility)
+
+
+def test_load_image_is_rgb(fixtures_dir):
+    import cv2
+
+    s = CocoKeypoints(coco_file(fixtures_dir, "rhd"))[0]
+    np.testing.assert_array_equal(load_image(s), cv2.imread(str(s.image_path))[..., ::-1])
+
+
+def test_image_root(tmp_path, fixtures_dir):
+    src = coco_file(fixtures_dir, "freihand")
+    shutil.copy(src, tmp_path / "ann.json")
+    ds = CocoKeypoints(tmp_path / "ann.json", image_root=src.parent)
+    assert ds[0].image_path.parent == src.parent
+    load_image(ds[0])
+    with pytest.raises(FileNotFoundError, match=r"image file not found: .*\.jpg"):
+        load_image(CocoKeypoints(tmp_path / "ann.json")[0])
+
+
+# -- broken files ---------------------------------------------------------------------------
+
+
+def minimal(**ann_overrides):
+    ann = {"id": 7, "image_id": 1, "category_id": 1, "keypoints": [1, 2, 2, 3, 4, 0]}
+    ann.update(ann_overrides)
+    return {
+        "images": [{"id": 1, "file_name": "a.png", "width": 10, "height": 10}],
+        "categories": [{"id": 1, "name": "hand", "keypoints": ["wrist", "tip"]}],
+        "annotations": [ann],
+    }
+
+
+def write(tmp_path, data, name="ann.json"):
+    path = tmp_path / name
+    path.write_text(data if isinstance(data, str) else json.dumps(data))
+    return path
+
+
+def test_minimal_file(tmp_path):
+    s = CocoKeypoints(write(tmp_path, minimal()))[0]
+    assert s.id == "a.png#7" and s.visibility.tolist() == [True, False]
+    nested = CocoKeypoints(write(tmp_path, minimal(keypoints=[[1, 2, 2], [3, 4, 0]])))[0]
+    assert nested == s
+
+
+@pytest.mark.parametrize(
+    "mutate, match",
+    [
+        (lambda d: d.pop("annotations"), "missing or non-list field 'annotations'"),
+        (lambda d: d.pop("categories"), "missing or non-list field 'categories'"),
+        (lambda d: d["annotations"][0].pop("keypoints"), r"annotations\[0\]: missing field 'keypoints'"),
+        (lambda d: d["annotations"][0].pop("image_id"), "missing field 'image_id'"),
+        (lambda d: d["images"][0].pop("file_name"), r"images\[0\]: missing field 'file_name'"),
+        (lambda d: d["categories"][0].pop("keypoints"), "has no 'keypoints' joint names"),
+        (
+            lambda d: d["annotations"][0].update(keypoints=[1, 2, 2]),
+            "has 1 keypoints but its category defines 2",
+        ),
+        (lambda d: d["annotations"][0].update(keypoints=[1, 2, 2, 3]), "x, y, v triples, got 4 values"),
+        (lambda d: d["annotations"][0].update(keypoints=[[1, 2], [3, 4]]), "rows must be"),
+        (lambda d: d["annotations"][0].update(keypoints=[1, "a", 2, 3, 4, 0]), "numbers only"),
+        (lambda d: d["annotations"][0].update(image_id=99), "unknown image_id 99"),
+        (lambda d: d["annotations"][0].update(category_id=5), "unknown category_id 5"),
+        (lambda d: d["annotations"].append(dict(d["annotations"][0])), "repeats an annotation id"),
+    ],
+)
+def test_broken_files_name_the_file(tmp_path, mutate, match):
+    data = minimal()
+    mutate(data)
+    path = write(tmp_path, data)
+    with pytest.raises(ValueError, match=match) as err:
+        CocoKeypoints(path)
+    assert str(path) in str(err.value)
+
+
+def test_not_json_and_missing(tmp_path):
+    with pytest.raises(ValueError, match=r"ann\.json: not a JSON file"):
+        CocoKeypoints(write(tmp_path, "{oops"))
+    with pytest.raises(ValueError, match="JSON object"):
+        CocoKeypoints(write(tmp_path, "[]"))
+    with pytest.raises(FileNotFoundError, match=r"nope\.json"):
+        CocoKeypoints(tmp_path / "nope.json")
+
+
+def test_other_keypoint_field(tmp_path):
+    """COCO-WholeBody: hands live in ``lefthand_kpts`` while the category names body joints."""
+    data = minimal(lefthand_kpts=[5, 6, 1] * 3)
+    path = write(tmp_path, data)
+    with pytest.raises(ValueError, match="has 3 keypoints but its category defines 2"):
+        CocoKeypoints(path, keypoint_field="lefthand_kpts")
+    ds = CocoKeypoints(path, keypoint_field="lefthand_kpts", joint_names=["a", "b", "c"])
+    assert ds.joint_names == ("a", "b", "c") and ds[0].keypoints.shape == (3, 2)
+
+
+# -- image decoding -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, suffix", [("rhd", ".png"), ("freihand", ".jpg")])
+@pytest.mark.parametrize("cut", [1, 16, 2000])
+def test_truncated_images_raise(tmp_path, fixtures_dir, name, suffix, cut):
+    src = next((fixtures_dir / "hands" / name).glob(f"*{suffix}"))
+    data = src.read_bytes()
+    bad = tmp_path / f"cut{suffix}"
+    bad.write_bytes(data[: len(data) - cut])
+    with pytest.raises(ImageDecodeError, match=f"cannot decode image .*cut{suffix}"):
+        load_image(bad)
+
+
+def test_unreadable_images_raise(tmp_path):
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "junk.jpg").write_bytes(b"this is not an image")
+    with pytest.raises(ImageDecodeError, match=r"empty\.png: the file is empty"):
+        load_image(tmp_path / "empty.png")
+    with pytest.raises(ImageDecodeError, match=r"junk\.jpg: corrupt"):
+        load_image(tmp_path / "junk.jpg")
+    with pytest.raises(ImageDecodeError, match="directory"):
+        load_image(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"missing\.png"):
+        load_image(tmp_path / "missing.png")

@@ -1,0 +1,88 @@
+"""The registry of named configurations."""
+
+from __future__ import annotations
+
+import pytest
+
+import keypoint_corrupt as kc
+
+
+def test_configs_are_the_eleven_reference_names_in_table_order():
+    assert kc.CONFIGS == (
+        "defocus-7", "defocus-13", "defocus-21",
+        "motion-15", "motion-30", "motion-45",
+        "occlusion-10", "occlusion-20", "occlusion-30",
+        "noise-gaussian", "noise-saltpepper",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "name, cls, params",
+    [
+        ("defocus-7", kc.DefocusBlur, {"kernel_size": 7}),
+        ("defocus-13", kc.DefocusBlur, {"kernel_size": 13}),
+        ("defocus-21", kc.DefocusBlur, {"kernel_size": 21}),
+        ("motion-15", kc.HorizontalMotionBlur, {"kernel_size": 15}),
+        ("motion-30", kc.HorizontalMotionBlur, {"kernel_size": 30}),
+        ("motion-45", kc.HorizontalMotionBlur, {"kernel_size": 45}),
+        ("occlusion-10", kc.KeypointOcclusion, {"area": 0.10, "margin": 0.15, "fill": 0.0}),
+        ("occlusion-20", kc.KeypointOcclusion, {"area": 0.20, "margin": 0.15, "fill": 0.0}),
+        ("occlusion-30", kc.KeypointOcclusion, {"area": 0.30, "margin": 0.15, "fill": 0.0}),
+        ("noise-gaussian", kc.GaussianNoise, {"var": 0.01, "mean": 0.0}),
+        (
+            "noise-saltpepper",
+            kc.SaltPepperNoise,
+            {"amount": 0.05, "salt_vs_pepper": 0.5, "per_channel": True},
+        ),
+    ],
+)
+def test_reference_parameters(name, cls, params):
+    t = kc.make_corruption(name)
+    assert type(t) is cls and t.p == 1.0
+    for k, v in params.items():
+        assert getattr(t, k) == v
+
+
+def test_occlusion_configs_share_one_random_stream_and_others_do_not():
+    streams = {n: kc.get_config(n).rng_stream for n in kc.CONFIGS}
+    assert streams["occlusion-10"] == streams["occlusion-20"] == streams["occlusion-30"]
+    others = [s for n, s in streams.items() if not n.startswith("occlusion")]
+    assert len(set(others)) == len(others)
+
+
+def test_overrides_and_unknown_names():
+    assert kc.make_corruption("motion-45", p=0.25).p == 0.25
+    with pytest.raises(
+        ValueError, match=r"unknown corruption configuration 'blur-9'.*defocus-7.*noise-saltpepper"
+    ):
+        kc.make_corruption("blur-9")
+    with pytest.raises(TypeError, match="sigma"):
+        kc.make_corruption("defocus-7", sigma=3)
+
+
+def test_users_register_their_own_configurations():
+    cfg = kc.register_config("motion-60", kc.HorizontalMotionBlur, {"kernel_size": 60}, description="long")
+    try:
+        assert cfg.family == "motion" and cfg.rng_stream == "motion-60"
+        assert "motion-60" in kc.available_configs() and "motion-60" not in kc.CONFIGS
+        assert kc.make_corruption("motion-60").kernel_size == 60
+        with pytest.raises(ValueError, match="already registered"):
+            kc.register_config("motion-60", kc.HorizontalMotionBlur, {"kernel_size": 61})
+        kc.register_config("motion-60", kc.HorizontalMotionBlur, {"kernel_size": 61}, replace=True)
+        assert kc.make_corruption("motion-60").kernel_size == 61
+    finally:
+        kc.unregister_config("motion-60")
+    assert "motion-60" not in kc.available_configs()
+
+
+def test_registration_is_validated():
+    with pytest.raises(ValueError, match="reference configuration"):
+        kc.register_config("defocus-7", kc.DefocusBlur, {"kernel_size": 9})
+    with pytest.raises(ValueError, match="kernel_size must be odd"):
+        kc.register_config("defocus-8", kc.DefocusBlur, {"kernel_size": 8})
+    with pytest.raises(ValueError, match="name must be lower-case"):
+        kc.register_config("Bad Name", kc.DefocusBlur, {"kernel_size": 9})
+    with pytest.raises(TypeError, match="CorruptionTransform subclass"):
+        kc.register_config("x", dict, {})
+    with pytest.raises(ValueError, match="cannot be removed"):
+        kc.unregister_config("motion-15")
