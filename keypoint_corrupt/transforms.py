@@ -12,6 +12,7 @@ explicit generator, used by the dataset layer for per-image seeding.
 
 from __future__ import annotations
 
+import inspect
 import zlib
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -60,7 +61,8 @@ class CorruptionTransform(A.ImageOnlyTransform):
         raise NotImplementedError
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.get_transform_init_args_names())
+        names = [n for n in inspect.signature(type(self).__init__).parameters if n != "self"]
+        args = ", ".join(f"{n}={getattr(self, n)!r}" for n in names)
         return f"{type(self).__name__}({args})"
 
 

@@ -1,0 +1,176 @@
+"""Contact sheets: one image under every configuration, keypoints and ROI drawn.
+
+Rendering uses OpenCV only, so a sheet costs a few milliseconds and needs no display.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import cv2
+import numpy as np
+
+from keypoint_corrupt._validation import check_image, check_keypoints, check_visibility
+from keypoint_corrupt.datasets.subsets import sample_rng
+from keypoint_corrupt.functional.occlusion import keypoint_roi
+from keypoint_corrupt.registry import CONFIGS, apply_corruption
+
+# One colour per finger for 21-joint hands (root joint first, then 4 joints per finger).
+_FINGER_COLOURS = [
+    (255, 255, 255),
+    (255, 80, 80),
+    (255, 200, 0),
+    (60, 220, 60),
+    (0, 170, 255),
+    (200, 90, 255),
+]
+
+
+def _joint_colour(j: int, n: int) -> tuple[int, int, int]:
+    if n != 21:
+        return (255, 255, 0)
+    return _FINGER_COLOURS[0 if j == 0 else 1 + (j - 1) // 4]
+
+
+def draw_annotations(
+    image: np.ndarray,
+    keypoints: Any,
+    visibility: Any = None,
+    *,
+    roi: tuple[float, float, float, float] | None = None,
+    box: tuple[int, int, int, int] | None = None,
+    radius: int = 3,
+) -> np.ndarray:
+    """Draw visible keypoints (coloured per finger), the ROI (yellow) and an occluder box (red).
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        RGB uint8 image (not modified).
+    keypoints : array-like
+        (N, 2) pixel coordinates.
+    visibility : array-like of bool, optional
+        Only visible, finite keypoints are drawn.
+    roi, box : tuple, optional
+        Boxes ``(x0, y0, x1, y1)`` to outline.
+    radius : int
+        Keypoint radius in pixels.
+
+    Returns
+    -------
+    numpy.ndarray
+        An annotated RGB uint8 copy.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> draw_annotations(np.zeros((20, 20, 3), np.uint8), [[10, 10]]).max()
+    np.uint8(255)
+    """
+    out = np.ascontiguousarray(image.copy())
+    pts = check_keypoints(keypoints)
+    vis = check_visibility(visibility, len(pts)) & np.isfinite(pts).all(axis=1)
+    if roi is not None:
+        x0, y0, x1, y1 = (round(v) for v in roi)
+        cv2.rectangle(out, (x0, y0), (max(x0, x1 - 1), max(y0, y1 - 1)), (255, 230, 0), 1, cv2.LINE_AA)
+    if box is not None and box[2] > box[0] and box[3] > box[1]:
+        cv2.rectangle(out, (box[0], box[1]), (box[2] - 1, box[3] - 1), (255, 40, 40), 1)
+    for j, (p, v) in enumerate(zip(pts, vis, strict=True)):
+        if v:
+            centre = (round(p[0]), round(p[1]))
+            cv2.circle(out, centre, radius + 1, (0, 0, 0), -1, cv2.LINE_AA)
+            cv2.circle(out, centre, radius, _joint_colour(j, len(pts)), -1, cv2.LINE_AA)
+    return out
+
+
+def _label(tile: np.ndarray, text: str) -> np.ndarray:
+    bar = np.full((22, tile.shape[1], 3), 30, np.uint8)
+    cv2.putText(bar, text, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    return np.vstack([bar, tile])
+
+
+def contact_sheet(
+    image: np.ndarray,
+    keypoints: Any,
+    visibility: Any = None,
+    *,
+    configs: Sequence[str] = CONFIGS,
+    seed: int = 0,
+    sample_id: str = "preview",
+    margin: float = 0.15,
+    tile_width: int = 320,
+    columns: int = 4,
+) -> np.ndarray:
+    """Grid of the clean image and each configuration, with keypoints and ROI drawn.
+
+    Each tile is corrupted with the generator the dataset layer would use for
+    ``(seed, sample_id, config)``, so a sheet shows exactly what a materialised set holds.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        RGB uint8 image, HxWx3.
+    keypoints : array-like
+        (N, 2) pixel coordinates.
+    visibility : array-like of bool, optional
+        (N,) flags; default all visible.
+    configs : sequence of str
+        Configuration names (default: the eleven reference ones).
+    seed : int
+        Dataset seed.
+    sample_id : str
+        Id used to derive each tile's generator.
+    margin : float
+        ROI margin to draw.
+    tile_width : int
+        Width of one tile in pixels (aspect ratio kept).
+    columns : int
+        Tiles per row.
+
+    Returns
+    -------
+    numpy.ndarray
+        The sheet as an RGB uint8 array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sheet = contact_sheet(np.zeros((48, 64, 3), np.uint8), [[10, 10], [50, 40]], tile_width=64)
+    >>> sheet.shape
+    (210, 256, 3)
+    """
+    check_image(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image must be an RGB uint8 HxWx3 array, got {image.dtype} {image.shape}")
+    pts = check_keypoints(keypoints)
+    vis = check_visibility(visibility, len(pts))
+    roi = keypoint_roi(pts, image.shape, margin=margin, visibility=vis)
+    scale = tile_width / image.shape[1]
+    size = (tile_width, max(1, round(image.shape[0] * scale)))
+    radius = max(2, round(3 / max(scale, 1e-6) * scale))
+
+    def tile(img: np.ndarray, title: str, box: Any = None) -> np.ndarray:
+        small = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+        s_roi = None if roi is None else tuple(v * scale for v in roi)
+        s_box = None if box is None else tuple(round(v * scale) for v in box)
+        return _label(draw_annotations(small, pts * scale, vis, roi=s_roi, box=s_box, radius=radius), title)
+
+    tiles = [tile(image, "clean")]
+    for name in configs:
+        out, info = apply_corruption(name, image, pts, visibility=vis, rng=sample_rng(seed, sample_id, name))
+        tiles.append(tile(out, name, info.get("box")))
+    blank = np.zeros_like(tiles[0])
+    while len(tiles) % columns:
+        tiles.append(blank)
+    rows = [np.hstack(tiles[i : i + columns]) for i in range(0, len(tiles), columns)]
+    return np.vstack(rows)
+
+
+def save_png(path: Any, image: np.ndarray) -> None:
+    """Write an RGB uint8 array as PNG, raising ``OSError`` naming the path on failure."""
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(image[..., ::-1]))
+    if not ok:
+        raise OSError(f"could not encode PNG for {path}")
+    with open(path, "wb") as fh:
+        fh.write(buf.tobytes())
