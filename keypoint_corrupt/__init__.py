@@ -15,6 +15,12 @@ Examples
 (48, 64, 3)
 """
 
+import os
+
+# albumentations checks PyPI on import (a blocking network call, pointless on offline
+# cluster nodes, and urging an upgrade past the MIT releases we pin); users can still opt in.
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
 from keypoint_corrupt import functional
 from keypoint_corrupt._version import __version__
 from keypoint_corrupt.registry import (
