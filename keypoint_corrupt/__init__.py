@@ -60,3 +60,13 @@ __all__ = [
     "register_config",
     "unregister_config",
 ]
+
+
+def __getattr__(name: str):
+    # `keypoint_corrupt.models` needs torch: import it only on first use, so the rest of the
+    # package works without the `models` extra (the import then explains how to install it).
+    if name == "models":
+        import importlib
+
+        return importlib.import_module("keypoint_corrupt.models")
+    raise AttributeError(f"module 'keypoint_corrupt' has no attribute {name!r}")

@@ -1,0 +1,191 @@
+"""The training loop on CPU: every model learns, runs resume exactly, predictions map back."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from keypoint_corrupt.models import (  # noqa: E402
+    CropDataset,
+    PoseNet,
+    evaluate,
+    gaussian_score_maps,
+    load,
+    predict,
+    read_checkpoint,
+    train,
+)
+
+CROP = 32  # 4 x 4 score maps: small enough for CPU, same code path as 256 -> 32 x 32
+
+
+def fit(name, data, tmp_path, **kw):
+    options = {
+        "epochs": 1,
+        "batch_size": 2,
+        "crop_size": CROP,
+        "augment": False,
+        "lr_schedule": "constant",
+        "out_dir": tmp_path,
+        "progress": False,
+    }
+    options.update(kw)
+    return train(name, data, **options)
+
+
+@pytest.mark.parametrize("name", ["posenet-dense", "posenet-depthwise", "nerpe"])
+def test_every_model_trains_and_the_loss_falls(tmp_path, hands, name):
+    # One hand repeated: every step sees the same batch, so the loss must go down.
+    extra = {"val_dataset": hands(2)} if name == "posenet-depthwise" else {}
+    if name == "nerpe":
+        extra["channels_last"] = True  # exercise the CUDA memory layout on CPU too
+    result = fit(name, hands(6, distinct=False), tmp_path, train_set="S-train", **extra)
+
+    losses = result.step_losses
+    assert len(losses) == 3 and all(np.isfinite(losses))
+    assert losses[-1] < losses[0]
+    assert result.epoch_losses == [pytest.approx(np.mean(losses))]
+    if extra.get("val_dataset"):
+        assert len(result.val_epe) == 1 and np.isfinite(result.val_epe[0])
+
+
+def test_training_writes_resumable_checkpoints_a_model_and_a_loss_curve(tmp_path, hands):
+    result = tiny_nerpe_run(hands(4), tmp_path, train_set="S-train*", val_dataset=hands(2))
+    assert result.loss_curve.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    history = json.loads(result.history.read_text())
+    assert history["step_losses"] == pytest.approx(result.step_losses) and history["model"] == "nerpe"
+    assert len(history["val_mean_epe"]) == 2
+    model = load(result.final, encoder=TinyEncoder())
+    header = model.checkpoint_header
+    assert header["train_set"] == "S-train*" and header["seed"] == 3 and header["epochs_completed"] == 2
+    assert header["val_mean_epe"] == result.val_epe[-1]
+    state = read_checkpoint(result.checkpoint)["training_state"]
+    assert state["global_step"] == 4 and state["optimizer"]["state"]
+    assert read_checkpoint(result.final)["training_state"] is None
+
+
+class InterruptAt:
+    """A dataset that raises KeyboardInterrupt on its n-th item fetch (like Ctrl-C mid-epoch)."""
+
+    def __init__(self, items, n):
+        self.items, self.n, self.calls = items, n, 0
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        self.calls += 1
+        if self.calls == self.n:
+            raise KeyboardInterrupt
+        return self.items[i]
+
+
+class TinyEncoder(torch.nn.Module):
+    """A stride-8 stand-in for PoseNet's trunk: resuming does not depend on the encoder."""
+
+    out_channels = 8
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 8, stride=8)
+
+    def forward(self, x):
+        return torch.nn.functional.leaky_relu(self.conv(x), 0.01)
+
+
+def tiny_nerpe_run(data, out_dir, **kw):
+    torch.manual_seed(0)
+    kwargs = {"encoder": TinyEncoder(), "feature_channels": 8, "hidden": (16, 16)}
+    options = {"epochs": 2, "augment": True, "seed": 3, "model_kwargs": kwargs, **kw}
+    return fit("nerpe", data, out_dir, **options)
+
+
+def test_interrupt_then_resume_reproduces_an_uninterrupted_run(tmp_path, hands):
+    data = hands(4)
+    straight = tiny_nerpe_run(data, tmp_path / "a")
+    assert len(straight.step_losses) == 4
+
+    with pytest.raises(KeyboardInterrupt):
+        # Fetch 1 is train()'s look at the joint count; 2-5 are epoch 1; 8 is in epoch 2's 2nd batch.
+        tiny_nerpe_run(InterruptAt(data, 8), tmp_path / "b")
+    state = read_checkpoint(tmp_path / "b" / "last.pt")["training_state"]
+    assert (state["epoch"], state["step_in_epoch"], state["global_step"]) == (1, 1, 3)
+    assert len(state["step_losses"]) == 3 and len(state["epoch_partial"]) == 1
+
+    resumed = tiny_nerpe_run(data, tmp_path / "b", resume=True)
+    np.testing.assert_allclose(resumed.step_losses, straight.step_losses, rtol=1e-6)
+    np.testing.assert_allclose(resumed.epoch_losses, straight.epoch_losses, rtol=1e-6)
+
+    other_seed = tiny_nerpe_run(data, tmp_path / "c", seed=4)
+    assert other_seed.step_losses != straight.step_losses
+
+
+def test_resume_refuses_a_different_model(tmp_path, hands):
+    tiny_nerpe_run(hands(2), tmp_path)
+    with pytest.raises(ValueError, match="config"):
+        fit("nerpe", hands(2), tmp_path, epochs=3, resume=True, model_kwargs={"hidden": (4,)})
+
+
+def test_crop_dataset_augmentation_is_seeded_per_epoch_and_index(hands):
+    data = hands(3)
+    a = CropDataset(data, 64, augment=True, seed=1)
+    b = CropDataset(data, 64, augment=True, seed=1)
+    np.testing.assert_array_equal(a[2]["image"], b[2]["image"])
+    np.testing.assert_array_equal(a[2]["keypoints"], b[2]["keypoints"])
+    first = a[2]["keypoints"].copy()
+    a.set_epoch(1)
+    assert not np.array_equal(a[2]["keypoints"], first)
+    plain = CropDataset(data, 64)[2]
+    assert plain["image"].shape == (64, 64, 3) and plain["image"].dtype == np.uint8
+    # Label noise is a truncated normal of std 2.5 source px: at most 5 px, times the crop scale.
+    shift = np.abs(first - plain["keypoints"]) / plain["scale"]
+    assert shift.max() > 0.1
+
+
+class Oracle(PoseNet):
+    """A 'perfect' PoseNet: emits hand3d's target maps at the given crop keypoints."""
+
+    def __init__(self, crop_keypoints):
+        super().__init__(refinement_stages=0)
+        self.kp = torch.as_tensor(crop_keypoints, dtype=torch.float32)
+
+    def forward(self, images):
+        h, w = images.shape[-2] // 8, images.shape[-1] // 8
+        vis = torch.ones(self.kp.shape[:2])
+        return [gaussian_score_maps(self.kp, vis, (h, w), 25.0 * w / 32, stride=8.0, quantize=False)]
+
+
+def test_predictions_map_back_to_source_pixels(hands):
+    data = hands(3)
+    for item in data:
+        # Keep every joint inside the score-map grid: with hand3d's alignment the last cell sits
+        # on crop pixel 56 of 64, and a joint on the crop's far edge would be capped there.
+        item["keypoints"] = 48 + 0.4 * (item["keypoints"] - 48)
+    crops = CropDataset(data, 64)
+    oracle = Oracle(np.stack([crops[i]["keypoints"] for i in range(3)]))
+    pred = predict(oracle, data, crop_size=64, batch_size=3, method="quadratic")
+    gt = np.stack([d["keypoints"] for d in data])
+    assert pred.shape == (3, 21, 2)
+    np.testing.assert_allclose(pred, gt, atol=1e-3)
+
+    metrics = evaluate(oracle, data, crop_size=64, batch_size=3)  # hand3d's argmax: on the 8 px grid
+    max_err = 4 * np.sqrt(2) / min(crops[i]["scale"] for i in range(3))
+    assert 0 < metrics["mean_epe"] <= max_err and metrics["count"] == 63
+    assert metrics["median_epe"] <= max_err
+
+
+def test_bad_requests_fail_early(tmp_path, hands):
+    data = hands(2)
+    with pytest.raises(ValueError, match="unknown model"):
+        train("hrnet", data, epochs=1, out_dir=tmp_path)
+    with pytest.raises(ValueError, match="multiple of 8"):
+        train("nerpe", data, epochs=1, out_dir=tmp_path, crop_size=30)
+    with pytest.raises(FileNotFoundError, match="resume"):
+        train("nerpe", data, epochs=1, out_dir=tmp_path / "empty", resume=True, crop_size=CROP)
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA"):
+            train("nerpe", data, epochs=1, out_dir=tmp_path, device="cuda")
