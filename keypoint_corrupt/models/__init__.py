@@ -15,9 +15,9 @@ Examples
 [(1, 21, 8, 8), (1, 21, 8, 8), (1, 21, 8, 8)]
 """
 
+from keypoint_corrupt.crop import HandCrop, crop_parameters, hand_crop, uncrop_keypoints, warp_crop
 from keypoint_corrupt.models._torch import INSTALL_HINT
 from keypoint_corrupt.models.checkpoint import MODEL_NAMES, build_model, load, read_checkpoint, save
-from keypoint_corrupt.models.crop import HandCrop, crop_parameters, hand_crop, uncrop_keypoints
 from keypoint_corrupt.models.hand3d_weights import export_hand3d_weights, load_hand3d_weights
 from keypoint_corrupt.models.heatmaps import (
     decode_score_maps,
@@ -75,4 +75,5 @@ __all__ = [
     "train",
     "uncrop_keypoints",
     "upsample_score_maps",
+    "warp_crop",
 ]

@@ -4,7 +4,7 @@
 options and builds the dataset. A dataset is any map-style sequence whose items are dicts
 with ``image`` (RGB uint8 ``H x W x 3``), ``keypoints`` (``J x 2`` float pixels) and
 ``visibility`` (``J`` bools); every item is cropped with hand3d's ground-truth crop
-(:func:`~keypoint_corrupt.models.crop.hand_crop`) before it reaches the model.
+(:func:`~keypoint_corrupt.crop.hand_crop`) before it reaches the model.
 
 Reproducibility: the model is initialised from ``seed``; every epoch's order comes from a
 ``torch.Generator`` seeded with ``(seed, epoch)``; each sample's augmentation from a NumPy
@@ -27,9 +27,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from keypoint_corrupt.crop import CENTER_JOINT, hand_crop
 from keypoint_corrupt.models._torch import nn, torch
 from keypoint_corrupt.models.checkpoint import MODEL_NAMES, build_model, read_checkpoint, save
-from keypoint_corrupt.models.crop import CENTER_JOINT, hand_crop
 from keypoint_corrupt.models.heatmaps import Align, DecodeMethod, decode_score_maps, posenet_loss
 from keypoint_corrupt.models.nerpe import NerPE, continuous_targets, nerpe_loss, sample_queries
 from keypoint_corrupt.models.posenet import PoseNet
@@ -78,7 +78,7 @@ class CropDataset:
     seed : int
         Seed of the per-sample augmentation (with :meth:`set_epoch` and the index).
     center_joint : int
-        See :func:`~keypoint_corrupt.models.crop.hand_crop`.
+        See :func:`~keypoint_corrupt.crop.hand_crop`.
 
     Examples
     --------

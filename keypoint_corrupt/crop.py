@@ -25,6 +25,7 @@ __all__ = [
     "crop_parameters",
     "hand_crop",
     "uncrop_keypoints",
+    "warp_crop",
 ]
 
 #: hand3d's crop size; the clipping bounds below are defined for it.
@@ -211,15 +212,54 @@ def hand_crop(
         wrist_extent=wrist_extent,
         center_offset=center_offset,
     )
+    crop = warp_crop(image, center, scale, size, fill=fill)
+    crop_kp = (kp - center) * scale + 0.5 * size
+    return HandCrop(crop, crop_kp, vis.copy(), center, scale, size)
+
+
+def warp_crop(
+    image: np.ndarray,
+    center: np.ndarray | Sequence[float],
+    scale: float,
+    size: int = CROP_SIZE,
+    *,
+    fill: float | None = None,
+) -> np.ndarray:
+    """Resample the ``size x size`` crop centred at ``center`` (bilinear).
+
+    Crop pixel ``q`` shows source pixel ``(q - size / 2) / scale + center``, the exact inverse
+    of the keypoint map, so crops and keypoints agree to floating-point precision.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``H x W x C`` or ``H x W`` uint8 or float32 image.
+    center : pair of float
+        Crop centre (x, y) in source pixels.
+    scale : float
+        Crop pixels per source pixel.
+    size : int
+        Output side.
+    fill : float, optional
+        Value outside the source image; default mid-grey (127.5 on uint8, 0.5 on float).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``size x size (x C)`` crop, same dtype.
+
+    Examples
+    --------
+    >>> img = np.zeros((480, 640, 3), np.uint8); img[240, 320] = 255
+    >>> crop = warp_crop(img, (320.0, 240.0), 1.0)
+    >>> crop.shape, tuple(int(v) for v in np.argwhere(crop[..., 0] == 255)[0])
+    ((256, 256, 3), (128, 128))
+    """
     if fill is None:
         fill = _FILL_UINT8 if image.dtype == np.uint8 else 0.5
-    # Inverse map (crop pixel -> source pixel): src = (dst - size / 2) / scale + centre.
-    inv = np.array(
-        [
-            [1.0 / scale, 0.0, center[0] - 0.5 * size / scale],
-            [0.0, 1.0 / scale, center[1] - 0.5 * size / scale],
-        ]
-    )
+    s = float(scale)
+    cx, cy = float(center[0]), float(center[1])
+    inv = np.array([[1.0 / s, 0.0, cx - 0.5 * size / s], [0.0, 1.0 / s, cy - 0.5 * size / s]])
     channels = 1 if image.ndim == 2 else image.shape[2]
     crop = cv2.warpAffine(
         image,
@@ -231,14 +271,19 @@ def hand_crop(
     )
     if image.ndim == 3 and crop.ndim == 2:  # OpenCV drops a trailing singleton channel
         crop = crop[..., None]
-    crop_kp = (kp - center) * scale + 0.5 * size
-    return HandCrop(crop, crop_kp, vis.copy(), center, scale, size)
+    return crop
 
 
 def uncrop_keypoints(
-    keypoints: np.ndarray, center: np.ndarray | Sequence[float], scale: float, size: int = CROP_SIZE
+    keypoints: np.ndarray,
+    center: np.ndarray | Sequence[float],
+    scale: float | np.ndarray,
+    size: int = CROP_SIZE,
 ) -> np.ndarray:
     """Map keypoints from crop pixels back to source pixels (inverse of :func:`hand_crop`).
+
+    ``center`` and ``scale`` broadcast against ``keypoints`` (e.g. ``B x 1 x 2`` and
+    ``B x 1 x 1`` for a batch).
 
     Parameters
     ----------
@@ -262,4 +307,4 @@ def uncrop_keypoints(
     array([[300., 205.]])
     """
     kp = np.asarray(keypoints, dtype=np.float64)
-    return (kp - 0.5 * size) / float(scale) + np.asarray(center, dtype=np.float64)
+    return (kp - 0.5 * size) / np.asarray(scale, dtype=np.float64) + np.asarray(center, dtype=np.float64)

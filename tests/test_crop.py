@@ -1,4 +1,4 @@
-"""hand3d's ground-truth hand crop and its inverse."""
+"""hand3d's ground-truth hand crop and its inverse (torch-free)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-pytest.importorskip("torch")
-
-from keypoint_corrupt.models import crop_parameters, hand_crop, uncrop_keypoints
+from keypoint_corrupt.crop import crop_parameters, hand_crop, uncrop_keypoints
 
 
 def spread_hand(center=(320.0, 240.0), radius=40.0, joints=21, seed=0):

@@ -1,0 +1,81 @@
+"""Robustness benchmark: Table I (speed) and Table II (accuracy under corruption) for any keypoint model.
+
+* :func:`evaluate` - any ``predict(images[, crops])`` callable on the clean split and on each
+  corruption configuration, streamed or read back from a materialised output.
+* :class:`BenchmarkResult` - per-row hand3d metrics, mPC / rPC, throughput.
+* :func:`write_report` - ``report.md`` / ``.csv`` / ``.json``, ``pck_curves.png``, ``examples.png``.
+* :mod:`~keypoint_corrupt.benchmark.published` - the reference study's figures.
+* ``ModelPredictor``, ``load_predictor``, ``measure_speed`` (need torch; imported on first use).
+
+Importing this package does not import torch.
+
+Examples
+--------
+>>> import numpy as np
+>>> from keypoint_corrupt.benchmark import evaluate
+>>> from keypoint_corrupt.datasets import STB, bundled_sample_root
+>>> res = evaluate(lambda images, crops: np.repeat(crops.center[:, None], 21, 1),
+...                STB(bundled_sample_root(), "val"), ["occlusion-30"])
+>>> list(res.rows)
+['standard', 'occlusion-30']
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from keypoint_corrupt.benchmark.callables import load_callable
+from keypoint_corrupt.benchmark.crops import CropInfo, warp_crop
+from keypoint_corrupt.benchmark.evaluate import (
+    STANDARD,
+    BenchmarkResult,
+    Example,
+    RowResult,
+    evaluate,
+    row_label,
+    wants_crops,
+)
+from keypoint_corrupt.benchmark.published import TABLE_I, TABLE_II, published_row
+from keypoint_corrupt.benchmark.report import build_report, write_report
+from keypoint_corrupt.benchmark.sources import MaterializedSource, StreamSource, is_materialized
+
+__all__ = [
+    "STANDARD",
+    "TABLE_I",
+    "TABLE_II",
+    "BenchmarkResult",
+    "CropInfo",
+    "Example",
+    "MaterializedSource",
+    "ModelPredictor",
+    "RowResult",
+    "SpeedResult",
+    "StreamSource",
+    "build_report",
+    "evaluate",
+    "is_materialized",
+    "load_callable",
+    "load_predictor",
+    "measure_speed",
+    "published_row",
+    "row_label",
+    "wants_crops",
+    "warp_crop",
+    "write_report",
+]
+
+# Names that need torch, and their modules: imported on first access.
+_LAZY = {
+    "ModelPredictor": "keypoint_corrupt.benchmark.predictors",
+    "load_predictor": "keypoint_corrupt.benchmark.predictors",
+    "SpeedResult": "keypoint_corrupt.benchmark.speed",
+    "measure_speed": "keypoint_corrupt.benchmark.speed",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'keypoint_corrupt.benchmark' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

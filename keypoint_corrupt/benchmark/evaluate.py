@@ -1,0 +1,622 @@
+"""Evaluate any keypoint predictor on the clean split and on every corruption configuration.
+
+The door is :func:`evaluate`: a ``predict`` callable from a batch of RGB images (and,
+optionally, hand3d's ground-truth crop of each image) to keypoints in original-image pixels.
+The bundled models (:mod:`keypoint_corrupt.benchmark.predictors`) come through the same
+door; they additionally expose a ``preparer`` (the crop, run in DataLoader workers) and
+``predict_prepared`` (the network, asynchronous on a GPU), which :func:`evaluate` uses to keep
+an accelerator busy.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from keypoint_corrupt.benchmark.crops import CropInfo, crop_parameters
+from keypoint_corrupt.benchmark.sources import STANDARD, MaterializedSource, StreamSource, open_source
+from keypoint_corrupt.metrics import (
+    PCK_THRESHOLDS,
+    CorruptionSummary,
+    KeypointMetrics,
+    corruption_summary,
+    keypoint_metrics,
+)
+from keypoint_corrupt.registry import CONFIGS, get_config
+
+__all__ = ["STANDARD", "BenchmarkResult", "Example", "RowResult", "evaluate", "row_label"]
+
+
+@dataclass(eq=False)
+class RowResult:
+    """One row of the report: the clean split (``standard``) or one configuration.
+
+    Attributes
+    ----------
+    name : str
+        ``"standard"`` or the configuration name.
+    family : str
+        Corruption family (``"standard"`` for the clean row).
+    metrics : KeypointMetrics
+        hand3d's metrics of the row.
+    ids : list of str
+        Source sample ids, in evaluation order.
+    predictions, keypoints : numpy.ndarray
+        ``N x J x 2`` predictions and ground truth (original-image pixels).
+    visibility : numpy.ndarray
+        ``N x J`` bools.
+    """
+
+    name: str
+    family: str
+    metrics: KeypointMetrics
+    ids: list[str]
+    predictions: np.ndarray
+    keypoints: np.ndarray
+    visibility: np.ndarray
+
+    def to_dict(self, per_joint: bool = True, predictions: bool = False) -> dict[str, Any]:
+        """JSON-ready dict."""
+        challenge, param = row_label(self.name)
+        out: dict[str, Any] = {
+            "name": self.name,
+            "family": self.family,
+            "challenge": challenge,
+            "config": param,
+            "images": len(self.ids),
+            **self.metrics.to_dict(per_joint=per_joint),
+        }
+        if predictions:
+            out["ids"] = list(self.ids)
+            out["predictions"] = self.predictions.tolist()
+        return out
+
+
+@dataclass(eq=False)
+class Example:
+    """One evaluated image kept for the examples figure."""
+
+    row: str
+    id: str
+    image: np.ndarray
+    keypoints: np.ndarray
+    visibility: np.ndarray
+    prediction: np.ndarray
+
+
+@dataclass(eq=False)
+class BenchmarkResult:
+    """Everything :func:`evaluate` measured.
+
+    Attributes
+    ----------
+    rows : dict
+        Row name -> :class:`RowResult`: ``"standard"`` first (when evaluated), then each
+        configuration in the order requested.
+    summary : CorruptionSummary or None
+        mPC / rPC over the configurations, relative to ``standard`` (needs both).
+    source : dict
+        Where the samples came from (streamed or materialised, dataset, split, fraction, seed).
+    settings : dict
+        Batch size, workers, predictor description...
+    timing : dict
+        ``seconds`` (wall time), ``images``, ``images_per_second`` of the whole benchmark,
+        ``predict_seconds`` (inside the predictor, including waiting for the device),
+        ``data_wait_seconds`` (waiting for corrupted / cropped batches) and their shares.
+    examples : list of Example
+        A few images per row with their predictions.
+    """
+
+    rows: dict[str, RowResult]
+    summary: CorruptionSummary | None
+    source: dict[str, Any]
+    settings: dict[str, Any]
+    timing: dict[str, Any]
+    examples: list[Example] = field(default_factory=list)
+
+    @property
+    def standard(self) -> RowResult | None:
+        """The clean row, if evaluated."""
+        return self.rows.get(STANDARD)
+
+    @property
+    def thresholds(self) -> np.ndarray:
+        """PCK thresholds (pixels)."""
+        return next(iter(self.rows.values())).metrics.thresholds
+
+    def table(self) -> list[dict[str, Any]]:
+        """One dict per row: name, challenge, config, images, mean_epe, median_epe, auc."""
+        out = []
+        for row in self.rows.values():
+            challenge, param = row_label(row.name)
+            out.append(
+                {
+                    "name": row.name,
+                    "challenge": challenge,
+                    "config": param,
+                    "images": len(row.ids),
+                    "mean_epe": row.metrics.mean_epe,
+                    "median_epe": row.metrics.median_epe,
+                    "auc": row.metrics.auc,
+                }
+            )
+        return out
+
+    def to_dict(self, per_joint: bool = True, predictions: bool = False) -> dict[str, Any]:
+        """JSON-ready dict of the whole result (without the example images)."""
+        return {
+            "source": dict(self.source),
+            "settings": dict(self.settings),
+            "thresholds": [float(t) for t in self.thresholds],
+            "rows": [r.to_dict(per_joint, predictions) for r in self.rows.values()],
+            "summary": self.summary.to_dict() if self.summary is not None else None,
+            "timing": dict(self.timing),
+        }
+
+
+def row_label(name: str) -> tuple[str, str]:
+    """Table II's (challenge, config) cells of a row name.
+
+    Examples
+    --------
+    >>> row_label("standard"), row_label("occlusion-20"), row_label("noise-gaussian")
+    (('Standard', '-'), ('occlusion', '20%'), ('noise gaussian', '-'))
+    """
+    if name == STANDARD:
+        return "Standard", "-"
+    try:
+        family = get_config(name).family
+    except ValueError:
+        return name, "-"
+    if name.startswith(f"{family}-"):
+        param = name[len(family) + 1 :]
+        if param.isdigit():
+            return family, f"{param}%" if family == "occlusion" else param
+        pretty = {"saltpepper": "salt&pepper"}.get(param, param)
+        return f"{family} {pretty}", "-"
+    return family, name
+
+
+def _family(name: str) -> str:
+    if name == STANDARD:
+        return STANDARD
+    try:
+        return get_config(name).family
+    except ValueError:
+        return name
+
+
+# --------------------------------------------------------------------------------------------
+# Items and batches (module level: DataLoader workers pickle them under 'spawn').
+
+
+class _EvalItems:
+    """Every (row, item) of a source as one map-style dataset, ready for a DataLoader."""
+
+    def __init__(self, source: Any, need_crops: bool, preparer: Callable[..., Any] | None) -> None:
+        self.source = source
+        self.need_crops = need_crops or preparer is not None
+        self.preparer = preparer
+        self.index = [(g, i) for g, (_, n) in enumerate(source.groups) for i in range(n)]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, k: int) -> dict[str, Any]:
+        group, index = self.index[k]
+        item = self.source.item(group, index)
+        image = np.asarray(item["image"])
+        out: dict[str, Any] = {
+            "group": group,
+            "index": index,
+            "id": item["id"],
+            "keypoints": np.asarray(item["keypoints"], np.float64),
+            "visibility": np.asarray(item["visibility"], bool),
+        }
+        if self.need_crops:
+            out["center"], out["scale"] = crop_parameters(out["keypoints"], out["visibility"], image.shape)
+        if self.preparer is not None:
+            out["prepared"] = self.preparer(image, out["center"], out["scale"])
+        else:
+            out["image"] = image
+        return out
+
+
+def _collate(items: list[dict[str, Any]]) -> dict[str, Any]:
+    shapes = {it["keypoints"].shape for it in items}
+    if len(shapes) != 1:
+        raise ValueError(f"a batch mixes keypoint layouts {sorted(shapes)}; evaluate one joint set at a time")
+    batch: dict[str, Any] = {
+        "group": [it["group"] for it in items],
+        "index": [it["index"] for it in items],
+        "id": [it["id"] for it in items],
+        "keypoints": np.stack([it["keypoints"] for it in items]),
+        "visibility": np.stack([it["visibility"] for it in items]),
+    }
+    if "center" in items[0]:
+        batch["center"] = np.stack([it["center"] for it in items])
+        batch["scale"] = np.array([it["scale"] for it in items], np.float64)
+    if "image" in items[0]:
+        images = [it["image"] for it in items]
+        same = len({(im.shape, im.dtype) for im in images}) == 1
+        batch["images"] = np.stack(images) if same else images
+    if "prepared" in items[0]:
+        import torch  # only bundled-model preparers get here; a tensor can be pinned
+
+        batch["prepared"] = torch.from_numpy(np.stack([it["prepared"] for it in items]))
+    return batch
+
+
+def _batches(sizes: Sequence[int], batch_size: int) -> list[list[int]]:
+    out: list[list[int]] = []
+    start = 0
+    for n in sizes:
+        for lo in range(0, n, batch_size):
+            out.append(list(range(start + lo, start + min(n, lo + batch_size))))
+        start += n
+    return out
+
+
+def _iterate(
+    items: _EvalItems, batches: list[list[int]], num_workers: int, pin_memory: bool
+) -> Iterator[dict[str, Any]]:
+    if num_workers == 0 and not pin_memory:
+        for b in batches:
+            yield _collate([items[k] for k in b])
+        return
+    try:
+        from torch.utils.data import DataLoader
+    except ImportError as exc:  # pragma: no cover
+        raise ImportError("num_workers > 0 and pin_memory need PyTorch (or use num_workers=0)") from exc
+    import multiprocessing
+
+    import cv2
+
+    fork = num_workers > 0 and "fork" in multiprocessing.get_all_start_methods()
+    loader = DataLoader(
+        items,
+        batch_sampler=batches,
+        num_workers=num_workers,
+        collate_fn=_collate,
+        pin_memory=pin_memory,
+        prefetch_factor=4 if num_workers else None,
+        multiprocessing_context="fork" if fork else None,
+    )
+    # A child forked while OpenCV's thread pool is alive deadlocks in its first parallel call
+    # (and cannot even resize the pool): shut the pool down around the fork. The workers
+    # inherit one OpenCV thread each (torch sets one intra-op thread in every worker).
+    threads = cv2.getNumThreads()
+    if fork:
+        cv2.setNumThreads(1)
+    try:
+        iterator = iter(loader)  # starts the workers
+    finally:
+        if fork:
+            cv2.setNumThreads(threads)
+    yield from iterator
+
+
+# --------------------------------------------------------------------------------------------
+# Calling the predictor.
+
+
+def wants_crops(predict: Callable[..., Any]) -> bool:
+    """Whether ``predict`` takes the crop information as a second argument.
+
+    True when it has a parameter named ``crops``, a second positional parameter without a
+    default, or ``*args``.
+    """
+    try:
+        sig = inspect.signature(predict)
+    except (TypeError, ValueError):
+        return False
+    params = list(sig.parameters.values())
+    if "crops" in sig.parameters:
+        return True
+    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):
+        return True
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    positional = [p for p in params if p.kind in kinds]
+    return len(positional) >= 2 and positional[1].default is inspect.Parameter.empty
+
+
+def _takes_crops_keyword(predict: Callable[..., Any]) -> bool:
+    """Tell whether a ``crops`` parameter must be passed by name (not the second positional one)."""
+    try:
+        params = list(inspect.signature(predict).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    for i, p in enumerate(params):
+        if p.name == "crops":
+            return p.kind is inspect.Parameter.KEYWORD_ONLY or i != 1
+    return False
+
+
+class _Ready:
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def result(self) -> Any:
+        return self.value
+
+
+def _as_array(out: Any) -> np.ndarray:
+    if hasattr(out, "detach"):  # a torch tensor, possibly on a GPU
+        out = out.detach().cpu()
+        if not out.dtype.is_floating_point or out.dtype.itemsize < 4:
+            out = out.float()  # NumPy has no bfloat16
+        out = out.numpy()
+    return np.asarray(out, dtype=np.float64)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def evaluate(
+    predict: Callable[..., Any],
+    dataset: Any,
+    configs: Sequence[str] | None = CONFIGS,
+    fraction: float = 0.2,
+    seed: int = 0,
+    batch_size: int = 16,
+    *,
+    split: str | None = None,
+    standard: bool = True,
+    with_crops: bool | None = None,
+    num_workers: int = 0,
+    pin_memory: bool | None = None,
+    thresholds: Sequence[float] | np.ndarray = PCK_THRESHOLDS,
+    examples: int = 1,
+    progress: bool = False,
+) -> BenchmarkResult:
+    """Benchmark a keypoint predictor on the clean split and under each corruption.
+
+    Parameters
+    ----------
+    predict : callable
+        ``predict(images)`` or ``predict(images, crops)`` -> ``B x J x 2`` keypoints (x, y)
+        in original-image pixels (array-like or torch tensor). ``images`` is a ``B x H x W x 3``
+        uint8 RGB array when all images of the batch share a size, else a list of ``H x W x 3``
+        arrays. ``crops`` is a :class:`~keypoint_corrupt.benchmark.CropInfo` with hand3d's
+        ground-truth crop of each image (centre, scale; ``crops.crop(images)`` cuts them,
+        ``crops.to_source(kp)`` maps crop pixels back); it is passed when the callable has a
+        ``crops`` parameter (by name unless it is the second one), a second required
+        positional parameter or ``*args`` (or when ``with_crops=True``).
+    dataset : sequence of Sample, CorruptedDataset or path
+        A split to corrupt on the fly (``STB(root, "val")``, ``CocoKeypoints(...)``), a
+        ``CorruptedDataset`` (its base, configurations, fraction and seed), or the folder of
+        a materialised output (``keypoint-corrupt materialize``), read back. Both give the
+        same numbers.
+    configs : sequence of str or None
+        Configurations (one row each), default the eleven. Reading a materialised output,
+        the default (or ``None``) means every configuration the output holds.
+    fraction, seed : float, int
+        Subset draw and corruption noise when streaming (a materialised output has its own).
+    batch_size : int
+        Images per ``predict`` call. Batches never mix rows.
+    split : str, optional
+        Split of a materialised output (default ``"val"`` or its only split).
+    standard : bool
+        Evaluate the clean split as the ``standard`` row (needed for mPC / rPC).
+    with_crops : bool, optional
+        Force passing (or not) the crop information.
+    num_workers : int
+        DataLoader worker processes that load, corrupt and crop images while the predictor
+        runs (needs PyTorch; 0: in this process).
+    pin_memory : bool, optional
+        Pin batches for asynchronous host-to-GPU copies; default: when the predictor runs
+        on CUDA.
+    thresholds : array_like
+        PCK thresholds in pixels (hand3d: ``linspace(0, 30, 20)``).
+    examples : int
+        Images per row kept (with predictions) for the examples figure.
+    progress : bool
+        Show progress bars over rows (configurations) and batches.
+
+    Returns
+    -------
+    BenchmarkResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from keypoint_corrupt.datasets import STB, bundled_sample_root
+    >>> def predict(images, crops):  # every joint at the crop centre
+    ...     return np.repeat(crops.center[:, None, :], 21, axis=1)
+    >>> res = evaluate(predict, STB(bundled_sample_root(), "val"), ["defocus-7", "motion-15"])
+    >>> [(name, len(r.ids)) for name, r in res.rows.items()]
+    [('standard', 8), ('defocus-7', 2), ('motion-15', 2)]
+    >>> 0.0 <= res.rows["standard"].metrics.auc <= 1.0
+    True
+    """
+    if not callable(predict):
+        raise TypeError(f"predict must be callable, got {type(predict).__name__}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+        raise ValueError(f"num_workers must be a non-negative integer, got {num_workers!r}")
+    source = open_source(dataset, configs, fraction, seed, split=split, standard=standard)
+    if not source.groups:
+        raise ValueError("nothing to evaluate: no configuration and standard=False")
+    preparer = getattr(predict, "preparer", None)
+    prepared_path = preparer is not None and callable(getattr(predict, "predict_prepared", None))
+    crops_wanted = wants_crops(predict) if with_crops is None else bool(with_crops)
+    crops_by_name = _takes_crops_keyword(predict)
+    if pin_memory is None:
+        pin_memory = getattr(predict, "device_type", None) == "cuda"
+    items = _EvalItems(source, crops_wanted, preparer if prepared_path else None)
+    sizes = [n for _, n in source.groups]
+    empty = [name for name, n in source.groups if n == 0]
+    if empty:
+        raise ValueError(f"no images to evaluate for {', '.join(empty)} (split empty or fraction too small)")
+    batches = _batches(sizes, batch_size)
+    names = [name for name, _ in source.groups]
+
+    preds: list[list[np.ndarray]] = [[] for _ in names]
+    gts: list[list[np.ndarray]] = [[] for _ in names]
+    viss: list[list[np.ndarray]] = [[] for _ in names]
+    ids: list[list[str]] = [[] for _ in names]
+    batches_per_group = [math.ceil(n / batch_size) for n in sizes]
+
+    bars = _Progress(names, batches_per_group, enabled=progress)
+    predict_seconds = 0.0
+    wait_seconds = 0.0
+
+    def call(batch: dict[str, Any]) -> Any:
+        if prepared_path:
+            return predict.predict_prepared(batch["prepared"], batch["center"], batch["scale"])
+        if crops_wanted:
+            info = CropInfo(batch["center"], batch["scale"])
+            if crops_by_name:
+                return _Ready(predict(batch["images"], crops=info))
+            return _Ready(predict(batch["images"], info))
+        return _Ready(predict(batch["images"]))
+
+    def finish(batch: dict[str, Any], handle: Any) -> None:
+        nonlocal predict_seconds
+        t0 = time.perf_counter()
+        out = _as_array(handle.result())
+        predict_seconds += time.perf_counter() - t0
+        gt = batch["keypoints"]
+        if out.shape != gt.shape:
+            raise ValueError(
+                f"predict returned shape {out.shape} for a batch of {len(gt)} images with "
+                f"{gt.shape[1]} joints; expected {gt.shape} (B x J x 2, original-image pixels)"
+            )
+        g = batch["group"][0]
+        preds[g].append(out)
+        gts[g].append(gt)
+        viss[g].append(batch["visibility"])
+        ids[g].extend(batch["id"])
+        bars.batch_done(g)
+
+    started = time.perf_counter()
+    pending: tuple[dict[str, Any], Any] | None = None
+    iterator = _iterate(items, batches, num_workers, bool(pin_memory))
+    try:
+        while True:
+            t0 = time.perf_counter()
+            batch = next(iterator, None)
+            wait_seconds += time.perf_counter() - t0
+            if batch is None:
+                break
+            bars.batch_started(batch["group"][0])
+            t0 = time.perf_counter()
+            handle = call(batch)  # asynchronous for the bundled models on a GPU
+            predict_seconds += time.perf_counter() - t0
+            if pending is not None:
+                finish(*pending)  # the previous batch, while this one runs
+            pending = (batch, handle)
+        if pending is not None:
+            finish(*pending)
+    finally:
+        bars.close()
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
+    seconds = time.perf_counter() - started
+
+    rows: dict[str, RowResult] = {}
+    for g, name in enumerate(names):
+        pred = np.concatenate(preds[g])
+        gt = np.concatenate(gts[g])
+        vis = np.concatenate(viss[g])
+        metrics = keypoint_metrics(pred, gt, vis, thresholds)
+        rows[name] = RowResult(name, _family(name), metrics, ids[g], pred, gt, vis)
+
+    corrupted = {n: r.metrics for n, r in rows.items() if n != STANDARD}
+    summary = None
+    if STANDARD in rows and corrupted:
+        summary = corruption_summary(rows[STANDARD].metrics, corrupted)
+    total = sum(sizes)
+    timing = {
+        "seconds": seconds,
+        "images": total,
+        "images_per_second": total / seconds if seconds > 0 else math.nan,
+        "predict_seconds": predict_seconds,
+        "data_wait_seconds": wait_seconds,
+        "predict_share": predict_seconds / seconds if seconds > 0 else math.nan,
+        "data_wait_share": wait_seconds / seconds if seconds > 0 else math.nan,
+    }
+    describe = getattr(predict, "describe", None)
+    settings = {
+        "batch_size": batch_size,
+        "num_workers": num_workers,
+        "pin_memory": bool(pin_memory),
+        "with_crops": crops_wanted or prepared_path,
+        "predictor": describe() if callable(describe) else _callable_name(predict),
+        "cpu_count": os.cpu_count(),
+    }
+    kept = _examples(source, rows, examples)
+    return BenchmarkResult(rows, summary, source.describe(), settings, timing, kept)
+
+
+def _callable_name(fn: Any) -> dict[str, Any]:
+    name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    return {"name": f"{getattr(fn, '__module__', '?')}:{name}"}
+
+
+def _examples(
+    source: StreamSource | MaterializedSource, rows: dict[str, RowResult], per_row: int
+) -> list[Example]:
+    out: list[Example] = []
+    if per_row <= 0:
+        return out
+    for g, (name, _) in enumerate(source.groups):
+        row = rows[name]
+        for i in range(min(per_row, len(row.ids))):
+            image = np.asarray(source.item(g, i)["image"])  # rebuilt: items are pure functions
+            kp, vis, pred = row.keypoints[i], row.visibility[i], row.predictions[i]
+            out.append(Example(name, row.ids[i], image, kp, vis, pred))
+    return out
+
+
+class _Progress:
+    """Two tqdm bars: rows (configurations) and the batches of the current row."""
+
+    def __init__(self, names: list[str], batches: list[int], enabled: bool) -> None:
+        self.enabled = enabled and sum(batches) > 0
+        self.names = names
+        self.batches = batches
+        self.done = [0] * len(names)
+        self.current = -1
+        self.outer: Any = None
+        self.inner: Any = None
+        if self.enabled:
+            from tqdm.auto import tqdm
+
+            self._tqdm = tqdm
+            self.outer = tqdm(total=len(names), desc="configurations", unit="row", position=0)
+
+    def batch_started(self, group: int) -> None:
+        if not self.enabled or group == self.current:
+            return
+        if self.inner is not None:
+            self.inner.close()
+        self.current = group
+        self.outer.set_postfix_str(self.names[group])
+        self.inner = self._tqdm(
+            total=self.batches[group], desc=self.names[group], unit="batch", position=1, leave=False
+        )
+
+    def batch_done(self, group: int) -> None:
+        if not self.enabled:
+            return
+        self.done[group] += 1
+        if group == self.current and self.inner is not None:
+            self.inner.update(1)
+        if self.done[group] == self.batches[group]:
+            self.outer.update(1)
+
+    def close(self) -> None:
+        if self.inner is not None:
+            self.inner.close()
+        if self.outer is not None:
+            self.outer.close()

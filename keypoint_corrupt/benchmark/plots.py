@@ -1,0 +1,140 @@
+"""Figures of a benchmark: PCK curves per configuration, and predictions over corrupted images.
+
+Matplotlib's object API with the Agg canvas only (no pyplot state, no display needed).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from keypoint_corrupt.benchmark.evaluate import STANDARD, BenchmarkResult, Example
+
+__all__ = ["HAND_EDGES", "plot_examples", "plot_pck_curves"]
+
+#: Bones of a 21-joint hand in hand3d's (RHD) order: 0 root, then tip -> mcp per finger.
+HAND_EDGES: tuple[tuple[int, int], ...] = tuple(
+    edge
+    for base in (1, 5, 9, 13, 17)
+    for edge in ((0, base + 3), (base + 3, base + 2), (base + 2, base + 1), (base + 1, base))
+)
+
+
+def _save(fig: Figure, path: str | os.PathLike[str]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(fig)
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def plot_pck_curves(results: Sequence[tuple[str, BenchmarkResult]], path: str | os.PathLike[str]) -> Path:
+    """Write one panel per model with one PCK curve per row (standard in black).
+
+    Parameters
+    ----------
+    results : sequence of (label, BenchmarkResult)
+        One or more models evaluated on the same rows.
+    path : path
+        Output PNG.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    n = len(results)
+    fig = Figure(figsize=(6.4 * n, 4.8), layout="constrained")
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    for ax, (label, res) in zip(axes, results, strict=True):
+        names = list(res.rows)
+        colours = _colours(len(names))
+        for name, colour in zip(names, colours, strict=True):
+            m = res.rows[name].metrics
+            standard = name == STANDARD
+            style = {"color": "black" if standard else colour, "linewidth": 2.4 if standard else 1.3}
+            ax.plot(m.thresholds, m.pck, label=f"{name} (AUC {m.auc:.3f})", **style)
+        ax.set_xlim(float(res.thresholds[0]), float(res.thresholds[-1]))
+        ax.set_ylim(0.0, 1.0)
+        ax.set_xlabel("threshold (px)")
+        ax.set_ylabel("PCK")
+        ax.set_title(f"PCK per configuration: {label}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    return _save(fig, path)
+
+
+def _colours(n: int) -> list[tuple[float, float, float, float]]:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab20"]
+    return [cmap(i % 20) for i in range(n)]
+
+
+def _draw_hand(ax, kp: np.ndarray, vis: np.ndarray, colour: str, marker: str) -> None:
+    if len(kp) == 21:
+        for a, b in HAND_EDGES:
+            if vis[a] and vis[b]:
+                ax.plot([kp[a, 0], kp[b, 0]], [kp[a, 1], kp[b, 1]], color=colour, linewidth=1.0, alpha=0.9)
+    ax.scatter(kp[vis, 0], kp[vis, 1], s=9, c=colour, marker=marker, linewidths=0.8, zorder=3)
+
+
+def plot_examples(
+    examples: Sequence[Example],
+    path: str | os.PathLike[str],
+    compare: dict[tuple[str, str], np.ndarray] | None = None,
+    labels: tuple[str, str] = ("prediction", "compare"),
+    columns: int = 4,
+) -> Path:
+    """Write a grid of evaluated images: ground truth (green), prediction (red), compare (blue).
+
+    Each panel is zoomed on the hand (the ground-truth box, grown by 60%).
+
+    Parameters
+    ----------
+    examples : sequence of Example
+        From :attr:`BenchmarkResult.examples`.
+    path : path
+        Output PNG.
+    compare : dict, optional
+        ``(row, id) -> J x 2`` predictions of a second model.
+    labels : (str, str)
+        Legend labels of the prediction and of the comparison.
+    columns : int
+        Panels per figure row.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    n = max(1, len(examples))
+    cols = min(columns, n)
+    rows = math.ceil(n / cols)
+    fig = Figure(figsize=(3.2 * cols, 3.0 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).reshape(-1)
+    for ax in axes:
+        ax.set_axis_off()
+    for ax, ex in zip(axes, examples, strict=False):
+        h, w = ex.image.shape[:2]
+        ax.imshow(ex.image, interpolation="bilinear")
+        vis = np.asarray(ex.visibility, bool)
+        _draw_hand(ax, np.asarray(ex.keypoints), vis, "lime", "o")
+        _draw_hand(ax, np.asarray(ex.prediction), vis, "red", "x")
+        other = (compare or {}).get((ex.row, ex.id))
+        if other is not None:
+            _draw_hand(ax, np.asarray(other), vis, "deepskyblue", "+")
+        pts = np.asarray(ex.keypoints)[vis] if vis.any() else np.array([[w / 2, h / 2]])
+        lo, hi = pts.min(axis=0), pts.max(axis=0)
+        half = 0.8 * max(float(np.max(hi - lo)), 40.0)
+        mid = 0.5 * (lo + hi)
+        ax.set_xlim(max(-0.5, mid[0] - half), min(w - 0.5, mid[0] + half))
+        ax.set_ylim(min(h - 0.5, mid[1] + half), max(-0.5, mid[1] - half))
+        ax.set_title(f"{ex.row}\n{ex.id}", fontsize=7)
+    legend = f"green: ground truth, red: {labels[0]}" + (f", blue: {labels[1]}" if compare else "")
+    fig.suptitle(legend, fontsize=9)
+    return _save(fig, path)

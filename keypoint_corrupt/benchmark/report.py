@@ -1,0 +1,374 @@
+"""Benchmark reports: ``report.md`` (Table II layout), ``report.csv``, ``report.json`` and the figures."""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import json
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from keypoint_corrupt._version import __version__
+from keypoint_corrupt.benchmark import published as pub
+from keypoint_corrupt.benchmark.evaluate import BenchmarkResult, row_label
+from keypoint_corrupt.metrics import SUMMARY_METRICS
+
+__all__ = [
+    "REPORT_FORMAT",
+    "build_report",
+    "published_columns",
+    "render_markdown",
+    "write_report",
+]
+
+REPORT_FORMAT = "keypoint-corrupt/benchmark-report"
+_METRICS = tuple(SUMMARY_METRICS)  # mean_epe, median_epe, auc
+_HEAD = {"mean_epe": "mean EPE (px)", "median_epe": "median EPE (px)", "auc": "AUC"}
+
+
+def _f(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{float(value):.{digits}f}"
+
+
+def _model_of(result: BenchmarkResult) -> str | None:
+    pred = result.settings.get("predictor") or {}
+    return pred.get("model") if isinstance(pred, dict) else None
+
+
+def published_columns(
+    results: Sequence[BenchmarkResult], train_set: str = "S-train"
+) -> list[tuple[str, dict[str, dict[str, float] | None]]]:
+    """Return the published Table II columns to show: one per PoseNet variant benchmarked on STB.
+
+    Returns ``[(variant, {row name: figures or None})]``; empty unless the data is STB.
+    """
+    out: list[tuple[str, dict[str, dict[str, float] | None]]] = []
+    for res in results:
+        if not res.source.get("is_stb"):
+            continue
+        variant = pub.published_variant(_model_of(res))
+        if variant is None or any(v == variant for v, _ in out):
+            continue
+        out.append((variant, {name: pub.published_row(variant, name, train_set) for name in res.rows}))
+    return out
+
+
+def build_report(
+    result: BenchmarkResult,
+    *,
+    label: str = "model",
+    compare: BenchmarkResult | None = None,
+    compare_label: str = "compare",
+    train_set: str = "S-train",
+    command: str | None = None,
+) -> dict[str, Any]:
+    """Build the JSON document of a benchmark (what ``report.json`` holds).
+
+    Top-level ``rows``, ``summary``, ``timing``, ``source``, ``settings`` and ``thresholds``
+    describe the model; ``compare`` holds the same for the second model and ``difference``
+    the per-row ``compare - model`` differences; ``published`` the paper's figures when the
+    data is STB and a model is a PoseNet.
+    """
+    doc: dict[str, Any] = {
+        "format": REPORT_FORMAT,
+        "format_version": 1,
+        "package_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+        "label": label,
+        **result.to_dict(),
+        "compare": None,
+        "difference": None,
+        "published": None,
+    }
+    if compare is not None:
+        if list(compare.rows) != list(result.rows):
+            raise ValueError("the compared results must have the same rows")
+        doc["compare"] = {"label": compare_label, **compare.to_dict()}
+        doc["difference"] = [
+            {
+                "name": name,
+                **{k: getattr(compare.rows[name].metrics, k) - getattr(row.metrics, k) for k in _METRICS},
+            }
+            for name, row in result.rows.items()
+        ]
+    cols = published_columns([result] + ([compare] if compare is not None else []), train_set)
+    if cols:
+        doc["published"] = {
+            "source": pub.SOURCE,
+            "train_set": train_set,
+            "rows": {variant: figures for variant, figures in cols},
+            "table_i": {variant: dict(pub.TABLE_I[variant]) for variant, _ in cols},
+        }
+    return _json_safe(doc)
+
+
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return None if math.isnan(obj) or math.isinf(obj) else obj
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):  # NumPy scalars
+        return _json_safe(obj.item())
+    return obj
+
+
+def render_markdown(doc: dict[str, Any]) -> str:
+    """Render ``report.md`` from :func:`build_report`'s document."""
+    label = doc["label"]
+    comp = doc.get("compare")
+    published = doc.get("published")
+    src = doc["source"]
+    lines = [f"# Robustness benchmark: {label}" + (f" vs {comp['label']}" if comp else ""), ""]
+    data = src.get("dataset") or "?"
+    where = src.get("root") or src.get("annotation_file") or ""
+    desc = f"{data} {src.get('split', '')}".strip()
+    lines.append(f"- data: {desc} ({src['source']}{', ' + where if where else ''})")
+    lines.append(f"- corrupted subsets: fraction {src.get('fraction')}, seed {src.get('seed')}")
+    for title, part in (("model", doc), ("compare", comp)):
+        if part is None:
+            continue
+        pred = part["settings"].get("predictor") or {}
+        text = ", ".join(f"{k} {v}" for k, v in pred.items() if k != "name")
+        lines.append(f"- {title}: {part.get('label', label)}" + (f" ({text})" if text else ""))
+    if doc.get("command"):
+        lines.append(f"- command: `{doc['command']}`")
+    lines.append(f"- keypoint-corrupt {doc['package_version']}, {doc['created']}")
+    lines.append("")
+
+    lines.append("## Per configuration (Table II layout)")
+    lines.append("")
+    lines.append(
+        "Mean EPE, median EPE (original-image pixels) and AUC of PCK over 0-30 px, each averaged over joints "
+        "as hand3d does. Standard is the whole clean split; each configuration its corrupted subset."
+    )
+    lines.append("")
+    head = ["challenge", "config", "images"] + [f"{label} {_HEAD[k]}" for k in _METRICS]
+    if comp:
+        head += [f"{comp['label']} {_HEAD[k]}" for k in _METRICS]
+        head += [f"Δ {_HEAD[k]}" for k in _METRICS]
+    if published:
+        head += [f"published {v} ({published['train_set']}) mean / median / AUC" for v in published["rows"]]
+    lines.append("| " + " | ".join(head) + " |")
+    lines.append("| " + " | ".join("---" for _ in head) + " |")
+    comp_rows = {r["name"]: r for r in comp["rows"]} if comp else {}
+    diffs = {d["name"]: d for d in doc["difference"] or []}
+    for row in doc["rows"]:
+        name = row["name"]
+        challenge, param = row_label(name)
+        cells = [challenge, param, str(row["images"])] + [_f(row[k]) for k in _METRICS]
+        if comp:
+            cells += [_f(comp_rows[name][k]) for k in _METRICS]
+            cells += [_signed(diffs[name][k]) for k in _METRICS]
+        if published:
+            for figures in published["rows"].values():
+                p = figures.get(name)
+                cells.append(" / ".join(_f(p[k]) for k in _METRICS) if p else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    if published:
+        lines.append(
+            f"Published figures: {published['source']}, trained on {published['train_set']}, STB S-val/S-val*"
+            " (6,000 images). They are comparable only for a model trained as in the paper and evaluated"
+            " on the real STB; the bundled sample is synthetic."
+        )
+        lines.append("")
+
+    if doc.get("summary"):
+        lines += _summary_section(doc, comp)
+    lines += _timing_section(doc, comp)
+    lines.append("## Files")
+    lines.append("")
+    lines.append("- `report.md` (this file), `report.csv` (one line per row),")
+    lines.append("  `report.json` (everything, with per-joint figures)")
+    lines.append("- `pck_curves.png` (one PCK curve per configuration),")
+    lines.append("  `examples.png` (predictions over a few images of each row)")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _signed(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{float(value):+.3f}"
+
+
+def _summary_section(doc: dict[str, Any], comp: dict[str, Any] | None) -> list[str]:
+    parts = [(doc["label"], doc["summary"])]
+    if comp and comp["summary"]:
+        parts.append((comp["label"], comp["summary"]))
+    lines = ["## Under corruption: mPC and rPC", ""]
+    lines.append(
+        "mPC: mean over the configurations. rPC: share of clean performance kept (COCO-C / MPII-C): "
+        "mPC / clean for AUC, clean / mPC for the EPEs, so 1 = unaffected and 0.5 = error doubled."
+    )
+    lines.append("")
+    head = ["metric"]
+    for name, _ in parts:
+        head += [f"{name} clean", f"{name} mPC", f"{name} rPC"]
+    lines.append("| " + " | ".join(head) + " |")
+    lines.append("| " + " | ".join("---" for _ in head) + " |")
+    for k in _METRICS:
+        cells = [_HEAD[k]]
+        for _, s in parts:
+            cells += [_f(s["clean"][k]), _f(s["mPC"][k]), _f(s["rPC"][k])]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("Mean per family:")
+    lines.append("")
+    head = ["family"] + [f"{name} {_HEAD[k]}" for name, _ in parts for k in _METRICS]
+    lines.append("| " + " | ".join(head) + " |")
+    lines.append("| " + " | ".join("---" for _ in head) + " |")
+    for fam in parts[0][1]["by_family"]:
+        cells = [fam]
+        for _, s in parts:
+            fam_row = s["by_family"].get(fam, {})
+            cells += [_f(fam_row.get(k)) for k in _METRICS]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    return lines
+
+
+def _timing_section(doc: dict[str, Any], comp: dict[str, Any] | None) -> list[str]:
+    lines = ["## Throughput of the whole benchmark", ""]
+    lines.append(
+        "Wall time over every row, including loading, corrupting and cropping images; "
+        "'in predictor' includes waiting for the device, 'waiting for data' is time the predictor sat idle."
+    )
+    lines.append("")
+    lines.append(
+        "| model | images | seconds | images/s | in predictor | waiting for data | batch | workers |"
+    )
+    lines.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for part in [doc] + ([comp] if comp else []):
+        t = part["timing"]
+        s = part["settings"]
+        lines.append(
+            f"| {part.get('label', doc['label'])} | {t['images']} | {_f(t['seconds'], 2)} | "
+            f"{_f(t['images_per_second'], 1)} | {_pct(t['predict_share'])} | {_pct(t['data_wait_share'])} | "
+            f"{s['batch_size']} | {s['num_workers']} |"
+        )
+    lines.append("")
+    return lines
+
+
+def _pct(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{100 * float(value):.0f}%"
+
+
+def write_csv(doc: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    """``report.csv``: one line per row with the model's (and compare's, difference's, paper's) figures."""
+    comp = doc.get("compare")
+    published = doc.get("published")
+    head = ["row", "challenge", "config", "images", *_METRICS]
+    if comp:
+        head += [f"compare_{k}" for k in _METRICS] + [f"diff_{k}" for k in _METRICS]
+    if published:
+        head += [f"published_{v}_{k}" for v in published["rows"] for k in _METRICS]
+    comp_rows = {r["name"]: r for r in comp["rows"]} if comp else {}
+    diffs = {d["name"]: d for d in doc["difference"] or []}
+    path = Path(path)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(head)
+        for row in doc["rows"]:
+            name = row["name"]
+            challenge, param = row_label(name)
+            cells: list[Any] = [name, challenge, param, row["images"], *(_csv(row[k]) for k in _METRICS)]
+            if comp:
+                cells += [_csv(comp_rows[name][k]) for k in _METRICS]
+                cells += [_csv(diffs[name][k]) for k in _METRICS]
+            if published:
+                for figures in published["rows"].values():
+                    p = figures.get(name)
+                    cells += [_csv(p[k]) if p else "" for k in _METRICS]
+            writer.writerow(cells)
+    return path
+
+
+def _csv(value: Any) -> str:
+    return "" if value is None else repr(float(value))
+
+
+def write_report(
+    result: BenchmarkResult,
+    out_dir: str | os.PathLike[str],
+    *,
+    label: str = "model",
+    compare: BenchmarkResult | None = None,
+    compare_label: str = "compare",
+    train_set: str = "S-train",
+    command: str | None = None,
+    plots: bool = True,
+) -> dict[str, Path]:
+    """Write ``report.md``, ``report.csv``, ``report.json`` and (with ``plots``) the two figures.
+
+    Parameters
+    ----------
+    result : BenchmarkResult
+        From :func:`~keypoint_corrupt.benchmark.evaluate`.
+    out_dir : path
+        Output folder (created).
+    label, compare_label : str
+        Names of the models in the report.
+    compare : BenchmarkResult, optional
+        A second model on the same rows: its columns and the differences (compare - model).
+    train_set : {"S-train", "S-train*"}
+        Which published protocol to show alongside (STB + PoseNet only).
+    command : str, optional
+        The command line, recorded in the report.
+    plots : bool
+        Write ``pck_curves.png`` and ``examples.png``.
+
+    Returns
+    -------
+    dict
+        File kind -> path.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> from keypoint_corrupt.benchmark import evaluate
+    >>> from keypoint_corrupt.datasets import STB, bundled_sample_root
+    >>> res = evaluate(lambda im, crops: np.repeat(crops.center[:, None], 21, 1),
+    ...                STB(bundled_sample_root(), "val"), ["defocus-7"])
+    >>> sorted(write_report(res, tempfile.mkdtemp(), plots=False))
+    ['csv', 'json', 'md']
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    doc = build_report(
+        result,
+        label=label,
+        compare=compare,
+        compare_label=compare_label,
+        train_set=train_set,
+        command=command,
+    )
+    files: dict[str, Path] = {}
+    files["json"] = out / "report.json"
+    files["json"].write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    files["csv"] = write_csv(doc, out / "report.csv")
+    files["md"] = out / "report.md"
+    files["md"].write_text(render_markdown(doc), encoding="utf-8")
+    if plots:
+        from keypoint_corrupt.benchmark.plots import plot_examples, plot_pck_curves
+
+        models = [(label, result)] + ([(compare_label, compare)] if compare is not None else [])
+        files["pck_curves"] = plot_pck_curves(models, out / "pck_curves.png")
+        other = None
+        if compare is not None:
+            other = {(ex.row, ex.id): ex.prediction for ex in compare.examples}
+        files["examples"] = plot_examples(
+            result.examples, out / "examples.png", other, labels=(label, compare_label)
+        )
+    return files

@@ -1,0 +1,293 @@
+"""Where benchmark samples come from: streamed corruptions or a materialised output folder.
+
+Both give the same rows, in the same order: ``standard`` (the whole clean split) and then
+each configuration's corrupted subset, items in base order. Items are plain dicts with
+``image`` (RGB uint8), ``keypoints`` (float64 ``J x 2``, as the samples hold them),
+``visibility`` (bool ``J``) and ``id`` (the source sample's id).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from keypoint_corrupt.datasets import CLEAN, CocoKeypoints, CorruptedDataset, Sample, load_image
+from keypoint_corrupt.registry import CONFIGS, get_config
+
+__all__ = [
+    "MaterializedSource",
+    "StreamSource",
+    "find_materialized_root",
+    "is_materialized",
+    "open_source",
+]
+
+STANDARD = "standard"
+_ANNOTATIONS = "annotations.json"
+_MANIFEST = "manifest.json"
+
+
+def _clean_item(sample: Sample, sample_id: str | None = None) -> dict[str, Any]:
+    return {
+        "image": load_image(sample),
+        "keypoints": sample.keypoints,
+        "visibility": sample.visibility,
+        "id": sample_id or sample.id,
+    }
+
+
+class StreamSource:
+    """Corrupt on the fly: the clean split plus each configuration's subset.
+
+    Parameters
+    ----------
+    base : sequence of Sample
+        The split (``STB``, ``CocoKeypoints``, ...).
+    configs : sequence of str
+        Configurations, one row each.
+    fraction, seed : float, int
+        Subset draw and noise (as :class:`~keypoint_corrupt.datasets.CorruptedDataset`).
+    standard : bool
+        Include the clean ``standard`` row (the whole split).
+    """
+
+    kind = "stream"
+
+    def __init__(
+        self,
+        base: Sequence[Sample],
+        configs: Sequence[str] = CONFIGS,
+        fraction: float = 0.2,
+        seed: int = 0,
+        standard: bool = True,
+    ) -> None:
+        self.base = base
+        self.configs = tuple(configs)
+        self.dataset = None
+        if self.configs:
+            self.dataset = CorruptedDataset(base, self.configs, fraction, seed, mode="subset")
+        self.fraction = float(fraction)
+        self.seed = int(seed)
+        self.groups: list[tuple[str, int]] = []
+        self._positions: list[list[int]] = []
+        if standard:
+            self.groups.append((STANDARD, len(base)))
+            self._positions.append(list(range(len(base))))
+        if self.dataset is not None:
+            by_config: dict[str, list[int]] = {c: [] for c in self.configs}
+            for pos, entry in enumerate(self.dataset.plan):
+                by_config[entry.config].append(pos)
+            for name in self.configs:
+                self.groups.append((name, len(by_config[name])))
+                self._positions.append(by_config[name])
+        self._standard = standard
+
+    def item(self, group: int, index: int) -> dict[str, Any]:
+        """Item ``index`` of row ``group``."""
+        pos = self._positions[group][index]
+        if self._standard and group == 0:
+            return _clean_item(self.base[pos])
+        assert self.dataset is not None
+        it = self.dataset[pos]
+        sample = self.base[self.dataset.plan[pos].base_index]
+        # Ground truth in float64 from the sample (the dataset item carries float32 for torch),
+        # exactly what a materialised COCO file stores.
+        return {
+            "image": it["image"],
+            "keypoints": sample.keypoints,
+            "visibility": sample.visibility,
+            "id": it["id"],
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """JSON description of the source."""
+        name = type(self.base).__name__
+        info: dict[str, Any] = {"source": self.kind, "dataset": name}
+        info.update(fraction=self.fraction, seed=self.seed)
+        root = getattr(self.base, "root", None)
+        if root is not None:
+            info["root"] = str(root)
+        split = getattr(self.base, "split", None)
+        if split is not None:
+            info["split"] = str(split)
+        ann = getattr(self.base, "annotation_file", None)
+        if ann is not None:
+            info["annotation_file"] = str(ann)
+        info["is_stb"] = name == "STB"
+        return info
+
+
+def is_materialized(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` looks like a ``keypoint-corrupt materialize`` output (or one split of it)."""
+    try:
+        find_materialized_root(path)
+    except (FileNotFoundError, ValueError):
+        return False
+    return True
+
+
+def find_materialized_root(path: str | os.PathLike[str], split: str | None = None) -> tuple[Path, str]:
+    """Locate a split folder ``O/<split>`` of a materialised output.
+
+    Parameters
+    ----------
+    path : path
+        The output folder ``O`` (with ``manifest.json``) or one of its split folders.
+    split : str, optional
+        Split to read; default ``"val"`` when present, else the only split.
+
+    Returns
+    -------
+    (pathlib.Path, str)
+        The split folder and the split name.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise FileNotFoundError(f"materialised output not found: {root}")
+
+    def subsets(d: Path) -> list[str]:
+        return sorted(p.name for p in d.iterdir() if p.is_dir() and (p / _ANNOTATIONS).is_file())
+
+    if subsets(root) and split in (None, root.name):  # a split folder itself
+        return root, root.name
+    splits = sorted(p.name for p in root.iterdir() if p.is_dir() and subsets(p))
+    if not splits:
+        raise ValueError(f"{root} is not a materialised output (no <split>/<config>/{_ANNOTATIONS})")
+    if split is None:
+        if "val" in splits:
+            split = "val"
+        elif len(splits) == 1:
+            split = splits[0]
+        else:
+            raise ValueError(f"{root} holds several splits ({', '.join(splits)}); choose one")
+    if split not in splits:
+        raise ValueError(f"{root} has no split {split!r}; it holds: {', '.join(splits)}")
+    return root / split, split
+
+
+class MaterializedSource:
+    """Read the rows back from a materialised output (``O/<split>/<config>/annotations.json``).
+
+    Parameters
+    ----------
+    path : path
+        The output folder (or one split folder).
+    split : str, optional
+        See :func:`find_materialized_root`.
+    configs : sequence of str, optional
+        Rows to read; default: every configuration present, in the reference order.
+    standard : bool
+        Include the clean ``standard`` row from ``O/<split>/clean/annotations.json``.
+    """
+
+    kind = "materialized"
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        split: str | None = None,
+        configs: Sequence[str] | None = None,
+        standard: bool = True,
+    ) -> None:
+        self.split_dir, self.split = find_materialized_root(path, split)
+        self.root = self.split_dir.parent
+        present = [
+            p.name
+            for p in self.split_dir.iterdir()
+            if p.is_dir() and (p / _ANNOTATIONS).is_file() and p.name != CLEAN
+        ]
+        order = {name: i for i, name in enumerate(CONFIGS)}
+        present.sort(key=lambda n: (order.get(n, len(order)), n))
+        if configs is None:
+            configs = present
+        missing = [c for c in configs if c not in present]
+        if missing:
+            raise ValueError(
+                f"{self.split_dir} has no subset for {', '.join(missing)}; "
+                f"it holds: {', '.join(present) or 'none'}"
+            )
+        self.configs = tuple(configs)
+        self.manifest = _read_json(self.root / _MANIFEST) or {}
+        self.groups: list[tuple[str, int]] = []
+        self._sets: list[tuple[CocoKeypoints, list[str]]] = []
+        names = ([STANDARD] if standard else []) + list(self.configs)
+        for name in names:
+            folder = self.split_dir / (CLEAN if name == STANDARD else name)
+            if not (folder / _ANNOTATIONS).is_file():
+                raise ValueError(f"{folder / _ANNOTATIONS} not found (the clean split's annotations)")
+            coco = CocoKeypoints(folder / _ANNOTATIONS)
+            self._sets.append((coco, _source_ids(folder / _ANNOTATIONS, coco)))
+            self.groups.append((name, len(coco)))
+
+    def item(self, group: int, index: int) -> dict[str, Any]:
+        """Item ``index`` of row ``group``."""
+        coco, ids = self._sets[group]
+        return _clean_item(coco[index], ids[index])
+
+    def samples(self, name: str) -> CocoKeypoints:
+        """Return the samples of one row (``"standard"`` or a configuration) as read from disk."""
+        for (row, _), (coco, _) in zip(self.groups, self._sets, strict=True):
+            if row == name:
+                return coco
+        raise KeyError(f"no row {name!r}; rows: {', '.join(r for r, _ in self.groups)}")
+
+    def describe(self) -> dict[str, Any]:
+        """JSON description of the source (from the manifest when there is one)."""
+        dataset = self.manifest.get("dataset") or {}
+        info: dict[str, Any] = {
+            "source": self.kind,
+            "root": str(self.root),
+            "split": self.split,
+            "dataset": dataset.get("kind"),
+            "fraction": self.manifest.get("fraction"),
+            "seed": self.manifest.get("seed"),
+            "is_stb": dataset.get("kind") == "stb",
+        }
+        if dataset.get("bundled"):
+            info["bundled"] = True
+        return info
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _source_ids(path: Path, coco: CocoKeypoints) -> list[str]:
+    """Return the source sample id of every annotation (``source_id``), else the reader's own id."""
+    raw = _read_json(path) or {}
+    by_ann = {a.get("id"): a.get("source_id") for a in raw.get("annotations", []) if isinstance(a, dict)}
+    return [str(by_ann.get(s.meta["annotation_id"]) or s.id) for s in coco]
+
+
+def open_source(
+    dataset: Any,
+    configs: Sequence[str] | None = CONFIGS,
+    fraction: float = 0.2,
+    seed: int = 0,
+    *,
+    split: str | None = None,
+    standard: bool = True,
+) -> StreamSource | MaterializedSource:
+    """Build the source of :func:`~keypoint_corrupt.benchmark.evaluate` from what the user passed.
+
+    ``dataset`` may be a sequence of samples (streamed), a
+    :class:`~keypoint_corrupt.datasets.CorruptedDataset` (its base, configurations, fraction
+    and seed are used), a materialised output folder, or an existing source.
+    """
+    if isinstance(dataset, (StreamSource, MaterializedSource)):
+        return dataset
+    if isinstance(dataset, (str, os.PathLike)):
+        # The default (the eleven) means "every configuration the output holds".
+        wanted = None if configs is None or configs is CONFIGS else configs
+        return MaterializedSource(dataset, split, wanted, standard)
+    if isinstance(dataset, CorruptedDataset):
+        return StreamSource(dataset.base, dataset.configs, dataset.fraction, dataset.seed, standard)
+    for name in configs or ():
+        get_config(name)
+    return StreamSource(dataset, CONFIGS if configs is None else configs, fraction, seed, standard)
