@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from keypoint_corrupt.cli.data import open_data
 from keypoint_corrupt.cli.main import CliError
 from keypoint_corrupt.registry import CONFIGS, available_configs
 
@@ -192,29 +193,7 @@ def _check_args(args: argparse.Namespace) -> None:
 
 def _open_data(args: argparse.Namespace) -> tuple[Any, bool]:
     """The dataset (samples or a materialised output path) and whether it is materialised."""
-    from keypoint_corrupt.benchmark import is_materialized
-    from keypoint_corrupt.datasets import STB, CocoKeypoints, bundled_sample_root
-
-    try:
-        if args.data is None:
-            return STB(bundled_sample_root(), args.split or "val"), False
-        path = Path(args.data)
-        if not path.exists():
-            raise CliError(f"--data not found: {path}")
-        if path.is_file():
-            if path.suffix.lower() != ".json":
-                raise CliError(f"--data {path}: expected a COCO keypoint .json file, an STB root or a folder")
-            return CocoKeypoints(path, args.images), False
-        if is_materialized(path):
-            return str(path), True
-        if (path / "labels").is_dir() or (path.parent / "labels").is_dir():
-            return STB(path, args.split or "val"), False
-    except (FileNotFoundError, ValueError) as exc:
-        raise CliError(str(exc)) from None
-    raise CliError(
-        f"--data {args.data}: not an STB root (labels/), a COCO .json file or a materialised output "
-        "(<split>/<config>/annotations.json)"
-    )
+    return open_data(args.data, args.images, args.split or "val")
 
 
 def _default_workers(device: str) -> int:

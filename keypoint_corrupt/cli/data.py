@@ -1,0 +1,141 @@
+"""``--data`` for the commands that read keypoint sets: STB root, COCO file or materialised output.
+
+One resolver, so ``train`` and ``benchmark`` accept exactly the same inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from keypoint_corrupt.cli.main import CliError
+from keypoint_corrupt.datasets import (
+    CLEAN,
+    STB,
+    CocoKeypoints,
+    CorruptedDataset,
+    Sample,
+    bundled_sample_root,
+    load_image,
+)
+
+DATA_HELP = (
+    "an STB root (with labels/), a COCO keypoint .json file, or a 'keypoint-corrupt materialize' "
+    "output folder (default: the bundled STB-layout sample)"
+)
+
+
+def is_stb_root(path: Path) -> bool:
+    return (path / "labels").is_dir() or (path.parent / "labels").is_dir()
+
+
+def open_data(data: str | None, images: str | None = None, split: str = "val") -> tuple[Any, bool]:
+    """The samples of ``split`` (or, for a materialised output, its path) and whether it is materialised."""
+    from keypoint_corrupt.benchmark.sources import is_materialized
+
+    try:
+        if data is None:
+            return STB(bundled_sample_root(), split), False
+        path = Path(data)
+        if not path.exists():
+            raise CliError(f"--data not found: {path}")
+        if path.is_file():
+            if path.suffix.lower() != ".json":
+                raise CliError(f"--data {path}: expected a COCO keypoint .json file, an STB root or a folder")
+            return CocoKeypoints(path, images), False
+        if is_materialized(path):
+            return str(path), True
+        if is_stb_root(path):
+            return STB(path, split), False
+    except (FileNotFoundError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    raise CliError(
+        f"--data {data}: not an STB root (labels/), a COCO .json file or a materialised output "
+        "(<split>/<config>/annotations.json)"
+    )
+
+
+class SampleItems(Sequence):
+    """Samples as training items, dicts of ``image``, ``keypoints``, ``visibility``, ``id``."""
+
+    def __init__(self, *parts: Sequence[Sample]) -> None:
+        self._index = [(p, i) for p in parts for i in range(len(p))]
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:  # type: ignore[override]
+        part, j = self._index[i]
+        s = part[j]
+        return {"image": load_image(s), "keypoints": s.keypoints, "visibility": s.visibility, "id": s.id}
+
+
+def _materialized_split(root: Path, split: str, with_configs: bool) -> list[CocoKeypoints] | None:
+    folder = root / split
+    clean = folder / CLEAN / "annotations.json"
+    if not clean.is_file():
+        return None
+    parts = [CocoKeypoints(clean)]
+    if with_configs:
+        for sub in sorted(p for p in folder.iterdir() if p.is_dir() and p.name != CLEAN):
+            if (sub / "annotations.json").is_file():
+                parts.append(CocoKeypoints(sub / "annotations.json"))
+    return parts
+
+
+def training_data(
+    data: str | None,
+    images: str | None,
+    train_set: str,
+    *,
+    fraction: float = 0.2,
+    seed: int = 0,
+    val_data: str | None = None,
+) -> tuple[Sequence[Any], Sequence[Any] | None, dict[str, Any]]:
+    """Training items (S-train or S-train*), validation items (clean S-val when known) and a description.
+
+    STB and the bundled sample: the ``train`` split, validated on ``val``. A COCO file: all its
+    annotations, validated on ``val_data`` if given. A materialised output: ``train/clean`` (plus
+    every ``train/<config>`` subset for S-train*), validated on ``val/clean``. For STB and COCO,
+    S-train* is built on the fly (:class:`~keypoint_corrupt.datasets.CorruptedDataset`, mode
+    ``append``) with ``fraction`` and ``seed``.
+    """
+    star = train_set == "S-train*"
+    try:
+        if data is not None and not Path(data).exists():
+            raise CliError(f"--data not found: {data}")
+        path = None if data is None else Path(data)
+        info: dict[str, Any] = {
+            "data": "bundled sample" if path is None else str(path),
+            "train_set": train_set,
+        }
+        val: Sequence[Any] | None = None
+        if path is not None and path.is_dir() and (path / "manifest.json").is_file():
+            parts = _materialized_split(path, "train", star)
+            if parts is None:
+                raise CliError(f"--data {path}: a materialised output without train/clean/annotations.json")
+            train = SampleItems(*parts)
+            val_parts = _materialized_split(path, "val", False)
+            val = SampleItems(*val_parts) if val_parts else None
+            info["source"] = "materialized"
+        else:
+            if path is not None and path.is_file():
+                base, _ = open_data(data, images)
+            else:
+                base, _ = open_data(data, images, split="train")
+                val = SampleItems(STB(base.root, "val"))
+            train = (
+                CorruptedDataset(base, fraction=fraction, seed=seed, mode="append")
+                if star
+                else SampleItems(base)
+            )
+            info.update(source="stream", fraction=fraction, seed=seed)
+        if val_data is not None:
+            vbase, materialized = open_data(val_data, None, split="val")
+            if materialized:
+                raise CliError("--val-data must be an STB root or a COCO .json file")
+            val = SampleItems(vbase)
+    except (FileNotFoundError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    return train, val, info

@@ -1,0 +1,128 @@
+"""``keypoint-corrupt train``: train PoseNet (dense, depthwise) or NerPE on S-train or S-train*."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from keypoint_corrupt.cli.data import DATA_HELP, training_data
+from keypoint_corrupt.cli.main import CliError
+
+MODELS = ("posenet-dense", "posenet-depthwise", "nerpe")
+
+EXAMPLES = """examples:
+  # a quick run on the bundled sample, on the CPU
+  keypoint-corrupt train --model posenet-dense --epochs 1 --batch-size 4 --device cpu --out runs/try
+
+  # the reference protocol (2): train on S-train* built on the fly from STB, on a GPU
+  keypoint-corrupt train --model posenet-depthwise --data /data/STB --train-set 'S-train*' \\
+      --epochs 40 --device cuda --out runs/depthwise-star
+
+  # from a materialised output (train/clean plus every train/<config> subset)
+  keypoint-corrupt train --model nerpe --data /data/STB_corrupt --train-set 'S-train*' --out runs/nerpe
+
+  # continue an interrupted run (same --out)
+  keypoint-corrupt train --model posenet-dense --data /data/STB --out runs/dense --epochs 40 --resume
+
+Writes OUT/last.pt (every epoch and on Ctrl-C), OUT/model.pt, OUT/loss_curve.png and
+OUT/history.json. Keypoints must be in hand3d's joint order (STB is read that way); the crop is
+centred on --center-joint (12 = middle-finger MCP in that order).
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a reference model (PoseNet dense/depthwise, NerPE) on S-train or S-train*",
+        description="Train a bundled reference model on hand3d crops of S-train or S-train*.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--model", required=True, choices=MODELS)
+    p.add_argument("--data", metavar="PATH", help=DATA_HELP)
+    p.add_argument("--images", metavar="DIR", help="image folder of a COCO --data file")
+    p.add_argument(
+        "--val-data", metavar="PATH", help="validation set (STB root or COCO .json) for a COCO --data"
+    )
+    p.add_argument("--train-set", choices=("S-train", "S-train*"), default="S-train")
+    p.add_argument("--fraction", type=float, default=0.2, help="corrupted share per configuration (S-train*)")
+    p.add_argument("--seed", type=int, default=0, help="seeds initialisation, data order, subsets and noise")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, help="initial Adam rate (default: 1e-4 PoseNet, 1e-3 NerPE)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cuda, cuda:1 or cpu")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader workers (default 0)")
+    p.add_argument("--crop-size", type=int, default=256, help="network input side (hand3d: 256)")
+    p.add_argument("--center-joint", type=int, default=12, help="joint the crop is centred on (default 12)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def _device(name: str) -> str:
+    from keypoint_corrupt.models._torch import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise CliError(f"--device {name}: CUDA is not available on this machine (use --device cpu)")
+    return name
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        from keypoint_corrupt.models import train
+    except ImportError as exc:
+        raise CliError(str(exc)) from None
+    for name in ("epochs", "batch_size", "crop_size"):
+        if getattr(args, name) < 1:
+            raise CliError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if not 0 < args.fraction <= 1:
+        raise CliError(f"--fraction must be in (0, 1], got {args.fraction}")
+    out = Path(args.out)
+    if args.resume and not (out / "last.pt").is_file():
+        raise CliError(f"--resume: no checkpoint at {out / 'last.pt'}")
+    if not args.resume and (out / "last.pt").is_file():
+        raise CliError(
+            f"{out} already holds a run (last.pt); pass --resume to continue it or choose another --out"
+        )
+    train_items, val_items, info = training_data(
+        args.data, args.images, args.train_set, fraction=args.fraction, seed=args.seed, val_data=args.val_data
+    )
+    device = _device(args.device)
+    if not args.quiet:
+        val = f", validating on {len(val_items)}" if val_items is not None else ""
+        print(
+            f"training {args.model} on {args.train_set} ({len(train_items)} images{val}) on {device}",
+            file=sys.stderr,
+        )
+    try:
+        result = train(
+            args.model,
+            train_items,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            device=device,
+            seed=args.seed,
+            out_dir=out,
+            resume=args.resume,
+            val_dataset=val_items,
+            train_set=args.train_set,
+            crop_size=args.crop_size,
+            num_workers=args.workers,
+            center_joint=args.center_joint,
+            progress=not args.quiet and sys.stderr.isatty(),
+            info=info,
+        )
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    last = result.epoch_losses[-1] if result.epoch_losses else float("nan")
+    epe = f", validation mean EPE {result.val_epe[-1]:.2f} px" if result.val_epe else ""
+    print(
+        f"trained {args.model} for {args.epochs} epoch(s) in {result.seconds:.1f} s: "
+        f"final loss {last:.4g}{epe}; weights {result.final}"
+    )
+    return 0
