@@ -17,6 +17,11 @@ from keypoint_corrupt._version import __version__
 COMMAND_MODULES: tuple[str, ...] = (
     "keypoint_corrupt.cli.list_configs",
     "keypoint_corrupt.cli.synth_stb",
+    "keypoint_corrupt.cli.materialize",
+    "keypoint_corrupt.cli.verify",
+    "keypoint_corrupt.cli.preview",
+    "keypoint_corrupt.cli.train",
+    "keypoint_corrupt.cli.benchmark",
 )
 
 

@@ -1,0 +1,149 @@
+"""COCO keypoint annotation files for the corrupted subsets and the clean splits."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from keypoint_corrupt._version import __version__
+from keypoint_corrupt.datasets import Sample
+from keypoint_corrupt.materialize.plan import CLEAN_DIR, Plan, config_params
+
+__all__ = ["annotation_entry", "clean_coco", "corrupted_coco", "keypoint_flags"]
+
+
+def keypoint_flags(sample: Sample) -> list[int | float]:
+    """COCO ``v`` flags: a COCO source's own flags, else 2 (visible) / 0 (not labelled)."""
+    raw = sample.meta.get("v")
+    if raw is not None and len(raw) == sample.num_joints:
+        return [int(v) if float(v).is_integer() else float(v) for v in raw]
+    return [2 if v else 0 for v in sample.visibility.tolist()]
+
+
+def _bbox(sample: Sample, flags: list[int | float]) -> list[float]:
+    src = sample.meta.get("bbox")
+    if src is not None and len(src) == 4:
+        return [float(v) for v in src]
+    labelled = np.asarray([f > 0 for f in flags], dtype=bool)
+    if not labelled.any():
+        return [0.0, 0.0, 0.0, 0.0]
+    pts = sample.keypoints[labelled]
+    x0, y0 = pts.min(axis=0).tolist()
+    x1, y1 = pts.max(axis=0).tolist()
+    return [x0, y0, x1 - x0, y1 - y0]
+
+
+def annotation_entry(
+    sample: Sample, ann_id: int, image_id: int, cache: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """One COCO annotation: the source's keypoints unchanged, flat ``[x, y, v, ...]``.
+
+    ``bbox`` is the source annotation's when it has one, else the box of the labelled
+    keypoints; ``area`` is ``w * h``. ``cache`` (sample id -> fields) saves recomputing the
+    fields of a sample that several subsets share.
+    """
+    body = cache.get(sample.id) if cache is not None else None
+    if body is None:
+        flags = keypoint_flags(sample)
+        flat: list[float | int] = []
+        for (x, y), v in zip(sample.keypoints.tolist(), flags, strict=True):
+            flat.extend((x, y, v))
+        bbox = _bbox(sample, flags)
+        is_coco = sample.meta.get("dataset") == "coco"
+        body = {
+            "category_id": sample.meta.get("category_id", 1) if is_coco else 1,
+            "keypoints": flat,
+            "num_keypoints": sum(1 for v in flags if v > 0),
+            "bbox": bbox,
+            "area": bbox[2] * bbox[3],
+            "iscrowd": 0,
+            "source_id": sample.id,
+        }
+        if cache is not None:
+            cache[sample.id] = body
+    return {"id": ann_id, "image_id": image_id, **body}
+
+
+def _info(plan: Plan, split: str, config: str) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "description": f"keypoint-corrupt: {config} of split {split}",
+        "version": __version__,
+        "split": split,
+        "config": config,
+        "seed": plan.seed,
+        "fraction": plan.fraction,
+    }
+    if config != CLEAN_DIR:
+        info["corruption"] = config_params([config])[0]
+    return info
+
+
+def corrupted_coco(
+    plan: Plan,
+    split: str,
+    config: str,
+    done: Mapping[str, Mapping[str, Any]],
+    cache: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """COCO file of one corrupted subset, listing the outputs present in ``done``.
+
+    Image and annotation ids are the output's 1-based position in the subset, so they stay
+    the same whichever files a partial run has written. ``file_name`` is relative to the
+    annotation file's folder (``images/...``).
+    """
+    samples = plan.samples[split]
+    images, annotations = [], []
+    prefix = f"{split}/{config}/"
+    for item in plan.by_subset[(split, config)]:
+        if item.path not in done:
+            continue
+        entry = done[item.path]
+        image: dict[str, Any] = {
+            "id": item.position,
+            "file_name": item.path[len(prefix) :],
+            "width": int(entry["width"]),
+            "height": int(entry["height"]),
+            "source_id": item.sample_id,
+            "source_file": item.source_path,
+            "corruption": config,
+        }
+        if "box" in entry:
+            image["occluder_box"] = entry["box"]
+        images.append(image)
+        annotations.append(annotation_entry(samples[item.base_index], item.position, item.position, cache))
+    return {
+        "info": _info(plan, split, config),
+        "licenses": [],
+        "images": images,
+        "annotations": annotations,
+        "categories": plan.categories[split],
+    }
+
+
+def clean_coco(plan: Plan, split: str, cache: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """COCO file of a whole clean split, pointing at the source images (absolute paths, no copies).
+
+    Joined with the corrupted subsets it gives S-train* (clean + corrupted copies).
+    ``width`` / ``height`` come from the source annotations when they have them.
+    """
+    images, annotations = [], []
+    image_ids: dict[str, int] = {}
+    for i, sample in enumerate(plan.samples[split]):
+        path = str(sample.image_path)
+        if path not in image_ids:
+            image_ids[path] = len(image_ids) + 1
+            image: dict[str, Any] = {"id": image_ids[path], "file_name": path}
+            w, h = sample.meta.get("width"), sample.meta.get("height")
+            if w is not None and h is not None:
+                image["width"], image["height"] = int(w), int(h)
+            images.append(image)
+        annotations.append(annotation_entry(sample, i + 1, image_ids[path], cache))
+    return {
+        "info": _info(plan, split, CLEAN_DIR),
+        "licenses": [],
+        "images": images,
+        "annotations": annotations,
+        "categories": plan.categories[split],
+    }

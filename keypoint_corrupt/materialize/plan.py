@@ -1,0 +1,416 @@
+"""What a materialisation writes: the datasets, every output file and the work units.
+
+Everything here is a pure function of the options and the source annotations, so every
+process (shards, workers, a resumed run) computes the same plan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from keypoint_corrupt.datasets import STB, STB_SPLITS, CocoKeypoints, CorruptedDataset, Sample
+from keypoint_corrupt.registry import get_config
+
+__all__ = [
+    "CLEAN_DIR",
+    "FORMATS",
+    "DatasetSpec",
+    "MaterializeError",
+    "OutputItem",
+    "Plan",
+    "WorkUnit",
+    "build_plan",
+    "output_stem",
+    "shard_units",
+    "skeleton_from_names",
+]
+
+#: Output image formats and their file extensions.
+FORMATS: dict[str, str] = {"png": ".png", "jpg": ".jpg"}
+#: Folder of a split's clean annotations (``O/<split>/clean/annotations.json``).
+CLEAN_DIR = "clean"
+_FINGERS = ("thumb", "index", "middle", "ring", "little")
+_FINGER_PARTS = ("mcp", "pip", "dip", "tip")
+_SAFE_CHARS = re.compile(r"[^\w.\-+=,@ ]")
+_SPLIT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class MaterializeError(Exception):
+    """A user-facing problem (bad option, refused output folder, failed write): one line."""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Where the source samples come from.
+
+    Attributes
+    ----------
+    kind : {"stb", "coco"}
+        Reader to use.
+    root : pathlib.Path, optional
+        STB root (``labels/`` + ``images/``).
+    annotations : tuple of (str, pathlib.Path)
+        COCO: ``(split name, annotation file)`` pairs.
+    images : pathlib.Path, optional
+        COCO image root (default: each annotation file's folder).
+    bundled : bool
+        The root is the synthetic sample shipped in the package.
+    """
+
+    kind: str
+    root: Path | None = None
+    annotations: tuple[tuple[str, Path], ...] = ()
+    images: Path | None = None
+    bundled: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("stb", "coco"):
+            raise MaterializeError(f"unknown dataset kind {self.kind!r}; valid: stb, coco")
+        if self.kind == "stb" and self.root is None:
+            raise MaterializeError("an STB dataset needs a root folder")
+        if self.kind == "coco" and not self.annotations:
+            raise MaterializeError("a COCO dataset needs at least one annotation file")
+
+    def split_names(self) -> tuple[str, ...]:
+        """Return the splits this dataset can provide."""
+        if self.kind == "stb":
+            return tuple(STB_SPLITS)
+        return tuple(name for name, _ in self.annotations)
+
+    def describe(self) -> dict[str, Any]:
+        """JSON description, with absolute paths (recorded in the manifest and compared on resume)."""
+        if self.kind == "stb":
+            return {"kind": "stb", "root": str(_absolute(self.root)), "bundled": self.bundled}
+        return {
+            "kind": "coco",
+            "annotations": {name: str(_absolute(path)) for name, path in self.annotations},
+            "images": str(_absolute(self.images)) if self.images is not None else None,
+        }
+
+    def open(self, split: str) -> Sequence[Sample]:
+        """Read one split's samples (``FileNotFoundError`` / ``ValueError`` name the problem)."""
+        if self.kind == "stb":
+            return STB(_absolute(self.root), split)
+        path = dict(self.annotations)[split]
+        images = _absolute(self.images) if self.images is not None else None
+        return CocoKeypoints(_absolute(path), images)
+
+    def categories(self, split: str, samples: Sequence[Sample]) -> list[dict[str, Any]]:
+        """COCO categories for the split's annotation files (joint names and skeleton)."""
+        if self.kind == "coco":
+            path = _absolute(dict(self.annotations)[split])
+            raw = json.loads(path.read_text(encoding="utf-8"))["categories"]
+            used = {s.meta["category_id"] for s in samples}
+            out = []
+            for cat in raw:
+                if cat.get("id") not in used:
+                    continue
+                names = list(cat.get("keypoints") or [])
+                skeleton = cat.get("skeleton")
+                out.append(
+                    {
+                        "id": cat["id"],
+                        "name": str(cat.get("name", cat["id"])),
+                        "supercategory": str(cat.get("supercategory", cat.get("name", ""))),
+                        "keypoints": names,
+                        "skeleton": skeleton if isinstance(skeleton, list) else skeleton_from_names(names),
+                    }
+                )
+            return out
+        names = list(samples[0].meta["joint_names"]) if len(samples) else []
+        return [
+            {
+                "id": 1,
+                "name": "hand",
+                "supercategory": "hand",
+                "keypoints": names,
+                "skeleton": skeleton_from_names(names),
+            }
+        ]
+
+
+def _absolute(path: Path | None) -> Path:
+    assert path is not None
+    return Path(os.path.abspath(Path(path).expanduser()))
+
+
+def skeleton_from_names(names: Sequence[str]) -> list[list[int]]:
+    """COCO skeleton (1-based joint pairs) of a 21-joint hand, derived from its joint names.
+
+    Recognises ``palm`` or ``wrist`` as the root and ``<finger>_<mcp|pip|dip|tip>`` for
+    thumb, index, middle, ring and little; returns ``[]`` for other naming schemes.
+
+    Examples
+    --------
+    >>> from keypoint_corrupt.datasets import stb_joint_names
+    >>> skeleton_from_names(stb_joint_names())[:2]
+    [[1, 5], [5, 4]]
+    """
+    index = {name: i + 1 for i, name in enumerate(names)}
+    root = index.get("palm", index.get("wrist"))
+    if root is None:
+        return []
+    pairs: list[list[int]] = []
+    for finger in _FINGERS:
+        chain = [index.get(f"{finger}_{part}") for part in _FINGER_PARTS]
+        if any(j is None for j in chain):
+            return []
+        prev = root
+        for j in chain:
+            pairs.append([prev, j])  # type: ignore[list-item]
+            prev = j  # type: ignore[assignment]
+    return pairs
+
+
+def output_stem(sample: Sample) -> str:
+    """Relative output path of a sample's corrupted image, without extension.
+
+    STB keeps the source's relative name (``B1Counting/BB_left_0``). A COCO sample is one
+    annotation, so its name is the image's ``file_name`` without extension plus the
+    annotation id (``00017620_17620``): two hands on one image give two files. Unsafe
+    characters become ``_`` and ``..`` or absolute parts are dropped.
+
+    Examples
+    --------
+    >>> output_stem(Sample("B1Counting/BB_left_0", "x.png", [[0.0, 0.0]], [True]))
+    'B1Counting/BB_left_0'
+    >>> output_stem(Sample("a/00017620.jpg#17620", "x.jpg", [[0.0, 0.0]], [True], {"dataset": "coco"}))
+    'a/00017620_17620'
+    """
+    sid = sample.id
+    if sample.meta.get("dataset") == "coco" and "#" in sid:
+        file_name, ann = sid.rsplit("#", 1)
+        stem = PurePosixPath(file_name.replace("\\", "/"))
+        sid = f"{stem.with_suffix('') if stem.suffix else stem}_{ann}"
+    parts = [p for p in sid.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+    parts = [_SAFE_CHARS.sub("_", p) for p in parts]
+    if not parts:
+        raise MaterializeError(f"cannot derive an output file name from sample id {sample.id!r}")
+    return "/".join(parts)
+
+
+class OutputItem(NamedTuple):
+    """One corrupted output file of the plan."""
+
+    split: str
+    config: str
+    base_index: int
+    #: 1-based position within its (split, config): the COCO image and annotation id.
+    position: int
+    #: Path relative to the output folder, POSIX separators.
+    path: str
+    sample_id: str
+    source_path: str
+
+
+class WorkUnit(NamedTuple):
+    """One source image and every output that it feeds (decoded once)."""
+
+    split: str
+    base_index: int
+    #: ``(config, relative output path)`` in configuration order.
+    outputs: tuple[tuple[str, str], ...]
+
+
+@dataclass
+class Plan:
+    """The full plan of one materialisation (all splits, all shards).
+
+    Attributes
+    ----------
+    spec : DatasetSpec
+        The source.
+    splits : tuple of str
+        Split names, in order.
+    configs : tuple of str
+        Configuration names, in order.
+    fraction, seed : float, int
+        Subset draw parameters.
+    image_format : str
+        ``"png"`` or ``"jpg"``.
+    datasets : dict
+        Split -> :class:`~keypoint_corrupt.datasets.CorruptedDataset` (mode ``"subset"``).
+    samples : dict
+        Split -> list of the split's :class:`Sample`.
+    items : list of OutputItem
+        Every output, ordered by split, configuration, source.
+    units : list of WorkUnit
+        Every source image with at least one output, ordered by split then source.
+    categories : dict
+        Split -> COCO categories.
+    source_digest : str
+        SHA-256 over every split's sample ids, keypoints and visibility.
+    """
+
+    spec: DatasetSpec
+    splits: tuple[str, ...]
+    configs: tuple[str, ...]
+    fraction: float
+    seed: int
+    image_format: str
+    datasets: dict[str, CorruptedDataset]
+    samples: dict[str, list[Sample]]
+    items: list[OutputItem]
+    units: list[WorkUnit]
+    categories: dict[str, list[dict[str, Any]]]
+    source_digest: str
+    by_path: dict[str, OutputItem] = field(default_factory=dict)
+    by_subset: dict[tuple[str, str], list[OutputItem]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.by_path = {item.path: item for item in self.items}
+        self.by_subset = {(split, config): [] for split in self.splits for config in self.configs}
+        for item in self.items:
+            self.by_subset[(item.split, item.config)].append(item)
+
+    def config_dir(self, split: str, config: str) -> str:
+        """Relative folder of one (split, configuration): ``<split>/<config>``."""
+        return f"{split}/{config}"
+
+
+def build_plan(
+    spec: DatasetSpec,
+    splits: Sequence[str],
+    configs: Sequence[str],
+    fraction: float,
+    seed: int,
+    image_format: str,
+) -> Plan:
+    """Open the datasets and list every output and work unit.
+
+    Raises
+    ------
+    MaterializeError
+        Unknown split or configuration, bad fraction or seed, unreadable annotations, or
+        two samples that would write the same file.
+    """
+    if image_format not in FORMATS:
+        raise MaterializeError(f"unknown image format {image_format!r}; valid: {', '.join(FORMATS)}")
+    splits = tuple(splits)
+    configs = tuple(configs)
+    if not splits:
+        raise MaterializeError("no split selected")
+    if len(set(splits)) != len(splits):
+        raise MaterializeError(f"a split is repeated: {', '.join(splits)}")
+    valid = spec.split_names()
+    for split in splits:
+        if split not in valid:
+            raise MaterializeError(f"unknown split {split!r} for this dataset; valid: {', '.join(valid)}")
+        if not _SPLIT_NAME.match(split) or split.endswith(".json"):
+            raise MaterializeError(
+                f"split name {split!r} names a folder: use letters, digits, '.', '_' and '-' only"
+            )
+    for name in configs:
+        try:
+            get_config(name)
+        except ValueError as exc:
+            raise MaterializeError(str(exc)) from None
+    ext = FORMATS[image_format]
+    datasets: dict[str, CorruptedDataset] = {}
+    samples: dict[str, list[Sample]] = {}
+    categories: dict[str, list[dict[str, Any]]] = {}
+    items: list[OutputItem] = []
+    units: list[WorkUnit] = []
+    digest = hashlib.sha256()
+    for split in splits:
+        try:
+            base = spec.open(split)
+            ds = CorruptedDataset(base, configs, fraction=fraction, seed=seed, mode="subset")
+            split_samples = [base[i] for i in range(len(base))]
+            categories[split] = spec.categories(split, split_samples)
+        except (OSError, ValueError, TypeError) as exc:
+            raise MaterializeError(str(exc)) from None
+        datasets[split] = ds
+        samples[split] = split_samples
+        _digest_samples(digest, split, split_samples)
+        stems: dict[str, str] = {}
+        for s in split_samples:
+            stem = output_stem(s)
+            if stem in stems:
+                raise MaterializeError(
+                    f"samples {stems[stem]!r} and {s.id!r} of split {split!r} would both write "
+                    f"{stem}{ext}; their ids must differ after sanitising"
+                )
+            stems[stem] = s.id
+        per_source: dict[int, list[tuple[str, str]]] = {}
+        for config in configs:
+            for pos, i in enumerate(ds.selections[config], start=1):
+                s = split_samples[i]
+                path = f"{split}/{config}/images/{output_stem(s)}{ext}"
+                items.append(OutputItem(split, config, i, pos, path, s.id, str(s.image_path)))
+                per_source.setdefault(i, []).append((config, path))
+        units.extend(WorkUnit(split, i, tuple(out)) for i, out in sorted(per_source.items()))
+    return Plan(
+        spec=spec,
+        splits=splits,
+        configs=configs,
+        fraction=datasets[splits[0]].fraction,
+        seed=datasets[splits[0]].seed,
+        image_format=image_format,
+        datasets=datasets,
+        samples=samples,
+        items=items,
+        units=units,
+        categories=categories,
+        source_digest=digest.hexdigest(),
+    )
+
+
+def _digest_samples(h: Any, split: str, samples: Sequence[Sample]) -> None:
+    h.update(f"split\0{split}\0{len(samples)}\0".encode())
+    for s in samples:
+        h.update(s.id.encode("utf-8") + b"\0")
+        h.update(np.ascontiguousarray(s.keypoints, dtype="<f8").tobytes())
+        h.update(np.ascontiguousarray(s.visibility, dtype=bool).tobytes())
+
+
+def shard_units(units: Sequence[WorkUnit], shard: tuple[int, int] | None) -> list[WorkUnit]:
+    """Return the work units of shard ``(k, n)`` (1-based ``k``): every n-th unit, starting at ``k - 1``.
+
+    Examples
+    --------
+    >>> shard_units(list(range(7)), (2, 3))
+    [1, 4]
+    """
+    if shard is None:
+        return list(units)
+    k, n = shard
+    return [u for i, u in enumerate(units) if i % n == k - 1]
+
+
+def config_params(configs: Sequence[str]) -> list[dict[str, Any]]:
+    """Describe configurations with their parameters (for the manifest and the settings check)."""
+    out = []
+    for name in configs:
+        cfg = get_config(name)
+        out.append(
+            {
+                "name": name,
+                "family": cfg.family,
+                "transform": cfg.transform.__name__,
+                "params": _jsonable(dict(cfg.params)),
+                "rng_stream": cfg.rng_stream,
+            }
+        )
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return repr(value)

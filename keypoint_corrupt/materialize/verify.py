@@ -1,0 +1,212 @@
+"""Recheck a materialised output folder against its manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from keypoint_corrupt.materialize.manifest import MANIFEST, TOOL
+
+__all__ = ["VerifyReport", "sha256_file", "verify_output"]
+
+
+@dataclass
+class VerifyReport:
+    """Outcome of :func:`verify_output`.
+
+    Attributes
+    ----------
+    out : pathlib.Path
+        The folder checked.
+    files : int
+        Image files checked.
+    annotation_files : int
+        Annotation files checked.
+    problems : list of str
+        One line per problem (empty: everything matches).
+    """
+
+    out: Path
+    files: int = 0
+    annotation_files: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """No problem found."""
+        return not self.problems
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _safe_rel(path: Any) -> bool:
+    if not isinstance(path, str) or not path:
+        return False
+    p = PurePosixPath(path)
+    return not p.is_absolute() and ".." not in p.parts and "\\" not in path
+
+
+def verify_output(
+    out: str | os.PathLike[str], *, progress: Callable[[int], None] | None = None
+) -> VerifyReport:
+    """Check every file listed in ``out/manifest.json``: presence, size, SHA-256, annotation counts.
+
+    Also reports an incomplete run, its source errors, and files under an ``images/``
+    folder that the manifest does not list (e.g. temporary files of a killed run).
+
+    Parameters
+    ----------
+    out : path
+        A folder written by ``keypoint-corrupt materialize``.
+    progress : callable, optional
+        Called with the number of files checked after each one.
+
+    Returns
+    -------
+    VerifyReport
+    """
+    root = Path(out)
+    report = VerifyReport(root)
+    problems = report.problems
+    mpath = root / MANIFEST
+    if not mpath.is_file():
+        parts = sorted(p.name for p in root.glob("manifest.shard-*-of-*.json")) if root.is_dir() else []
+        if parts:
+            problems.append(
+                f"{mpath} not found, only shard parts ({', '.join(parts)}): run materialize once more "
+                "without --shard to merge them"
+            )
+        else:
+            problems.append(f"{mpath} not found: not a keypoint-corrupt materialize output")
+        return report
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        problems.append(f"{mpath}: cannot be read as JSON ({exc})")
+        return report
+    if (
+        not isinstance(manifest, dict)
+        or manifest.get("tool") != TOOL
+        or not isinstance(manifest.get("files"), list)
+    ):
+        problems.append(f"{mpath}: not a keypoint-corrupt materialize manifest")
+        return report
+
+    if not manifest.get("complete"):
+        problems.append(
+            f"the run is incomplete: {manifest.get('written_files')} of {manifest.get('planned_files')} "
+            "planned files written (re-run the same materialize command to finish it)"
+        )
+    for err in manifest.get("errors") or []:
+        problems.append(f"source error: {err.get('message') if isinstance(err, dict) else err}")
+
+    listed: dict[tuple[str, str], set[str]] = {}
+    for rec in manifest["files"]:
+        path = rec.get("path") if isinstance(rec, dict) else None
+        if not _safe_rel(path):
+            problems.append(f"manifest entry with an invalid path: {rec!r}")
+            continue
+        listed.setdefault((str(rec.get("split")), str(rec.get("config"))), set()).add(path)
+        _check_file(root, path, rec, problems)
+        report.files += 1
+        if progress is not None:
+            progress(report.files)
+
+    for rec in manifest.get("annotation_files") or []:
+        report.annotation_files += 1
+        _check_annotations(root, rec, listed, problems)
+
+    known = {p for paths in listed.values() for p in paths}
+    for split in manifest.get("splits") or []:
+        for cfg in manifest.get("configs") or []:
+            images = root / str(split) / str(cfg.get("name")) / "images"
+            for dirpath, _dirs, files in os.walk(images):
+                for name in sorted(files):
+                    rel = Path(dirpath, name).relative_to(root).as_posix()
+                    if rel not in known:
+                        problems.append(f"{rel}: on disk but not in the manifest")
+    return report
+
+
+def _check_file(root: Path, path: str, rec: dict[str, Any], problems: list[str]) -> None:
+    full = root / path
+    try:
+        size = full.stat().st_size
+    except FileNotFoundError:
+        problems.append(f"{path}: missing")
+        return
+    except OSError as exc:
+        problems.append(f"{path}: cannot be read ({exc.strerror})")
+        return
+    if size != rec.get("size"):
+        problems.append(f"{path}: size {size} bytes, manifest says {rec.get('size')}")
+        return
+    try:
+        digest = sha256_file(full)
+    except OSError as exc:
+        problems.append(f"{path}: cannot be read ({exc.strerror})")
+        return
+    if digest != rec.get("sha256"):
+        problems.append(
+            f"{path}: sha256 {digest[:12]}... differs from the manifest's {str(rec.get('sha256'))[:12]}..."
+        )
+
+
+def _check_annotations(
+    root: Path, rec: Any, listed: dict[tuple[str, str], set[str]], problems: list[str]
+) -> None:
+    path = rec.get("path") if isinstance(rec, dict) else None
+    if not _safe_rel(path):
+        problems.append(f"manifest annotation entry with an invalid path: {rec!r}")
+        return
+    full = root / path
+    try:
+        data = full.read_bytes()
+    except FileNotFoundError:
+        problems.append(f"{path}: missing")
+        return
+    except OSError as exc:
+        problems.append(f"{path}: cannot be read ({exc.strerror})")
+        return
+    if hashlib.sha256(data).hexdigest() != rec.get("sha256"):
+        problems.append(f"{path}: sha256 differs from the manifest's")
+    try:
+        coco = json.loads(data)
+        images, annotations = coco["images"], coco["annotations"]
+        if not (isinstance(images, list) and isinstance(annotations, list)):
+            raise TypeError("images and annotations must be lists")
+        if not isinstance(coco["categories"], list):
+            raise TypeError("categories must be a list")
+    except (ValueError, KeyError, TypeError):
+        problems.append(f"{path}: not a COCO annotation file")
+        return
+    if len(images) != rec.get("images") or len(annotations) != rec.get("annotations"):
+        problems.append(
+            f"{path}: {len(images)} images / {len(annotations)} annotations, manifest says "
+            f"{rec.get('images')} / {rec.get('annotations')}"
+        )
+    image_ids = {im.get("id") for im in images if isinstance(im, dict)}
+    if any(not isinstance(a, dict) or a.get("image_id") not in image_ids for a in annotations):
+        problems.append(f"{path}: an annotation refers to an image that the file does not list")
+    key = (str(rec.get("split")), str(rec.get("config")))
+    if key in listed or rec.get("config") != "clean":
+        folder = PurePosixPath(path).parent
+        names = {str(folder / str(im.get("file_name"))) for im in images if isinstance(im, dict)}
+        expected = listed.get(key, set())
+        if names != expected:
+            problems.append(
+                f"{path}: lists {len(names)} images, the manifest {len(expected)} files for "
+                f"{key[0]}/{key[1]} ({len(names - expected)} unknown, {len(expected - names)} unlisted)"
+            )

@@ -1,0 +1,247 @@
+"""Encoding and atomic writing of output files, and the per-source work done in each worker."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import secrets
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from keypoint_corrupt.datasets import CorruptedDataset
+from keypoint_corrupt.materialize.plan import WorkUnit
+from keypoint_corrupt.registry import get_config
+
+__all__ = [
+    "EncodeOptions",
+    "OutputWriteError",
+    "UnitResult",
+    "WorkerContext",
+    "encode_image",
+    "init_worker",
+    "is_temp_name",
+    "process_unit",
+    "run_unit",
+    "temp_name",
+    "temp_target",
+    "write_atomic",
+    "write_json_atomic",
+]
+
+_TMP_MARK = ".tmp-"
+_TMP_TAIL = re.compile(r"^\d+(-[0-9a-f]+)?$")
+#: Random per process tree, so that processes on different hosts sharing a file system
+#: (shards of a job array) never pick the same temporary name.
+_TOKEN = secrets.token_hex(4)
+
+
+class OutputWriteError(Exception):
+    """Writing an output file failed (full disk, permission, read-only file system, ...).
+
+    Attributes
+    ----------
+    path : str
+        The file that could not be written.
+    errno : int or None
+        The OS error number.
+    reason : str
+        The OS message.
+    """
+
+    def __init__(self, path: str, errno_: int | None, reason: str) -> None:
+        super().__init__(path, errno_, reason)
+        self.path = path
+        self.errno = errno_
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"cannot write {self.path}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """How images are encoded: format and its fixed parameters (bytes depend only on these)."""
+
+    image_format: str = "png"
+    jpeg_quality: int = 95
+    png_compression: int | None = None
+
+    def params(self) -> list[int]:
+        """Return the ``cv2.imencode`` parameter list."""
+        if self.image_format == "jpg":
+            return [cv2.IMWRITE_JPEG_QUALITY, int(self.jpeg_quality)]
+        if self.png_compression is None:
+            return []
+        return [cv2.IMWRITE_PNG_COMPRESSION, int(self.png_compression)]
+
+    @property
+    def extension(self) -> str:
+        """``.png`` or ``.jpg``."""
+        return ".jpg" if self.image_format == "jpg" else ".png"
+
+
+def encode_image(image_rgb: np.ndarray, options: EncodeOptions) -> bytes:
+    """Encode an RGB uint8 image (OpenCV writes BGR) with fixed parameters."""
+    bgr = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR) if image_rgb.ndim == 3 else image_rgb
+    ok, buf = cv2.imencode(options.extension, bgr, options.params())
+    if not ok:
+        raise ValueError(f"OpenCV could not encode a {image_rgb.shape} image as {options.image_format}")
+    return buf.tobytes()
+
+
+def temp_name(path: Path) -> Path:
+    """Hidden temporary sibling of ``path``: ``.<name>.tmp-<pid>-<token>``."""
+    return path.with_name(f".{path.name}{_TMP_MARK}{os.getpid()}-{_TOKEN}")
+
+
+def temp_target(name: str) -> str | None:
+    """Return the final file name that a :func:`temp_name` stands for (``None``: not one).
+
+    Examples
+    --------
+    >>> temp_target(".BB_left_0.png.tmp-4242-0badc0de"), temp_target("BB_left_0.png")
+    ('BB_left_0.png', None)
+    """
+    head, mark, tail = name.rpartition(_TMP_MARK)
+    if not mark or not name.startswith(".") or len(head) < 2 or not _TMP_TAIL.match(tail):
+        return None
+    return head[1:]
+
+
+def is_temp_name(name: str) -> bool:
+    """Whether a file name is one of :func:`temp_name`'s."""
+    return temp_target(name) is not None
+
+
+def write_atomic(path: Path, data: bytes, *, fsync: bool = True) -> None:
+    """Write ``data`` to ``path`` so that the final name only ever holds complete content.
+
+    The bytes go to a hidden temporary sibling, are flushed (and ``fsync``-ed), then renamed
+    over ``path`` with :func:`os.replace`. On any error the temporary file is removed and
+    the ``OSError`` propagates.
+    """
+    tmp = temp_name(path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            if fsync:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json_atomic(path: Path, obj: Any, *, fsync: bool = True) -> str:
+    """Write ``obj`` as compact, deterministic JSON atomically; return the bytes' SHA-256."""
+    data = (json.dumps(obj, separators=(",", ":"), allow_nan=False) + "\n").encode("utf-8")
+    write_atomic(path, data, fsync=fsync)
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    """What a worker needs: the datasets to render from and where and how to write."""
+
+    datasets: dict[str, CorruptedDataset]
+    out: Path
+    encode: EncodeOptions
+    fsync: bool = False
+
+
+@dataclass
+class UnitResult:
+    """Outcome of one work unit.
+
+    Attributes
+    ----------
+    unit : WorkUnit
+        The unit.
+    entries : list of dict
+        One journal entry per written file (path, sha256, size, width, height, box).
+    error : str or None
+        Why the source could not be rendered (it names the file); nothing was written then.
+    write_error : OutputWriteError or None
+        A failed write (full disk, permission, ...): the run must stop. ``entries`` still
+        lists the files of this unit written before it.
+    """
+
+    unit: WorkUnit
+    entries: list[dict[str, Any]]
+    error: str | None = None
+    write_error: OutputWriteError | None = None
+
+
+_CONTEXT: WorkerContext | None = None
+
+
+def init_worker(context: WorkerContext) -> None:
+    """Pool initializer: one OpenCV thread per worker, Ctrl-C left to the parent."""
+    global _CONTEXT
+    _CONTEXT = context
+    cv2.setNumThreads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def process_unit(unit: WorkUnit) -> UnitResult:
+    """Pool task: :func:`run_unit` with the context given to :func:`init_worker`."""
+    assert _CONTEXT is not None, "init_worker was not called"
+    return run_unit(_CONTEXT, unit)
+
+
+def run_unit(ctx: WorkerContext, unit: WorkUnit) -> UnitResult:
+    """Decode one source image once, corrupt it for each output, encode and write atomically.
+
+    A source that cannot be read or corrupted gives a result with ``error`` set. A failed
+    write gives a result with ``write_error`` set, after the files written before it.
+    """
+    ds = ctx.datasets[unit.split]
+    configs = [config for config, _ in unit.outputs]
+    try:
+        items = ds.render(unit.base_index, configs)
+    except OSError as exc:  # FileNotFoundError / ImageDecodeError name the file
+        return UnitResult(unit, [], str(exc))
+    except Exception as exc:
+        sample = ds.base[unit.base_index]
+        return UnitResult(unit, [], f"cannot corrupt {sample.image_path}: {type(exc).__name__}: {exc}")
+    entries = []
+    made: set[Path] = set()
+    for config, rel in unit.outputs:
+        item = items[config]
+        image = item["image"]
+        try:
+            data = encode_image(image, ctx.encode)
+        except (ValueError, cv2.error) as exc:
+            sample = ds.base[unit.base_index]
+            return UnitResult(unit, entries, f"cannot encode {config} of {sample.image_path}: {exc}")
+        path = ctx.out / rel
+        try:
+            if path.parent not in made:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                made.add(path.parent)
+            write_atomic(path, data, fsync=ctx.fsync)
+        except OSError as exc:
+            failure = OutputWriteError(str(path), exc.errno, exc.strerror or str(exc))
+            return UnitResult(unit, entries, write_error=failure)
+        box = item["box"]
+        entry: dict[str, Any] = {
+            "path": rel,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "size": len(data),
+            "width": int(image.shape[1]),
+            "height": int(image.shape[0]),
+        }
+        if get_config(config).family == "occlusion" or int(box[0]) >= 0:
+            entry["box"] = [int(v) for v in box] if int(box[0]) >= 0 else None
+        entries.append(entry)
+    return UnitResult(unit, entries)

@@ -1,0 +1,319 @@
+"""`keypoint-corrupt materialize` end to end: layout, COCO files, keypoints, fractions, determinism."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+import threading
+
+import cv2
+import numpy as np
+import pytest
+from kc_cli_helpers import CONSOLE_SCRIPT, tree_digest
+
+from keypoint_corrupt import CONFIGS
+from keypoint_corrupt.cli.main import main
+from keypoint_corrupt.datasets import STB, CocoKeypoints, CorruptedDataset
+from keypoint_corrupt.datasets.stb import stb_joint_names
+
+
+def load(path):
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def check_coco_schema(coco, num_joints=21):
+    """The COCO keypoint schema, as pycocotools / mmpose read it."""
+    assert {"images", "annotations", "categories"} <= set(coco)
+    cats = {}
+    for cat in coco["categories"]:
+        assert isinstance(cat["id"], int) and isinstance(cat["name"], str) and cat["name"]
+        assert len(cat["keypoints"]) == num_joints and all(isinstance(n, str) for n in cat["keypoints"])
+        for a, b in cat["skeleton"]:
+            assert 1 <= a <= num_joints and 1 <= b <= num_joints
+        cats[cat["id"]] = cat
+    images = {}
+    for im in coco["images"]:
+        assert isinstance(im["id"], int) and isinstance(im["file_name"], str)
+        if "width" in im:
+            assert im["width"] > 0 and im["height"] > 0
+        assert im["id"] not in images
+        images[im["id"]] = im
+    ann_ids = set()
+    for ann in coco["annotations"]:
+        assert isinstance(ann["id"], int) and ann["id"] not in ann_ids
+        ann_ids.add(ann["id"])
+        assert ann["image_id"] in images and ann["category_id"] in cats
+        kps = ann["keypoints"]
+        assert isinstance(kps, list) and len(kps) == 3 * num_joints
+        assert all(isinstance(v, (int, float)) for v in kps)
+        assert all(v in (0, 1, 2) for v in kps[2::3])
+        assert ann["num_keypoints"] == sum(1 for v in kps[2::3] if v > 0)
+        _x, _y, w, h = ann["bbox"]
+        assert w >= 0 and h >= 0 and ann["area"] == pytest.approx(w * h)
+        assert ann["iscrowd"] == 0
+    return images
+
+
+def coco_floats(keypoints):
+    """A source's keypoints (flat or nested [x, y, v] rows) as written: float x, y; v unchanged."""
+    flat = [v for row in keypoints for v in row] if isinstance(keypoints[0], list) else keypoints
+    return [float(v) if i % 3 < 2 else v for i, v in enumerate(flat)]
+
+
+def decode_rgb(path):
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    assert bgr is not None, path
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def test_bundled_layout_annotations_keypoints_and_pixels(reference, bundled):
+    manifest = load(reference / "manifest.json")
+    assert manifest["complete"] is True and manifest["errors"] == []
+    assert manifest["dataset"] == {"kind": "stb", "root": str(bundled), "bundled": True}
+    assert [c["name"] for c in manifest["configs"]] == list(CONFIGS)
+    assert manifest["configs"][7]["params"] == {"area": 0.2, "margin": 0.15}
+    assert {"keypoint_corrupt", "numpy", "opencv", "albumentations", "python"} <= set(manifest["versions"])
+    assert (manifest["seed"], manifest["fraction"], manifest["splits"]) == (0, 0.2, ["train", "val"])
+    assert not (reference / ".keypoint-corrupt").exists()  # a complete run keeps no journal
+
+    by_path = {f["path"]: f for f in manifest["files"]}
+    for split in ("train", "val"):
+        base = STB(bundled, split)
+        ds = CorruptedDataset(base, mode="subset")
+        samples = {s.id: s for s in base}
+        for config in CONFIGS:
+            coco = load(reference / split / config / "annotations.json")
+            images = check_coco_schema(coco)
+            assert len(coco["images"]) == round(0.2 * len(base))  # the fraction holds per configuration
+            assert coco["categories"][0]["keypoints"] == list(stb_joint_names())
+            assert len(coco["categories"][0]["skeleton"]) == 20
+            for ann in coco["annotations"]:
+                im = images[ann["image_id"]]
+                sample = samples[ann["source_id"]]
+                kps = np.asarray(ann["keypoints"]).reshape(-1, 3)
+                np.testing.assert_array_equal(kps[:, :2], sample.keypoints)  # exactly the source's
+                assert (kps[:, 2] == 2).all()
+                assert im["file_name"] == f"images/{sample.id}.png"
+                rel = f"{split}/{config}/{im['file_name']}"
+                rec = by_path[rel]
+                assert (rec["source_id"], rec["source_path"]) == (sample.id, str(sample.image_path))
+                assert ("box" in rec) == config.startswith("occlusion")
+        clean = load(reference / split / "clean" / "annotations.json")
+        check_coco_schema(clean)
+        assert len(clean["annotations"]) == len(base)
+        assert all((bundled / "images").as_posix() in im["file_name"] for im in clean["images"])
+        if split == "val":  # pixels: each file decodes to the dataset's own item
+            for pos, entry in enumerate(ds.plan):
+                sample = base[entry.base_index]
+                rel = f"val/{entry.config}/images/{sample.id}.png"
+                np.testing.assert_array_equal(decode_rgb(reference / rel), ds[pos]["image"])
+                if entry.config.startswith("occlusion"):
+                    assert by_path[rel]["box"] == ds[pos]["box"].tolist()
+    assert manifest["written_files"] == len(manifest["files"]) == 110
+    assert {a["path"] for a in manifest["annotation_files"]} == {
+        f"{s}/{c}/annotations.json" for s in ("train", "val") for c in (*CONFIGS, "clean")
+    }
+
+
+def test_worker_counts_and_shards_give_identical_bytes(tmp_path, reference_digest, capsys):
+    two = tmp_path / "two"
+    assert main(["materialize", "--out", str(two), "--workers", "2", "--quiet"]) == 0
+    assert tree_digest(two) == reference_digest
+
+    sharded = tmp_path / "sharded"
+    assert main(["materialize", "--out", str(sharded), "--workers", "1", "--shard", "1/2", "--quiet"]) == 0
+    assert main(["materialize", "--out", str(sharded), "--workers", "2", "--shard", "2/2", "--quiet"]) == 0
+    parts = [load(sharded / f"manifest.shard-{k}-of-2.json") for k in (1, 2)]
+    assert all(p["complete"] for p in parts)
+    assert sum(len(p["files"]) for p in parts) == 110
+    assert not (sharded / "manifest.json").exists()
+    assert main(["verify", str(sharded)]) == 1
+    assert "without --shard to merge" in capsys.readouterr().out
+    # the merge: finds every image written, writes the annotations and the manifest
+    assert main(["materialize", "--out", str(sharded), "--workers", "1"]) == 0
+    assert "wrote 0 images" in capsys.readouterr().out
+    assert tree_digest(sharded) == reference_digest
+
+
+def test_threaded_caller_uses_fork_server_with_identical_bytes(tmp_path, reference):
+    # with another Python thread alive, workers are not forked from the caller
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, daemon=True)
+    thread.start()
+    try:
+        out = tmp_path / "o"
+        argv = ["materialize", "--out", str(out), "--splits", "val", "--configs", "defocus-7,noise-gaussian"]
+        assert main([*argv, "--workers", "2", "--quiet"]) == 0
+    finally:
+        stop.set()
+        thread.join()
+    for config in ("defocus-7", "noise-gaussian"):
+        assert tree_digest(out / "val" / config) == tree_digest(reference / "val" / config)
+
+
+def test_fixture_hands_coco_end_to_end(tmp_path, fixtures_dir):
+    hands = fixtures_dir / "hands"
+    sets = ("rhd", "freihand", "onehand10k", "panoptic")
+    argv = ["materialize", "--dataset", "coco", "--out", str(tmp_path / "o"), "--workers", "1", "--quiet"]
+    for name in sets:
+        argv += ["--annotations", f"{name}={hands / name / f'test_{name}.json'}"]
+    assert main([*argv, "--fraction", "0.5"]) == 0
+    manifest = load(tmp_path / "o" / "manifest.json")
+    assert manifest["splits"] == list(sets) and manifest["complete"]
+    for name in sets:
+        src = load(hands / name / f"test_{name}.json")
+        src_anns = {a["id"]: a for a in src["annotations"]}
+        src_files = {im["id"]: im["file_name"] for im in src["images"]}
+        base = CocoKeypoints(hands / name / f"test_{name}.json")
+        ds = CorruptedDataset(base, fraction=0.5)
+        for config in CONFIGS:
+            coco = load(tmp_path / "o" / name / config / "annotations.json")
+            images = check_coco_schema(coco)
+            assert len(coco["annotations"]) == round(0.5 * len(src_anns))
+            assert coco["categories"][0]["keypoints"] == src["categories"][0]["keypoints"]
+            assert coco["categories"][0]["skeleton"] == src["categories"][0]["skeleton"]
+            for ann in coco["annotations"]:
+                file_name, ann_id = ann["source_id"].rsplit("#", 1)
+                original = src_anns[int(ann_id)]
+                assert src_files[original["image_id"]] == file_name
+                assert ann["keypoints"] == coco_floats(original["keypoints"])
+                assert ann["bbox"] == [float(v) for v in original["bbox"]]
+                out_file = tmp_path / "o" / name / config / images[ann["image_id"]]["file_name"]
+                pos = ds.plan.index((base.ids.index(ann["source_id"]), config))
+                np.testing.assert_array_equal(decode_rgb(out_file), ds[pos]["image"])
+        clean = load(tmp_path / "o" / name / "clean" / "annotations.json")
+        check_coco_schema(clean)
+        assert [a["keypoints"] for a in clean["annotations"]] == [
+            coco_floats(a["keypoints"]) for a in src["annotations"]
+        ]
+
+
+@pytest.mark.slow
+def test_console_script_on_freihand_fixture_and_verify(tmp_path, fixtures_dir):
+    freihand = fixtures_dir / "hands" / "freihand"
+    out = tmp_path / "o"
+    cmd = [str(CONSOLE_SCRIPT), "materialize", "--dataset", "coco", "--out", str(out), "--workers", "2"]
+    cmd += ["--annotations", str(freihand / "test_freihand.json"), "--images", str(freihand)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    # not a terminal: no progress bar, one summary line with the rate
+    assert "\r" not in res.stderr and "%|" not in res.stderr
+    assert res.stdout.startswith("wrote 22 images in ") and "images/s" in res.stdout
+    assert len(list((out / "val").glob("*/images/*.png"))) == 11 * round(0.2 * 8)
+    res = subprocess.run(
+        [str(CONSOLE_SCRIPT), "verify", str(out)], capture_output=True, text=True, timeout=300
+    )
+    assert res.returncode == 0 and res.stdout.startswith("OK: 22 image files and 12 annotation files")
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_on_a_terminal_and_quiet(tmp_path, capsys, monkeypatch):
+    argv = ["materialize", "--out", str(tmp_path / "a"), "--splits", "val", "--configs", "motion-15"]
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main([*argv, "--workers", "1"]) == 0
+    monkeypatch.undo()
+    assert "bundled synthetic STB sample" in terminal.getvalue()
+    assert "img/s" in terminal.getvalue() and "100%" in terminal.getvalue()
+    out = capsys.readouterr().out
+    assert out.startswith("wrote 2 images in ") and "images/s" in out
+    argv[2] = str(tmp_path / "b")
+    assert main([*argv, "--workers", "1", "--quiet"]) == 0
+    assert capsys.readouterr() == ("", "")
+
+
+def test_jpeg_output_is_deterministic(tmp_path):
+    argv = ["materialize", "--splits", "val", "--configs", "defocus-13,occlusion-30", "--format", "jpg"]
+    argv += ["--jpeg-quality", "90", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "a"), "--workers", "1"]) == 0
+    assert main([*argv, "--out", str(tmp_path / "b"), "--workers", "2"]) == 0
+    assert tree_digest(tmp_path / "a") == tree_digest(tmp_path / "b")
+    coco = load(tmp_path / "a" / "val" / "defocus-13" / "annotations.json")
+    assert all(im["file_name"].endswith(".jpg") for im in coco["images"])
+    assert load(tmp_path / "a" / "manifest.json")["jpeg_quality"] == 90
+    assert decode_rgb(tmp_path / "a" / "val" / "defocus-13" / coco["images"][0]["file_name"]).shape == (
+        480,
+        640,
+        3,
+    )
+
+
+def test_changed_settings_are_refused_unless_overwrite(tmp_path, reference, bundled, capsys):
+    out = tmp_path / "o"
+    shutil.copytree(reference, out)
+    other_root = tmp_path / "stb_copy"
+    shutil.copytree(bundled, other_root)
+    cases = {
+        ("--seed", "1"): "seed 0 (existing) vs 1 (now)",
+        ("--fraction", "0.3"): "fraction 0.2 (existing) vs 0.3 (now)",
+        ("--configs", "defocus-7"): "configs",
+        ("--splits", "val"): "splits",
+        ("--format", "jpg"): "image_format",
+        ("--dataset", "stb", "--root", str(other_root)): "dataset",
+    }
+    for extra, message in cases.items():
+        assert main(["materialize", "--out", str(out), "--quiet", *extra]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "--overwrite" in err, err
+    assert tree_digest(out) == tree_digest(reference)  # nothing was touched
+
+    argv = ["materialize", "--out", str(out), "--seed", "1", "--splits", "val", "--configs", "defocus-7"]
+    assert main([*argv, "--overwrite", "--quiet"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "val"]
+    assert sorted(p.name for p in (out / "val").iterdir()) == ["clean", "defocus-7"]
+    fresh = tmp_path / "fresh"
+    assert main([*argv[:2], str(fresh), *argv[3:], "--quiet"]) == 0
+    assert tree_digest(out) == tree_digest(fresh)
+
+
+def test_foreign_or_bad_output_folder(tmp_path, capsys):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    argv = ["materialize", "--out", str(out), "--splits", "val", "--configs", "defocus-7", "--quiet"]
+    assert main(argv) == 2
+    assert "holds no keypoint-corrupt manifest" in capsys.readouterr().err
+    assert main([*argv, "--overwrite"]) == 0
+    assert (out / "notes.txt").read_text() == "mine"  # only what the tool writes is replaced
+    (tmp_path / "file").write_text("x")
+    assert main(["materialize", "--out", str(tmp_path / "file"), "--quiet"]) == 2
+    assert "not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--configs", "defocus-8"], "unknown configuration(s) defocus-8"),
+        (["--fraction", "0"], "--fraction must be in (0, 1]"),
+        (["--splits", "test"], "unknown split 'test'"),
+        (["--workers", "0"], "--workers must be >= 1"),
+        (["--dataset", "stb"], "--dataset stb needs --root"),
+        (["--dataset", "coco"], "--dataset coco needs --annotations"),
+        (["--root", "x"], "need --dataset"),
+        (["--png-compression", "12"], "PNG compression must be in 0..9"),
+    ],
+)
+def test_bad_options_exit_2_with_one_line(tmp_path, capsys, argv, message):
+    assert main(["materialize", "--out", str(tmp_path / "o"), "--quiet", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+
+
+def test_each_source_is_decoded_once_for_all_its_configurations(tmp_path, monkeypatch, reference):
+    from keypoint_corrupt.datasets import corrupted
+
+    decoded = []
+    real = corrupted.load_image
+    monkeypatch.setattr(corrupted, "load_image", lambda s: decoded.append(s.id) or real(s))
+    assert main(["materialize", "--out", str(tmp_path / "o"), "--workers", "1", "--quiet"]) == 0
+    files = load(reference / "manifest.json")["files"]
+    sources = {(f["split"], f["source_id"]) for f in files}
+    assert len(decoded) == len(sources) < len(files)  # 110 files from fewer decodes
+    assert tree_digest(tmp_path / "o") == tree_digest(reference)

@@ -1,0 +1,261 @@
+"""Interruptions, resumption, failed writes and unreadable sources."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+from kc_cli_helpers import PY_CLI, temp_files, tree_digest
+
+from keypoint_corrupt.cli.main import main
+from keypoint_corrupt.datasets import load_image
+from keypoint_corrupt.materialize import writer
+
+JOURNAL = ".keypoint-corrupt/journal/main.jsonl"
+
+
+def journal_paths(out):
+    path = out / JOURNAL
+    if not path.is_file():
+        return []
+    paths = []
+    for line in path.read_text().splitlines():
+        try:
+            paths.append(json.loads(line)["path"])
+        except (ValueError, KeyError):
+            pass  # a torn last line
+    return paths
+
+
+def images_on_disk(out):
+    return sorted(p.relative_to(out).as_posix() for p in out.glob("*/*/images/**/*.png"))
+
+
+def assert_consistent_after_kill(out, journaled):
+    """No partial file under a final name; the manifest only lists files that are on disk."""
+    on_disk = images_on_disk(out)
+    assert set(journaled) <= set(on_disk)
+    for rel in on_disk:  # every file under its final name is complete (a cut PNG fails to load)
+        assert load_image(out / rel).shape == (480, 640, 3)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["complete"] is False
+    assert {f["path"] for f in manifest["files"]} <= set(on_disk)
+
+
+def stat_of(out, paths):
+    return {p: ((out / p).stat().st_ino, (out / p).stat().st_mtime_ns) for p in paths}
+
+
+@pytest.mark.slow
+def test_crash_after_k_files_then_resume(tmp_path, reference_digest, capsys):
+    out = tmp_path / "o"
+    env = {**os.environ, "KC_TEST_CRASH_AFTER": "7"}
+    res = subprocess.run(
+        [*PY_CLI, "materialize", "--out", str(out), "--workers", "1"],
+        env=env,
+        capture_output=True,
+        timeout=300,
+    )
+    assert res.returncode == 137
+    journaled = journal_paths(out)
+    assert 7 <= len(journaled) < 20  # the hook fires after the work unit that reaches 7 files
+    assert_consistent_after_kill(out, journaled)
+    assert main(["verify", str(out)]) == 1
+    assert "the run is incomplete" in capsys.readouterr().out
+    before = stat_of(out, journaled)
+
+    assert main(["materialize", "--out", str(out), "--workers", "1"]) == 0
+    summary = capsys.readouterr().out
+    done = len(journaled)
+    assert summary.startswith(f"wrote {110 - done} images") and f"{done} already on disk" in summary
+    assert stat_of(out, journaled) == before  # completed files were not rewritten
+    assert tree_digest(out) == reference_digest
+
+
+@pytest.mark.slow
+def test_kill_9_mid_run_then_resume(tmp_path, reference_digest):
+    out = tmp_path / "o"
+    proc = subprocess.Popen(
+        [*PY_CLI, "materialize", "--out", str(out), "--workers", "2", "--quiet"],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while len(journal_paths(out)) < 3 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    if proc.returncode == 0:
+        pytest.skip("the run finished before it could be killed")
+    assert proc.returncode == -signal.SIGKILL
+    journaled = journal_paths(out)
+    assert 3 <= len(journaled) < 110
+    assert_consistent_after_kill(out, journaled)
+    before = stat_of(out, journaled)
+
+    assert main(["materialize", "--out", str(out), "--workers", "2", "--quiet"]) == 0
+    assert stat_of(out, journaled) == before
+    assert temp_files(out) == []
+    assert tree_digest(out) == reference_digest
+
+
+class FailingOS:
+    """``os`` for the writer module, whose ``replace`` of image files fails after ``after`` calls."""
+
+    def __init__(self, after, err):
+        self.after, self.err, self.calls = after, err, 0
+
+    def __getattr__(self, name):
+        return getattr(os, name)
+
+    def replace(self, src, dst):
+        if str(dst).endswith(".png"):
+            if self.calls >= self.after:
+                raise OSError(self.err, os.strerror(self.err), str(dst))
+            self.calls += 1
+        return os.replace(src, dst)
+
+
+@pytest.mark.parametrize(
+    ("err", "message"), [(errno.ENOSPC, "no space left on device"), (errno.EACCES, "permission denied")]
+)
+def test_full_disk_or_permission_error_stops_cleanly_then_resumes(
+    tmp_path, monkeypatch, capsys, reference_digest, err, message
+):
+    out = tmp_path / "o"
+    monkeypatch.setattr(writer, "os", FailingOS(5, err))
+    assert main(["materialize", "--out", str(out), "--workers", "1", "--quiet"]) == 2
+    stderr = capsys.readouterr().err
+    assert message in stderr and "re-run the same command to resume" in stderr
+    assert stderr.count("\n") == 1
+    assert temp_files(out) == []  # no partial file anywhere
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["complete"] is False
+    # the manifest describes exactly what is on disk
+    assert sorted(f["path"] for f in manifest["files"]) == images_on_disk(out)
+    assert len(manifest["files"]) == len(journal_paths(out)) == 5
+    monkeypatch.undo()
+    assert main(["materialize", "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    assert tree_digest(out) == reference_digest
+
+
+def test_unreadable_sources_are_reported_and_the_rest_completes(tmp_path, bundled, reference, capsys):
+    root = tmp_path / "stb"
+    shutil.copytree(bundled, root)
+    manifest = json.loads((reference / "manifest.json").read_text())
+    val = [f for f in manifest["files"] if f["split"] == "val"]
+    sources = sorted({f["source_id"] for f in val})[:2]
+    truncated = root / "images" / f"{sources[0]}.png"
+    missing = root / "images" / f"{sources[1]}.png"
+    truncated.write_bytes(truncated.read_bytes()[:5000])
+    missing.unlink()
+
+    out = tmp_path / "o"
+    argv = ["materialize", "--dataset", "stb", "--root", str(root), "--splits", "val", "--out", str(out)]
+    assert main([*argv, "--workers", "2"]) == 1
+    captured = capsys.readouterr()
+    assert str(truncated) in captured.err and "truncated PNG" in captured.err
+    assert str(missing) in captured.err and "not found" in captured.err
+    lost = [f["path"] for f in val if f["source_id"] in sources]
+    assert captured.out.startswith(f"wrote {len(val) - len(lost)} images")
+    result = json.loads((out / "manifest.json").read_text())
+    assert result["complete"] is False
+    assert [e["source_path"] for e in result["errors"]] == [str(truncated), str(missing)]
+    assert sorted(f["path"] for f in result["files"]) == images_on_disk(out)
+    coco = json.loads((out / "val" / "defocus-7" / "annotations.json").read_text())
+    assert len(coco["images"]) == len(
+        [f for f in val if f["config"] == "defocus-7" and f["path"] not in lost]
+    )
+    assert main(["verify", str(out)]) == 1
+    assert "source error: cannot decode image" in capsys.readouterr().out
+
+    shutil.copy(bundled / "images" / f"{sources[0]}.png", truncated)
+    shutil.copy(bundled / "images" / f"{sources[1]}.png", missing)
+    assert main([*argv, "--workers", "1"]) == 0
+    assert capsys.readouterr().out.startswith(f"wrote {len(lost)} images")
+    assert tree_digest(out / "val") != {}
+    for f in val:  # the same image bytes as the reference
+        assert (out / f["path"]).read_bytes() == (reference / f["path"]).read_bytes()
+
+
+def test_deleted_output_is_rewritten_on_rerun(tmp_path, reference, reference_digest, capsys):
+    out = tmp_path / "o"
+    shutil.copytree(reference, out)
+    victim = next(out.glob("val/motion-30/images/*/*.png"))
+    victim.unlink()
+    assert main(["materialize", "--out", str(out), "--workers", "1"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("wrote 1 images") and "109 already on disk" in captured.out
+    assert "missing or have another size" in captured.err
+    assert tree_digest(out) == reference_digest
+
+
+def test_truncated_fixture_jpeg_is_reported(tmp_path, fixtures_dir, capsys):
+    images = tmp_path / "freihand"
+    shutil.copytree(fixtures_dir / "hands" / "freihand", images)
+    ann = images / "test_freihand.json"
+    out = tmp_path / "o"
+    argv = [
+        "materialize",
+        "--dataset",
+        "coco",
+        "--annotations",
+        str(ann),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+    ]
+    assert main([*argv, "--configs", "motion-30", "--fraction", "1.0", "--quiet"]) == 0
+    victim = images / "00050180.jpg"
+    victim.write_bytes(victim.read_bytes()[:2000])
+    out2 = tmp_path / "o2"
+    argv[argv.index(str(out))] = str(out2)
+    assert main([*argv, "--configs", "motion-30", "--fraction", "1.0"]) == 1
+    captured = capsys.readouterr()
+    assert f"error: cannot decode image {victim}: truncated JPEG" in captured.err
+    assert captured.out.startswith("wrote 7 images")
+    manifest = json.loads((out2 / "manifest.json").read_text())
+    assert [e["source_path"] for e in manifest["errors"]] == [str(victim)]
+    good = sorted(p.name for p in (out / "val" / "motion-30" / "images").iterdir())
+    assert sorted(p.name for p in (out2 / "val" / "motion-30" / "images").iterdir()) == [
+        name for name in good if not name.startswith("00050180_")
+    ]
+
+
+def test_a_shard_removes_only_its_own_stale_temporary_files(tmp_path, reference, reference_digest, capsys):
+    out = tmp_path / "o"
+    argv = ["materialize", "--out", str(out), "--workers", "1", "--quiet"]
+    assert main([*argv, "--shard", "1/2"]) == 0
+    parts = {k: json.loads((out / f"manifest.shard-{k}-of-2.json").read_text()) for k in (1,)}
+    own = parts[1]["files"][0]["path"]
+    other = next(
+        f["path"]
+        for f in json.loads((reference / "manifest.json").read_text())["files"]
+        if f["path"] not in {g["path"] for g in parts[1]["files"]}
+    )
+    stale = []
+    for rel in (own, other):  # as a killed writer (or a running shard elsewhere) leaves them
+        path = out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-999999-0badc0de")
+        tmp.write_bytes(b"partial")
+        stale.append(tmp)
+    assert main([*argv, "--shard", "1/2"]) == 0
+    assert not stale[0].exists() and stale[1].exists()  # shard 2's file is not shard 1's business
+    assert main([*argv, "--shard", "2/2", "--overwrite"]) == 2
+    assert "--overwrite cannot be combined with --shard" in capsys.readouterr().err
+    assert main([*argv, "--shard", "2/2"]) == 0
+    assert main(argv) == 0  # the merge
+    assert not stale[1].exists()
+    assert tree_digest(out) == reference_digest
