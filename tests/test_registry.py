@@ -86,3 +86,26 @@ def test_registration_is_validated():
         kc.register_config("x", dict, {})
     with pytest.raises(ValueError, match="cannot be removed"):
         kc.unregister_config("motion-15")
+
+
+def test_apply_corruption_reuses_one_transform_but_honours_overrides_and_replacement():
+    import numpy as np
+
+    img = np.full((40, 40, 3), 100, np.uint8)
+    kps = [[5, 5], [30, 35]]
+    a, _ = kc.apply_corruption("occlusion-30", img, kps, rng=3)
+    b, _ = kc.apply_corruption("occlusion-30", img, kps, rng=3)
+    np.testing.assert_array_equal(a, b)
+    grey, _ = kc.apply_corruption("occlusion-30", img, kps, rng=3, fill=50)
+    assert (grey == 50).any() and not (grey == 0).any()
+    kc.register_config("blur-x", kc.DefocusBlur, {"kernel_size": 3})
+    try:
+        small, _ = kc.apply_corruption("blur-x", img, kps)
+        np.testing.assert_array_equal(small, kc.functional.defocus_blur(img, 3))
+        kc.register_config("blur-x", kc.DefocusBlur, {"kernel_size": 31}, replace=True)
+        assert kc.get_config("blur-x").params["kernel_size"] == 31
+        np.testing.assert_array_equal(
+            kc.apply_corruption("blur-x", img, kps)[0], kc.functional.defocus_blur(img, 31)
+        )
+    finally:
+        kc.unregister_config("blur-x")
