@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from keypoint_corrupt.cli.data import open_data
+from keypoint_corrupt.cli.data import open_data, parse_configs
 from keypoint_corrupt.cli.main import CliError
-from keypoint_corrupt.registry import CONFIGS, available_configs
+from keypoint_corrupt.registry import CONFIGS
 
 MODELS = ("posenet-dense", "posenet-depthwise", "nerpe")
 DEFAULT_OUT = "benchmark-report"
@@ -73,9 +73,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--split", help="STB split (default val) or split of a materialised output")
     d.add_argument(
         "--configs",
-        nargs="+",
-        metavar="NAME",
-        help="configurations (default: the eleven; for a materialised output, those it holds)",
+        metavar="all|A,B",
+        help="configurations: all or a comma-separated list (default: the eleven; for a "
+        "materialised output, those it holds)",
     )
     d.add_argument(
         "--fraction", type=float, default=0.2, help="share corrupted per configuration (default 0.2)"
@@ -184,11 +184,7 @@ def _check_args(args: argparse.Namespace) -> None:
         raise CliError("--fraction must be in (0, 1]")
     if args.examples < 0:
         raise CliError("--examples must be >= 0")
-    if args.configs:
-        known = set(available_configs())
-        unknown = [c for c in args.configs if c not in known]
-        if unknown:
-            raise CliError(f"unknown configuration(s) {', '.join(unknown)}; valid: {', '.join(known)}")
+    args.configs = parse_configs(args.configs)
 
 
 def _open_data(args: argparse.Namespace) -> tuple[Any, bool]:

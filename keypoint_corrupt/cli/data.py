@@ -19,11 +19,34 @@ from keypoint_corrupt.datasets import (
     bundled_sample_root,
     load_image,
 )
+from keypoint_corrupt.registry import CONFIGS, available_configs
 
 DATA_HELP = (
     "an STB root (with labels/), a COCO keypoint .json file, or a 'keypoint-corrupt materialize' "
     "output folder (default: the bundled STB-layout sample)"
 )
+
+
+CONFIGS_HELP = "configurations: 'all' (the eleven) or a comma-separated list (see 'keypoint-corrupt list')"
+
+
+def parse_configs(text: str | None) -> tuple[str, ...] | None:
+    """``--configs`` as every command reads it: ``None`` (not given), ``all`` or ``a,b,c``."""
+    if text is None:
+        return None
+    if text.strip().lower() == "all":
+        return CONFIGS
+    configs = tuple(part.strip() for part in text.split(",") if part.strip())
+    known = available_configs()
+    unknown = [c for c in configs if c not in known]
+    if unknown or not configs:
+        raise CliError(
+            f"unknown configuration(s) {', '.join(unknown) or '(none given)'}; "
+            f"valid: all or {', '.join(known)}"
+        )
+    if len(set(configs)) != len(configs):
+        raise CliError(f"--configs repeats a configuration: {text}")
+    return configs
 
 
 def is_stb_root(path: Path) -> bool:

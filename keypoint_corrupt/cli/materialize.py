@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from keypoint_corrupt.cli.data import parse_configs
 from keypoint_corrupt.cli.main import CliError
 from keypoint_corrupt.materialize import (
     DatasetSpec,
@@ -15,7 +16,6 @@ from keypoint_corrupt.materialize import (
     materialize,
 )
 from keypoint_corrupt.materialize.plan import FORMATS
-from keypoint_corrupt.registry import CONFIGS, available_configs
 
 EXAMPLES = """examples:
   # the bundled synthetic STB sample (no dataset needed)
@@ -181,16 +181,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"keypoint-corrupt materialize: {msg}", file=sys.stderr)
 
     spec, splits = _spec(args, note)
-    if args.configs.strip().lower() == "all":
-        configs = CONFIGS
-    else:
-        configs = tuple(_csv(args.configs))
-        unknown = [c for c in configs if c not in available_configs()]
-        if unknown or not configs:
-            raise CliError(
-                f"unknown configuration(s) {', '.join(unknown) or '(none given)'}; valid: all or "
-                f"{', '.join(available_configs())}"
-            )
+    configs = parse_configs(args.configs)
     if not 0.0 < args.fraction <= 1.0:
         raise CliError(f"--fraction must be in (0, 1], got {args.fraction}")
     if args.seed < 0:

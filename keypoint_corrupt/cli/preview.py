@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from keypoint_corrupt.cli.data import parse_configs
 from keypoint_corrupt.cli.main import CliError
-from keypoint_corrupt.registry import CONFIGS, available_configs
 
 EXAMPLES = """examples:
   # the first S-val sample of the bundled synthetic STB
@@ -149,16 +149,7 @@ def _load(load_image: Any, source: Any) -> np.ndarray:
 def run(args: argparse.Namespace) -> int:
     from keypoint_corrupt.preview import contact_sheet, save_png
 
-    if args.configs.strip().lower() == "all":
-        configs: tuple[str, ...] = CONFIGS
-    else:
-        configs = tuple(c.strip() for c in args.configs.split(",") if c.strip())
-        unknown = [c for c in configs if c not in available_configs()]
-        if unknown or not configs:
-            raise CliError(
-                f"unknown configuration(s) {', '.join(unknown) or '(none given)'}; valid: all or "
-                f"{', '.join(available_configs())}"
-            )
+    configs = parse_configs(args.configs)
     if args.seed < 0:
         raise CliError(f"--seed must be >= 0, got {args.seed}")
     if args.tile_width < 16 or args.columns < 1:

@@ -103,7 +103,7 @@ def test_cli_module_predict_compare_and_materialized_data(val, tmp_path, monkeyp
     )
     common = ["benchmark", "--predict", "bench_user_predict:predict", "--no-progress", "--no-plots"]
     streamed, read = tmp_path / "s", tmp_path / "m"
-    argv = [*common, "--configs", "motion-15", "noise-gaussian", "--out", str(streamed)]
+    argv = [*common, "--configs", "motion-15,noise-gaussian", "--out", str(streamed)]
     assert main([*argv, "--compare-predict", "bench_user_predict:predict_images_only"]) == 0
     assert main([*common, "--data", str(data), "--out", str(read)]) == 0
     a, b = read_report(streamed), read_report(read)
