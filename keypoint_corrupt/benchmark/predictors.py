@@ -29,34 +29,16 @@ import torch
 
 from keypoint_corrupt.benchmark.crops import CROP_SIZE, warp_crop
 from keypoint_corrupt.models import MODEL_NAMES, NerPE, PoseNet, build_model, decode_score_maps, load
+from keypoint_corrupt.models._torch import resolve_device
 
 __all__ = [
     "PRECISIONS",
     "CropPreparer",
     "ModelPredictor",
     "load_predictor",
-    "resolve_device",
 ]
 
 PRECISIONS = ("fp32", "bf16")
-
-
-def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; refuse CUDA when there is none.
-
-    Examples
-    --------
-    >>> resolve_device("cpu")
-    device(type='cpu')
-    """
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(
-            f"device {str(device)!r} requested but no CUDA GPU is available (use 'cpu' or 'auto')"
-        )
-    return dev
 
 
 @dataclass(frozen=True)

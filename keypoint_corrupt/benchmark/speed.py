@@ -26,8 +26,9 @@ import numpy as np
 import torch
 
 from keypoint_corrupt.benchmark import published as pub
-from keypoint_corrupt.benchmark.predictors import ModelPredictor, load_predictor, resolve_device
+from keypoint_corrupt.benchmark.predictors import ModelPredictor, load_predictor
 from keypoint_corrupt.models import count_parameters
+from keypoint_corrupt.models._torch import resolve_device
 
 __all__ = [
     "SPEED_MODELS",

@@ -61,16 +61,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _device(name: str) -> str:
-    from keypoint_corrupt.models._torch import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise CliError(f"--device {name}: CUDA is not available on this machine (use --device cpu)")
-    return name
-
-
 def run(args: argparse.Namespace) -> int:
     try:
         from keypoint_corrupt.models import train
@@ -91,7 +81,12 @@ def run(args: argparse.Namespace) -> int:
     train_items, val_items, info = training_data(
         args.data, args.images, args.train_set, fraction=args.fraction, seed=args.seed, val_data=args.val_data
     )
-    device = _device(args.device)
+    from keypoint_corrupt.models._torch import resolve_device
+
+    try:
+        device = str(resolve_device(args.device))
+    except (RuntimeError, ValueError) as exc:
+        raise CliError(f"--device {args.device}: {exc}") from None
     if not args.quiet:
         val = f", validating on {len(val_items)}" if val_items is not None else ""
         print(

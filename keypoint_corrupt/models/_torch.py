@@ -18,4 +18,22 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
         f"keypoint_corrupt.models needs PyTorch, which is not installed. Install it with: {INSTALL_HINT}"
     ) from exc
 
-__all__ = ["INSTALL_HINT", "F", "nn", "torch"]
+__all__ = ["INSTALL_HINT", "F", "nn", "resolve_device", "torch"]
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """``"auto"`` (or None) -> CUDA when available, else CPU; refuse CUDA when there is none.
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    """
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(
+            f"device {str(device)!r} requested but no CUDA GPU is available (use 'cpu' or 'auto')"
+        )
+    return dev

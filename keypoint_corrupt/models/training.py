@@ -28,7 +28,7 @@ from typing import Any, Literal
 import numpy as np
 
 from keypoint_corrupt.crop import CENTER_JOINT, hand_crop
-from keypoint_corrupt.models._torch import nn, torch
+from keypoint_corrupt.models._torch import nn, resolve_device, torch
 from keypoint_corrupt.models.checkpoint import MODEL_NAMES, build_model, read_checkpoint, save
 from keypoint_corrupt.models.heatmaps import Align, DecodeMethod, decode_score_maps, posenet_loss
 from keypoint_corrupt.models.nerpe import NerPE, continuous_targets, nerpe_loss, sample_queries
@@ -203,13 +203,6 @@ class TrainResult:
     epoch_losses: list[float] = field(default_factory=list)
     val_epe: list[float] = field(default_factory=list)
     seconds: float = 0.0
-
-
-def _resolve_device(device: str | torch.device) -> torch.device:
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' requested but no CUDA GPU is available (use device='cpu')")
-    return dev
 
 
 def _to_input(images: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
@@ -426,7 +419,7 @@ def train(
         raise ValueError(f"epochs and batch_size must be >= 1, got {epochs!r}, {batch_size!r}")
     if lr is None:
         lr = DEFAULT_LR[model_name]
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     amp = dev.type == "cuda" if amp is None else bool(amp)
     channels_last = dev.type == "cuda" if channels_last is None else bool(channels_last)
     out = Path(out_dir)
@@ -678,7 +671,7 @@ def predict(
     numpy.ndarray
         ``N x J x 2`` (x, y) in source pixels.
     """
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     crops = CropDataset(dataset, crop_size, augment=False, center_joint=center_joint)
     loader = torch.utils.data.DataLoader(crops, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     was_training = model.training
