@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from keypoint_corrupt.datasets import CLEAN, CocoKeypoints, CorruptedDataset, Sample, load_image
+from keypoint_corrupt.datasets import CLEAN, CocoKeypoints, CorruptedDataset, Sample, load_item
 from keypoint_corrupt.registry import CONFIGS, get_config
 
 __all__ = [
@@ -28,15 +28,6 @@ __all__ = [
 STANDARD = "standard"
 _ANNOTATIONS = "annotations.json"
 _MANIFEST = "manifest.json"
-
-
-def _clean_item(sample: Sample, sample_id: str | None = None) -> dict[str, Any]:
-    return {
-        "image": load_image(sample),
-        "keypoints": sample.keypoints,
-        "visibility": sample.visibility,
-        "id": sample_id or sample.id,
-    }
 
 
 class StreamSource:
@@ -89,7 +80,7 @@ class StreamSource:
         """Item ``index`` of row ``group``."""
         pos = self._positions[group][index]
         if self._standard and group == 0:
-            return _clean_item(self.base[pos])
+            return load_item(self.base[pos])
         assert self.dataset is not None
         it = self.dataset[pos]
         sample = self.base[self.dataset.plan[pos].base_index]
@@ -225,7 +216,7 @@ class MaterializedSource:
     def item(self, group: int, index: int) -> dict[str, Any]:
         """Item ``index`` of row ``group``."""
         coco, ids = self._sets[group]
-        return _clean_item(coco[index], ids[index])
+        return load_item(coco[index], ids[index])
 
     def samples(self, name: str) -> CocoKeypoints:
         """Return the samples of one row (``"standard"`` or a configuration) as read from disk."""

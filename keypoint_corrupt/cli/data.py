@@ -17,7 +17,7 @@ from keypoint_corrupt.datasets import (
     CorruptedDataset,
     Sample,
     bundled_sample_root,
-    load_image,
+    load_item,
 )
 from keypoint_corrupt.registry import CONFIGS, available_configs
 
@@ -90,8 +90,7 @@ class SampleItems(Sequence):
 
     def __getitem__(self, i: int) -> dict[str, Any]:  # type: ignore[override]
         part, j = self._index[i]
-        s = part[j]
-        return {"image": load_image(s), "keypoints": s.keypoints, "visibility": s.visibility, "id": s.id}
+        return load_item(part[j])
 
 
 def _materialized_split(root: Path, split: str, with_configs: bool) -> list[CocoKeypoints] | None:

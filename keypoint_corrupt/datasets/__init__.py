@@ -19,7 +19,7 @@ Examples
 from keypoint_corrupt.datasets.bundled import BUNDLED_SAMPLE_ARGS, bundled_sample_root
 from keypoint_corrupt.datasets.coco import CocoKeypoints
 from keypoint_corrupt.datasets.corrupted import CLEAN, MODES, CorruptedDataset, PlanEntry
-from keypoint_corrupt.datasets.images import ImageDecodeError, load_image
+from keypoint_corrupt.datasets.images import ImageDecodeError, load_image, load_item
 from keypoint_corrupt.datasets.sample import Sample
 from keypoint_corrupt.datasets.stb import (
     STB,
@@ -50,6 +50,7 @@ __all__ = [
     "Sample",
     "bundled_sample_root",
     "load_image",
+    "load_item",
     "load_stb_labels",
     "project_points",
     "sample_rng",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -86,3 +87,23 @@ def load_image(source: Sample | str | os.PathLike[str]) -> np.ndarray:
     if bgr is None:
         raise ImageDecodeError(f"cannot decode image {path}: corrupt or unsupported image data")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def load_item(sample: Sample, sample_id: str | None = None) -> dict[str, Any]:
+    """Load a clean sample as the dict that models and benchmarks consume.
+
+    Returns ``image`` (decoded RGB uint8), ``keypoints``, ``visibility`` (the sample's own
+    arrays) and ``id`` (``sample_id`` or the sample's id).
+
+    Examples
+    --------
+    >>> from keypoint_corrupt.datasets import STB, bundled_sample_root
+    >>> sorted(load_item(STB(bundled_sample_root(), "val")[0]))
+    ['id', 'image', 'keypoints', 'visibility']
+    """
+    return {
+        "image": load_image(sample),
+        "keypoints": sample.keypoints,
+        "visibility": sample.visibility,
+        "id": sample_id or sample.id,
+    }
