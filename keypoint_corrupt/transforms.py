@@ -21,7 +21,7 @@ import albumentations as A
 import numpy as np
 
 from keypoint_corrupt import functional as F
-from keypoint_corrupt._validation import check_float, check_int, check_keypoints
+from keypoint_corrupt._validation import check_float, check_image, check_int, check_keypoints
 
 __all__ = [
     "CorruptionTransform",
@@ -196,18 +196,13 @@ class KeypointOcclusion(CorruptionTransform):
     def corrupt(self, image, *, keypoints=None, visibility=None, rng=None):  # noqa: D102
         if keypoints is None:
             raise ValueError("KeypointOcclusion needs keypoints, got keypoints=None")
+        check_image(image)
         roi = F.keypoint_roi(keypoints, image.shape, margin=self.margin, visibility=visibility)
-        center = None if roi is None else F.occlusion_center(roi, rng)
-        out, box = F.occlude(
-            image,
-            keypoints,
-            self.area,
-            margin=self.margin,
-            center=center,
-            fill=self.fill,
-            visibility=visibility,
-        )
-        return out, {"box": box, "center": center}
+        if roi is None:  # nothing visible: unchanged copy
+            return F.fill_box(image, None, self.fill), {"box": None, "center": None}
+        center = F.occlusion_center(roi, rng)
+        box = F.occluder_box(roi, self.area, center, image.shape)
+        return F.fill_box(image, box, self.fill), {"box": box, "center": center}
 
     def _visibility_from_data(self, data: dict[str, Any], n: int) -> np.ndarray | None:
         if self.visibility_label is None:
