@@ -148,13 +148,12 @@ def contact_sheet(
     roi = keypoint_roi(pts, image.shape, margin=margin, visibility=vis)
     scale = tile_width / image.shape[1]
     size = (tile_width, max(1, round(image.shape[0] * scale)))
-    radius = max(2, round(3 / max(scale, 1e-6) * scale))
 
     def tile(img: np.ndarray, title: str, box: Any = None) -> np.ndarray:
         small = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
         s_roi = None if roi is None else tuple(v * scale for v in roi)
         s_box = None if box is None else tuple(round(v * scale) for v in box)
-        return _label(draw_annotations(small, pts * scale, vis, roi=s_roi, box=s_box, radius=radius), title)
+        return _label(draw_annotations(small, pts * scale, vis, roi=s_roi, box=s_box), title)
 
     tiles = [tile(image, "clean")]
     for name in configs:
