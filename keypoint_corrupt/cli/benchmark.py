@@ -187,11 +187,6 @@ def _check_args(args: argparse.Namespace) -> None:
     args.configs = parse_configs(args.configs)
 
 
-def _open_data(args: argparse.Namespace) -> tuple[Any, bool]:
-    """The dataset (samples or a materialised output path) and whether it is materialised."""
-    return open_data(args.data, args.images, args.split or "val")
-
-
 def _default_workers(device: str) -> int:
     cuda = device.startswith("cuda")
     if device == "auto":
@@ -266,7 +261,7 @@ def _run_benchmark(args: argparse.Namespace) -> int:
     label = args.label or label
     compare_label = args.compare_label or compare_label or "compare"
 
-    dataset, materialized = _open_data(args)
+    dataset, materialized = open_data(args.data, args.images, args.split or "val")
     configs = args.configs if args.configs else (None if materialized else CONFIGS)
     workers = _default_workers(args.device) if args.workers is None else args.workers
     options = {
@@ -350,7 +345,7 @@ def _run_speed(args: argparse.Namespace) -> int:
     weights = {args.model: args.weights} if args.model and args.weights else {}
     check_data = None
     if args.precision != "fp32" and args.check_images > 0:
-        data, materialized = _open_data(args)
+        data, materialized = open_data(args.data, args.images, args.split or "val")
         if materialized:
             from keypoint_corrupt.benchmark import MaterializedSource
 
