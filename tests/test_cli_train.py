@@ -13,15 +13,6 @@ from keypoint_corrupt.cli.main import main  # noqa: E402
 from keypoint_corrupt.datasets import write_synthetic_stb  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    # Small convolutions on a shared 2-core machine run several times faster on one thread.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def tiny_stb(tmp_path_factory):
     root = tmp_path_factory.mktemp("stb")

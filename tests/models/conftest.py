@@ -2,30 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 import cv2
 import numpy as np
 import pytest
-
-
-@pytest.fixture(autouse=True)
-def _torch_single_thread():
-    """Run torch single-threaded inside these tests, restoring the setting afterwards.
-
-    On a small shared CI machine, OpenMP threads that spin-wait for busy cores make every
-    convolution stall (measured here: 30 ms per tiny conv with 2 threads, 5x faster with 1).
-    """
-    torch = sys.modules.get("torch")
-    if torch is None:
-        yield
-        return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def synthetic_hand(seed: int, size: int = 96, joints: int = 21) -> dict:
