@@ -13,6 +13,9 @@ from keypoint_corrupt.datasets.sample import Sample
 
 __all__ = ["ImageDecodeError", "load_image"]
 
+#: Decode straight to RGB where OpenCV can (>= 4.10): the same pixels as BGR plus a swap,
+#: one pass fewer.
+_IMREAD_RGB: int = getattr(cv2, "IMREAD_COLOR_RGB", 0)
 _JPEG_SOI = b"\xff\xd8"
 _JPEG_SOS = b"\xff\xda"
 _JPEG_EOI = b"\xff\xd9"
@@ -83,10 +86,10 @@ def load_image(source: Sample | str | os.PathLike[str]) -> np.ndarray:
     problem = _truncation_problem(data)
     if problem:
         raise ImageDecodeError(f"cannot decode image {path}: {problem}")
-    bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), _IMREAD_RGB or cv2.IMREAD_COLOR)
+    if image is None:
         raise ImageDecodeError(f"cannot decode image {path}: corrupt or unsupported image data")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return image if _IMREAD_RGB else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def load_item(sample: Sample, sample_id: str | None = None) -> dict[str, Any]:

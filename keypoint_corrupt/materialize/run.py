@@ -7,8 +7,8 @@ The run, in order:
    ``overwrite``); stale temporary files of a killed run are removed;
 3. read what is already done (the journals and a previous manifest; each file's size is
    checked on disk);
-4. render the pending work units (one decode per source image) in-process or in a pool,
-   appending each written file to the journal after its atomic rename;
+4. render the pending work units (one decode per source image) in-process or in a pool;
+   the process that writes a file appends it to its journal right after the atomic rename;
 5. write the annotation files and the manifest (atomically), or a shard's part manifest.
 """
 
@@ -21,7 +21,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +52,7 @@ from keypoint_corrupt.materialize.writer import (
     UnitResult,
     WorkerContext,
     init_worker,
-    process_unit,
+    process_units,
     run_unit,
     temp_target,
     write_json_atomic,
@@ -64,7 +64,9 @@ __all__ = ["MaterializeOptions", "MaterializeResult", "default_workers", "materi
 #: Test hook: exit abruptly (as ``kill -9`` would) after this many journal entries.
 CRASH_ENV = "KC_TEST_CRASH_AFTER"
 _CHECKPOINT_SECONDS = 60.0
-_IN_FLIGHT_PER_WORKER = 4
+_IN_FLIGHT_PER_WORKER = 3
+#: Work units (source images, ~2 outputs each) per pool task at most.
+_UNITS_PER_TASK = 8
 
 
 def default_workers() -> int:
@@ -292,15 +294,13 @@ def _materialize(
     written = 0
     if pending:
         checkpoint()
-        journal = Journal(state / "journal" / journal_name(options.shard), fsync=options.fsync)
         bar = None
         crash_after = int(os.environ.get(CRASH_ENV, "0") or 0)
         last_checkpoint = time.monotonic()
 
         def on_result(result: UnitResult) -> None:
             nonlocal written, last_checkpoint
-            if result.entries:
-                journal.append(result.entries)
+            if result.entries:  # already journaled by whoever wrote them
                 for entry in result.entries:
                     done[entry["path"]] = entry
                 written += len(result.entries)
@@ -329,18 +329,17 @@ def _materialize(
             nonlocal bar
             bar = _progress_bar(progress, len(scope_paths), already)
 
-        ctx = WorkerContext(plan.datasets, out, encode, options.fsync)
+        journal = state / "journal" / journal_name(options.shard)
+        ctx = WorkerContext(plan.datasets, out, encode, options.fsync, journal)
         try:
             _execute(pending, ctx, min(options.workers, len(pending)), on_result, on_start)
         except BaseException:
-            journal.close()
             if bar is not None:
                 bar.close()
             with contextlib.suppress(OSError):
                 remove_temp_files(out, plan.splits, own)
                 checkpoint()
             raise
-        journal.close()
         if bar is not None:
             bar.close()
 
@@ -405,7 +404,7 @@ def _pool_context() -> tuple[multiprocessing.context.BaseContext, bool]:
 
 
 def _execute(
-    units: Iterable[WorkUnit],
+    units: Sequence[WorkUnit],
     ctx: WorkerContext,
     workers: int,
     on_result: Callable[[UnitResult], None],
@@ -417,43 +416,55 @@ def _execute(
     """
     if workers <= 1:
         on_start()
-        for unit in units:
-            on_result(run_unit(ctx, unit))
+        journal = Journal(ctx.journal, fsync=ctx.fsync) if ctx.journal is not None else None
+        try:
+            for unit in units:
+                on_result(run_unit(ctx, unit, journal))
+        finally:
+            if journal is not None:
+                journal.close()
         return
     import cv2
 
     mp_ctx, forking = _pool_context()
-    queue = iter(units)
-    inflight: set[Future[UnitResult]] = set()
+    batches = _batches(units, workers)
+    inflight: set[Future[list[UnitResult]]] = set()
     threads = cv2.getNumThreads()
     if forking:
         cv2.setNumThreads(1)  # shut OpenCV's pool down so that no child inherits its state
     try:
         pool = ProcessPoolExecutor(workers, mp_context=mp_ctx, initializer=init_worker, initargs=(ctx,))
-        unit = next(queue, None)
-        if unit is not None:
-            inflight.add(pool.submit(process_unit, unit))  # with fork, this starts every worker
+        batch = next(batches, None)
+        if batch is not None:
+            inflight.add(pool.submit(process_units, batch))  # with fork, this starts every worker
     finally:
         if forking:
             cv2.setNumThreads(threads)
     on_start()
+
+    def record(fut: Future[list[UnitResult]]) -> BaseException | None:
+        failure = None
+        for result in fut.result():
+            try:
+                on_result(result)
+            except Exception as exc:
+                failure = failure or exc
+        return failure
+
     with pool:
         try:
             while True:
                 while len(inflight) < workers * _IN_FLIGHT_PER_WORKER:
-                    unit = next(queue, None)
-                    if unit is None:
+                    batch = next(batches, None)
+                    if batch is None:
                         break
-                    inflight.add(pool.submit(process_unit, unit))
+                    inflight.add(pool.submit(process_units, batch))
                 if not inflight:
                     break
                 finished, inflight = wait(inflight, return_when=FIRST_COMPLETED)
                 failure: BaseException | None = None
                 for fut in finished:  # record every finished unit before stopping on a failure
-                    try:
-                        on_result(fut.result())
-                    except Exception as exc:
-                        failure = failure or exc
+                    failure = record(fut) or failure
                 if failure is not None:
                     raise failure
         except BaseException:
@@ -463,8 +474,22 @@ def _execute(
                 if fut.cancelled():
                     continue
                 with contextlib.suppress(Exception):
-                    on_result(fut.result())
+                    record(fut)
             raise
+
+
+def _batches(units: Sequence[WorkUnit], workers: int) -> Iterator[list[WorkUnit]]:
+    """Group units into pool tasks: up to ``_UNITS_PER_TASK``, smaller towards the end.
+
+    Batches cut the coordinator's per-task cost (pickling, futures, wake-ups), which
+    competes with the workers for the same cores; shrinking them near the end keeps every
+    worker busy until the last unit.
+    """
+    i = 0
+    while i < len(units):
+        size = max(1, min(_UNITS_PER_TASK, (len(units) - i) // (4 * workers)))
+        yield list(units[i : i + size])
+        i += size
 
 
 def _finalize(

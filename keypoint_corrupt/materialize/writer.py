@@ -9,7 +9,7 @@ import os
 import re
 import secrets
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from keypoint_corrupt.datasets import CorruptedDataset
+from keypoint_corrupt.materialize.journal import Journal
 from keypoint_corrupt.materialize.plan import WorkUnit
 from keypoint_corrupt.registry import get_config
 
@@ -28,10 +29,11 @@ __all__ = [
     "encode_image",
     "init_worker",
     "is_temp_name",
-    "process_unit",
+    "process_units",
     "run_unit",
     "temp_name",
     "temp_target",
+    "worker_journal_path",
     "write_atomic",
     "write_json_atomic",
 ]
@@ -151,12 +153,20 @@ def write_json_atomic(path: Path, obj: Any, *, fsync: bool = True) -> str:
 
 @dataclass(frozen=True)
 class WorkerContext:
-    """What a worker needs: the datasets to render from and where and how to write."""
+    """What a worker needs: the datasets to render from and where and how to write.
+
+    ``journal`` is the run's journal file: the process that renders in-process appends to
+    it, and each pool worker to its own sibling (:func:`worker_journal_path`), right after
+    each file's rename, so that a kill loses at most the file being renamed.
+    """
 
     datasets: dict[str, CorruptedDataset]
     out: Path
     encode: EncodeOptions
     fsync: bool = False
+    journal: Path | None = None
+    #: Output folders this process has already created (one ``mkdir`` per folder, not per file).
+    made: set[Path] = field(default_factory=set, compare=False, repr=False)
 
 
 @dataclass
@@ -183,27 +193,54 @@ class UnitResult:
 
 
 _CONTEXT: WorkerContext | None = None
+_JOURNAL: Journal | None = None
+
+
+def worker_journal_path(journal: Path) -> Path:
+    """Return one pool worker's journal: ``<stem>.<pid>-<token>.jsonl`` beside the run's.
+
+    Examples
+    --------
+    >>> worker_journal_path(Path("journal/main.jsonl")).name.startswith("main.")
+    True
+    """
+    return journal.with_name(f"{journal.stem}.{os.getpid()}-{_TOKEN}{journal.suffix}")
 
 
 def init_worker(context: WorkerContext) -> None:
-    """Pool initializer: one OpenCV thread per worker, Ctrl-C left to the parent."""
-    global _CONTEXT
+    """Pool initializer: one OpenCV thread, Ctrl-C left to the parent, the worker's journal."""
+    global _CONTEXT, _JOURNAL
     _CONTEXT = context
     cv2.setNumThreads(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if context.journal is not None:
+        import multiprocessing.util
+
+        _JOURNAL = Journal(worker_journal_path(context.journal), fsync=context.fsync)
+        multiprocessing.util.Finalize(_JOURNAL, _JOURNAL.close, exitpriority=10)
 
 
-def process_unit(unit: WorkUnit) -> UnitResult:
-    """Pool task: :func:`run_unit` with the context given to :func:`init_worker`."""
+def process_units(units: list[WorkUnit]) -> list[UnitResult]:
+    """Pool task: :func:`run_unit` on each unit with the context given to :func:`init_worker`.
+
+    Several units per task keep the coordinating process's share of the CPU small; the
+    batch stops after a failed write (the next ones would fail alike).
+    """
     assert _CONTEXT is not None, "init_worker was not called"
-    return run_unit(_CONTEXT, unit)
+    results = []
+    for unit in units:
+        results.append(run_unit(_CONTEXT, unit, _JOURNAL))
+        if results[-1].write_error is not None:
+            break
+    return results
 
 
-def run_unit(ctx: WorkerContext, unit: WorkUnit) -> UnitResult:
+def run_unit(ctx: WorkerContext, unit: WorkUnit, journal: Journal | None = None) -> UnitResult:
     """Decode one source image once, corrupt it for each output, encode and write atomically.
 
-    A source that cannot be read or corrupted gives a result with ``error`` set. A failed
-    write gives a result with ``write_error`` set, after the files written before it.
+    Each file written is appended to ``journal`` right after its rename. A source that
+    cannot be read or corrupted gives a result with ``error`` set. A failed write gives a
+    result with ``write_error`` set, after the files written before it.
     """
     ds = ctx.datasets[unit.split]
     configs = [config for config, _ in unit.outputs]
@@ -215,7 +252,7 @@ def run_unit(ctx: WorkerContext, unit: WorkUnit) -> UnitResult:
         sample = ds.base[unit.base_index]
         return UnitResult(unit, [], f"cannot corrupt {sample.image_path}: {type(exc).__name__}: {exc}")
     entries = []
-    made: set[Path] = set()
+    made = ctx.made
     for config, rel in unit.outputs:
         item = items[config]
         image = item["image"]
@@ -243,5 +280,7 @@ def run_unit(ctx: WorkerContext, unit: WorkUnit) -> UnitResult:
         }
         if get_config(config).family == "occlusion" or int(box[0]) >= 0:
             entry["box"] = [int(v) for v in box] if int(box[0]) >= 0 else None
+        if journal is not None:
+            journal.append([entry])
         entries.append(entry)
     return UnitResult(unit, entries)
