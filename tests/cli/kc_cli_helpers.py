@@ -7,8 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-#: Run the CLI in a fresh interpreter (for kill -9 and the crash hook).
-PY_CLI = [sys.executable, "-c", "import sys; from keypoint_corrupt.cli.main import main; sys.exit(main())"]
+#: Run the CLI in a fresh interpreter (for kill -9 and the crash hook), as `python -m`.
+PY_CLI = [sys.executable, "-m", "keypoint_corrupt"]
 #: The installed console script.
 CONSOLE_SCRIPT = Path(sys.executable).with_name("keypoint-corrupt")
 
