@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -223,6 +224,12 @@ def materialize(
     out = Path(os.path.abspath(options.out))
     try:
         return _materialize(options, plan, encode, settings, out, progress, say, started)
+    except BrokenProcessPool:
+        raise MaterializeError(
+            "a worker process died (killed by the system, out of memory?); the files it and the others "
+            "finished are journaled: re-run the same command to resume, with fewer --workers if memory "
+            "is short"
+        ) from None
     except OutputWriteError as exc:
         raise MaterializeError(_write_failure(exc.path, exc.errno, exc.reason)) from None
     except OSError as exc:
@@ -443,8 +450,13 @@ def _execute(
     on_start()
 
     def record(fut: Future[list[UnitResult]]) -> BaseException | None:
+        """Pass a finished task's results on; return the first failure (a dead worker too)."""
+        try:
+            results = fut.result()
+        except Exception as exc:
+            return exc
         failure = None
-        for result in fut.result():
+        for result in results:
             try:
                 on_result(result)
             except Exception as exc:

@@ -159,6 +159,35 @@ def test_full_disk_or_permission_error_stops_cleanly_then_resumes(
     assert tree_digest(out) == reference_digest
 
 
+def test_a_dead_worker_stops_with_a_clear_message_then_resumes(
+    tmp_path, monkeypatch, capsys, reference_digest
+):
+    """A worker killed by the system (here: it exits abruptly on its 4th source) loses nothing."""
+    out = tmp_path / "o"
+    parent, real_run_unit, calls = os.getpid(), writer.run_unit, []
+
+    def dying_run_unit(ctx, unit, journal=None):
+        calls.append(unit)
+        if os.getpid() != parent and len(calls) > 3:
+            os._exit(9)  # what the OOM killer's SIGKILL looks like to the pool
+        return real_run_unit(ctx, unit, journal)
+
+    monkeypatch.setattr(writer, "run_unit", dying_run_unit)
+    monkeypatch.setattr(materialize_run, "_pool_context", lambda: (multiprocessing.get_context("fork"), True))
+    assert main(["materialize", "--out", str(out), "--workers", "2", "--quiet"]) == 2
+    stderr = capsys.readouterr().err
+    assert "a worker process died" in stderr and "re-run the same command to resume" in stderr
+    assert stderr.count("\n") == 1  # one line, no traceback
+    assert temp_files(out) == []
+    journaled = journal_paths(out)
+    assert len(journaled) >= 3  # each worker finished 3 sources before dying
+    before = stat_of(out, journaled)
+    monkeypatch.undo()
+    assert main(["materialize", "--out", str(out), "--workers", "2", "--quiet"]) == 0
+    assert stat_of(out, journaled) == before  # finished files were kept, not rewritten
+    assert tree_digest(out) == reference_digest
+
+
 def test_unreadable_sources_are_reported_and_the_rest_completes(tmp_path, bundled, reference, capsys):
     root = tmp_path / "stb"
     shutil.copytree(bundled, root)
