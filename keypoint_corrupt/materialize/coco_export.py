@@ -80,6 +80,19 @@ def _info(plan: Plan, split: str, config: str) -> dict[str, Any]:
     return info
 
 
+def _document(
+    plan: Plan, split: str, config: str, images: list[dict[str, Any]], annotations: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Return a COCO file's top level (the same for the clean split and every subset)."""
+    return {
+        "info": _info(plan, split, config),
+        "licenses": [],
+        "images": images,
+        "annotations": annotations,
+        "categories": plan.categories[split],
+    }
+
+
 def corrupted_coco(
     plan: Plan,
     split: str,
@@ -113,13 +126,7 @@ def corrupted_coco(
             image["occluder_box"] = entry["box"]
         images.append(image)
         annotations.append(annotation_entry(samples[item.base_index], item.position, item.position, cache))
-    return {
-        "info": _info(plan, split, config),
-        "licenses": [],
-        "images": images,
-        "annotations": annotations,
-        "categories": plan.categories[split],
-    }
+    return _document(plan, split, config, images, annotations)
 
 
 def clean_coco(plan: Plan, split: str, cache: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -140,10 +147,4 @@ def clean_coco(plan: Plan, split: str, cache: dict[str, dict[str, Any]] | None =
                 image["width"], image["height"] = int(w), int(h)
             images.append(image)
         annotations.append(annotation_entry(sample, i + 1, image_ids[path], cache))
-    return {
-        "info": _info(plan, split, CLEAN_DIR),
-        "licenses": [],
-        "images": images,
-        "annotations": annotations,
-        "categories": plan.categories[split],
-    }
+    return _document(plan, split, CLEAN_DIR, images, annotations)
