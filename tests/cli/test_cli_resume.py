@@ -34,6 +34,11 @@ def journal_paths(out):
     return paths
 
 
+def force_fork(monkeypatch):
+    """Pool workers must inherit the patched modules: fork even where an earlier test left a thread."""
+    monkeypatch.setattr(materialize_run, "_pool_context", lambda: (multiprocessing.get_context("fork"), True))
+
+
 def images_on_disk(out):
     return sorted(p.relative_to(out).as_posix() for p in out.glob("*/*/images/**/*.png"))
 
@@ -140,8 +145,7 @@ def test_full_disk_or_permission_error_stops_cleanly_then_resumes(
 ):
     out = tmp_path / "o"
     monkeypatch.setattr(writer, "os", FailingOS(5, err))
-    # workers must inherit the patched module: fork even where an earlier test left a thread
-    monkeypatch.setattr(materialize_run, "_pool_context", lambda: (multiprocessing.get_context("fork"), True))
+    force_fork(monkeypatch)
     assert main(["materialize", "--out", str(out), "--workers", workers, "--quiet"]) == 2
     stderr = capsys.readouterr().err
     assert message in stderr and "re-run the same command to resume" in stderr
@@ -173,7 +177,7 @@ def test_a_dead_worker_stops_with_a_clear_message_then_resumes(
         return real_run_unit(ctx, unit, journal)
 
     monkeypatch.setattr(writer, "run_unit", dying_run_unit)
-    monkeypatch.setattr(materialize_run, "_pool_context", lambda: (multiprocessing.get_context("fork"), True))
+    force_fork(monkeypatch)
     assert main(["materialize", "--out", str(out), "--workers", "2", "--quiet"]) == 2
     stderr = capsys.readouterr().err
     assert "a worker process died" in stderr and "re-run the same command to resume" in stderr
