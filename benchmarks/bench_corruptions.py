@@ -6,7 +6,7 @@ Usage::
 
 Every candidate is timed once per round, round-robin, and the median over rounds is
 reported, so background load hits all candidates alike. The image is a 640x480 RGB uint8
-frame (the real STB frame from ../shared/fixtures when present, else seeded noise).
+frame (the real STB frame from tests/data).
 Exit status 1 when a target from issue 2 is missed.
 """
 
@@ -28,7 +28,7 @@ from skimage.util import random_noise
 import keypoint_corrupt as kc
 from keypoint_corrupt import functional as F
 
-STB_FRAME = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "stb" / "SK_color_0.png"
+STB_FRAME = Path(__file__).resolve().parents[1] / "tests" / "data" / "stb" / "SK_color_0.png"
 
 
 def load_image() -> tuple[np.ndarray, str]:

@@ -18,7 +18,7 @@ hits all alike, and into fresh output folders:
 It reports images written per second (median over rounds), the ratio to the round's
 baseline, a per-stage breakdown of one output's cost, and the projection for the full STB
 (36,000 sources, 79,200 outputs): wall time and disk, the latter also from the real STB
-frame in ../shared/fixtures (synthetic frames compress far better than photographs).
+frame in tests/data (synthetic frames compress far better than photographs).
 Exit status 1 when 2 workers stay under 1.8x the baseline.
 """
 
@@ -47,7 +47,7 @@ from keypoint_corrupt.datasets import STB, CorruptedDataset, load_image, sample_
 
 FULL_STB_OUTPUTS = 79_200  # 11 configurations x 20% x 36,000 sources
 TARGET = 1.8
-REAL_FRAME = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "stb" / "SK_color_0.png"
+REAL_FRAME = Path(__file__).resolve().parents[1] / "tests" / "data" / "stb" / "SK_color_0.png"
 
 
 def ensure_tree(cache: Path, frames: int) -> Path:

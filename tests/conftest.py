@@ -1,9 +1,8 @@
-"""Shared test fixtures: paths to the real annotated images in ``../shared/fixtures``."""
+"""Shared test fixtures: paths to the real annotated images in ``tests/data`` (see its README)."""
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -11,8 +10,8 @@ import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# CI clones the repository with shared/ beside it; KC_SHARED_FIXTURES overrides.
-FIXTURES = Path(os.environ.get("KC_SHARED_FIXTURES", REPO_ROOT.parent / "shared" / "fixtures"))
+# Real images with real annotations, kept in the repository so that a bare clone passes.
+FIXTURES = REPO_ROOT / "tests" / "data"
 HANDS = FIXTURES / "hands"
 
 
@@ -42,7 +41,7 @@ def _coco_files() -> list[Path]:
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     if not FIXTURES.is_dir():
-        pytest.fail(f"shared fixtures not found at {FIXTURES} (set KC_SHARED_FIXTURES)")
+        pytest.fail(f"test fixtures not found at {FIXTURES}")
     return FIXTURES
 
 
