@@ -37,3 +37,16 @@ def test_exactly_two_copy_paste_commands_and_ci_runs_the_test_one():
     assert "pytest" in commands[1] and "keypoint-corrupt materialize" in commands[0]
     ci = (README.parent / ".ci" / "run").read_text()
     assert "<!-- test-command -->" in ci
+
+
+def test_every_document_is_linked_from_the_readme():
+    text = README.read_text()
+    docs = sorted(p.relative_to(README.parent).as_posix() for p in (README.parent / "docs").glob("*.md"))
+    assert docs, "no documents found"
+    missing = [d for d in [*docs, "CONTRIBUTING.md"] if f"]({d})" not in text]
+    assert not missing, f"README.md does not link {missing}"
+
+
+def test_ci_lints_and_type_checks_after_the_tests():
+    ci = (README.parent / ".ci" / "run").read_text()
+    assert ci.index('bash -euo pipefail -c "$cmd"') < ci.index('"$bin/ruff" check .') < ci.index('"$bin/mypy"')
