@@ -15,13 +15,15 @@ Examples
 (48, 64, 3)
 """
 
+import importlib
 import os
+import types
 
 # albumentations checks PyPI on import (a blocking network call, pointless on offline
 # cluster nodes, and urging an upgrade past the MIT releases we pin); users can still opt in.
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
-from keypoint_corrupt import functional
+from keypoint_corrupt import functional, transforms
 from keypoint_corrupt._version import __version__
 from keypoint_corrupt.registry import (
     CONFIGS,
@@ -33,24 +35,11 @@ from keypoint_corrupt.registry import (
     register_config,
     unregister_config,
 )
-from keypoint_corrupt.transforms import (
-    CorruptionTransform,
-    DefocusBlur,
-    GaussianNoise,
-    HorizontalMotionBlur,
-    KeypointOcclusion,
-    SaltPepperNoise,
-)
+from keypoint_corrupt.transforms import *  # noqa: F403  (every public transform, from transforms.__all__)
 
 __all__ = [
     "CONFIGS",
     "CorruptionConfig",
-    "CorruptionTransform",
-    "DefocusBlur",
-    "GaussianNoise",
-    "HorizontalMotionBlur",
-    "KeypointOcclusion",
-    "SaltPepperNoise",
     "__version__",
     "apply_corruption",
     "available_configs",
@@ -58,15 +47,15 @@ __all__ = [
     "get_config",
     "make_corruption",
     "register_config",
+    "transforms",
     "unregister_config",
 ]
+__all__ += transforms.__all__
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> types.ModuleType:
     # `keypoint_corrupt.models` needs torch: import it only on first use, so the rest of the
     # package works without the `models` extra (the import then explains how to install it).
     if name == "models":
-        import importlib
-
         return importlib.import_module("keypoint_corrupt.models")
     raise AttributeError(f"module 'keypoint_corrupt' has no attribute {name!r}")

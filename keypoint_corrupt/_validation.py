@@ -7,15 +7,26 @@ message naming the argument and the offending value, instead of deep inside Open
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
+
+#: An image array: uint8, or float32 with values in [0, 1]; HxW, HxWx1, HxWx3 or HxWx4
+#: (the dtype and layout are checked at run time by :func:`check_image`).
+ImageArray: TypeAlias = npt.NDArray[Any]
+#: Anything :func:`numpy.asarray` turns into an (N, D >= 2) array of keypoints.
+KeypointsLike: TypeAlias = npt.ArrayLike
+#: Per-keypoint visibility flags: booleans or numbers (non-zero is visible).
+VisibilityLike: TypeAlias = npt.ArrayLike
+#: A source of randomness: a Generator, an int seed, or None (fresh OS entropy).
+Seed: TypeAlias = int | np.random.Generator | None
 
 SUPPORTED_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32))
 SUPPORTED_CHANNELS = (1, 3, 4)
 
 
-def check_image(image: Any, name: str = "image") -> np.ndarray:
+def check_image(image: object, name: str = "image") -> ImageArray:
     """Return ``image`` if it is a supported image array, else raise.
 
     Supported: ``uint8`` or ``float32`` (values in [0, 1]) arrays of shape HxW, HxWx1,
@@ -38,7 +49,7 @@ def check_image(image: Any, name: str = "image") -> np.ndarray:
     return image
 
 
-def check_int(value: Any, name: str, *, minimum: int = 1) -> int:
+def check_int(value: object, name: str, *, minimum: int = 1) -> int:
     """Return ``value`` as an int if it is an integer >= ``minimum`` (bools rejected)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
@@ -48,7 +59,7 @@ def check_int(value: Any, name: str, *, minimum: int = 1) -> int:
 
 
 def check_float(
-    value: Any,
+    value: object,
     name: str,
     *,
     low: float | None = None,
@@ -69,7 +80,7 @@ def check_float(
     return v
 
 
-def check_keypoints(keypoints: Any, name: str = "keypoints") -> np.ndarray:
+def check_keypoints(keypoints: object, name: str = "keypoints") -> npt.NDArray[np.float64]:
     """Return keypoints as a float64 (N, 2) array of x, y.
 
     Accepts any (N, D) array-like with D >= 2 (columns after x, y are ignored, which covers
@@ -86,7 +97,7 @@ def check_keypoints(keypoints: Any, name: str = "keypoints") -> np.ndarray:
     return arr[:, :2]
 
 
-def check_visibility(visibility: Any, n: int, name: str = "visibility") -> np.ndarray:
+def check_visibility(visibility: object, n: int, name: str = "visibility") -> npt.NDArray[np.bool_]:
     """Return a boolean (n,) mask; ``None`` means all visible. Non-zero values count as visible."""
     if visibility is None:
         return np.ones(n, dtype=bool)
@@ -102,7 +113,7 @@ def check_visibility(visibility: Any, n: int, name: str = "visibility") -> np.nd
     return np.nan_to_num(vals, nan=0.0) > 0
 
 
-def as_generator(rng: Any, name: str = "rng") -> np.random.Generator:
+def as_generator(rng: object, name: str = "rng") -> np.random.Generator:
     """Turn a Generator, an int seed or None (fresh OS entropy) into a Generator."""
     if isinstance(rng, np.random.Generator):
         return rng
@@ -115,6 +126,6 @@ def as_generator(rng: Any, name: str = "rng") -> np.random.Generator:
     raise TypeError(f"{name} must be a numpy.random.Generator, an int seed or None, got {type(rng).__name__}")
 
 
-def max_value(image: np.ndarray) -> float:
+def max_value(image: ImageArray) -> float:
     """Full-scale intensity for the image's dtype: 255 for uint8, 1.0 for float32."""
     return 255.0 if image.dtype == np.uint8 else 1.0

@@ -5,15 +5,22 @@ Rendering uses OpenCV only, so a sheet costs a few milliseconds and needs no dis
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
-from typing import Any
 
 import cv2
 import numpy as np
 
-from keypoint_corrupt._validation import check_image, check_keypoints, check_visibility
+from keypoint_corrupt._validation import (
+    ImageArray,
+    KeypointsLike,
+    VisibilityLike,
+    check_image,
+    check_keypoints,
+    check_visibility,
+)
 from keypoint_corrupt.datasets.subsets import sample_rng
-from keypoint_corrupt.functional.occlusion import keypoint_roi
+from keypoint_corrupt.functional.occlusion import Box, PixelBox, keypoint_roi
 from keypoint_corrupt.registry import CONFIGS, apply_corruption
 
 # One colour per finger for 21-joint hands (root joint first, then 4 joints per finger).
@@ -34,14 +41,14 @@ def _joint_colour(j: int, n: int) -> tuple[int, int, int]:
 
 
 def draw_annotations(
-    image: np.ndarray,
-    keypoints: Any,
-    visibility: Any = None,
+    image: ImageArray,
+    keypoints: KeypointsLike,
+    visibility: VisibilityLike | None = None,
     *,
-    roi: tuple[float, float, float, float] | None = None,
-    box: tuple[int, int, int, int] | None = None,
+    roi: Box | None = None,
+    box: PixelBox | None = None,
     radius: int = 3,
-) -> np.ndarray:
+) -> ImageArray:
     """Draw visible keypoints (coloured per finger), the ROI (yellow) and an occluder box (red).
 
     Parameters
@@ -84,16 +91,16 @@ def draw_annotations(
     return out
 
 
-def _label(tile: np.ndarray, text: str) -> np.ndarray:
+def _label(tile: ImageArray, text: str) -> ImageArray:
     bar = np.full((22, tile.shape[1], 3), 30, np.uint8)
     cv2.putText(bar, text, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
     return np.vstack([bar, tile])
 
 
 def contact_sheet(
-    image: np.ndarray,
-    keypoints: Any,
-    visibility: Any = None,
+    image: ImageArray,
+    keypoints: KeypointsLike,
+    visibility: VisibilityLike | None = None,
     *,
     configs: Sequence[str] = CONFIGS,
     seed: int = 0,
@@ -101,7 +108,7 @@ def contact_sheet(
     margin: float = 0.15,
     tile_width: int = 320,
     columns: int = 4,
-) -> np.ndarray:
+) -> ImageArray:
     """Grid of the clean image and each configuration, with keypoints and ROI drawn.
 
     Each tile is corrupted with the generator the dataset layer would use for
@@ -149,10 +156,12 @@ def contact_sheet(
     scale = tile_width / image.shape[1]
     size = (tile_width, max(1, round(image.shape[0] * scale)))
 
-    def tile(img: np.ndarray, title: str, box: Any = None) -> np.ndarray:
+    def tile(img: ImageArray, title: str, box: PixelBox | None = None) -> ImageArray:
         small = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
-        s_roi = None if roi is None else tuple(v * scale for v in roi)
-        s_box = None if box is None else tuple(round(v * scale) for v in box)
+        s_roi: Box | None = (
+            None if roi is None else (roi[0] * scale, roi[1] * scale, roi[2] * scale, roi[3] * scale)
+        )
+        s_box: PixelBox | None = None if box is None else _scaled(box, scale)
         return _label(draw_annotations(small, pts * scale, vis, roi=s_roi, box=s_box), title)
 
     tiles = [tile(image, "clean")]
@@ -166,7 +175,12 @@ def contact_sheet(
     return np.vstack(rows)
 
 
-def save_png(path: Any, image: np.ndarray) -> None:
+def _scaled(box: PixelBox, scale: float) -> PixelBox:
+    x0, y0, x1, y1 = (round(v * scale) for v in box)
+    return (x0, y0, x1, y1)
+
+
+def save_png(path: str | os.PathLike[str], image: ImageArray) -> None:
     """Write an RGB uint8 array as PNG, raising ``OSError`` naming the path on failure."""
     ok, buf = cv2.imencode(".png", np.ascontiguousarray(image[..., ::-1]))
     if not ok:

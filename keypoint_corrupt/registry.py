@@ -1,8 +1,9 @@
 """Named corruption configurations, as data.
 
-The eleven reference configurations of Costa et al. are rows of :data:`_REFERENCE`; users
-add their own with :func:`register_config`. A configuration names a transform class and
-its parameters, plus an ``rng_stream``: configurations sharing a stream draw from the same
+The eleven reference configurations of Costa et al. are rows of :data:`_REFERENCE`; further
+built-in configurations (beyond the published protocol) are rows of :data:`_EXTRA`; users add
+their own with :func:`register_config`. A configuration names a transform class and its
+parameters, plus an ``rng_stream``: configurations sharing a stream draw from the same
 per-image generator, which is how occlusion-10/20/30 share their centre on each image.
 """
 
@@ -16,16 +17,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-import numpy as np
-
-from keypoint_corrupt.transforms import (
-    CorruptionTransform,
-    DefocusBlur,
-    GaussianNoise,
-    HorizontalMotionBlur,
-    KeypointOcclusion,
-    SaltPepperNoise,
-)
+from keypoint_corrupt import transforms as T
+from keypoint_corrupt._validation import ImageArray, KeypointsLike, Seed, VisibilityLike
+from keypoint_corrupt.transforms import CorruptionInfo, CorruptionTransform
 
 __all__ = [
     "CONFIGS",
@@ -96,16 +90,16 @@ def _ref(
 
 
 _REFERENCE: tuple[CorruptionConfig, ...] = (
-    _ref("defocus-7", "defocus", DefocusBlur, "Gaussian blur, 7x7 kernel, sigma 1.4", kernel_size=7),
-    _ref("defocus-13", "defocus", DefocusBlur, "Gaussian blur, 13x13 kernel, sigma 2.3", kernel_size=13),
-    _ref("defocus-21", "defocus", DefocusBlur, "Gaussian blur, 21x21 kernel, sigma 3.5", kernel_size=21),
-    _ref("motion-15", "motion", HorizontalMotionBlur, "horizontal motion blur over 15 px", kernel_size=15),
-    _ref("motion-30", "motion", HorizontalMotionBlur, "horizontal motion blur over 30 px", kernel_size=30),
-    _ref("motion-45", "motion", HorizontalMotionBlur, "horizontal motion blur over 45 px", kernel_size=45),
+    _ref("defocus-7", "defocus", T.DefocusBlur, "Gaussian blur, 7x7 kernel, sigma 1.4", kernel_size=7),
+    _ref("defocus-13", "defocus", T.DefocusBlur, "Gaussian blur, 13x13 kernel, sigma 2.3", kernel_size=13),
+    _ref("defocus-21", "defocus", T.DefocusBlur, "Gaussian blur, 21x21 kernel, sigma 3.5", kernel_size=21),
+    _ref("motion-15", "motion", T.HorizontalMotionBlur, "horizontal motion blur over 15 px", kernel_size=15),
+    _ref("motion-30", "motion", T.HorizontalMotionBlur, "horizontal motion blur over 30 px", kernel_size=30),
+    _ref("motion-45", "motion", T.HorizontalMotionBlur, "horizontal motion blur over 45 px", kernel_size=45),
     _ref(
         "occlusion-10",
         "occlusion",
-        KeypointOcclusion,
+        T.KeypointOcclusion,
         "black square, 10% of the keypoint ROI",
         "occlusion",
         area=0.10,
@@ -114,7 +108,7 @@ _REFERENCE: tuple[CorruptionConfig, ...] = (
     _ref(
         "occlusion-20",
         "occlusion",
-        KeypointOcclusion,
+        T.KeypointOcclusion,
         "black square, 20% of the keypoint ROI",
         "occlusion",
         area=0.20,
@@ -123,7 +117,7 @@ _REFERENCE: tuple[CorruptionConfig, ...] = (
     _ref(
         "occlusion-30",
         "occlusion",
-        KeypointOcclusion,
+        T.KeypointOcclusion,
         "black square, 30% of the keypoint ROI",
         "occlusion",
         area=0.30,
@@ -132,7 +126,7 @@ _REFERENCE: tuple[CorruptionConfig, ...] = (
     _ref(
         "noise-gaussian",
         "noise",
-        GaussianNoise,
+        T.GaussianNoise,
         "additive Gaussian noise, var 0.01 on [0, 1]",
         var=0.01,
         mean=0.0,
@@ -140,7 +134,7 @@ _REFERENCE: tuple[CorruptionConfig, ...] = (
     _ref(
         "noise-saltpepper",
         "noise",
-        SaltPepperNoise,
+        T.SaltPepperNoise,
         "salt and pepper per channel, 5% of values",
         amount=0.05,
         salt_vs_pepper=0.5,
@@ -148,15 +142,25 @@ _REFERENCE: tuple[CorruptionConfig, ...] = (
     ),
 )
 
+#: Built-in configurations beyond the reference protocol: a new corruption's rows go here.
+#: They are listed by :func:`available_configs` and used by name everywhere, but are not part
+#: of :data:`CONFIGS`, so the reference datasets and tables do not change.
+_EXTRA: tuple[CorruptionConfig, ...] = ()
+
 #: The eleven reference configuration names, in the order of the reference study's tables.
 CONFIGS: tuple[str, ...] = tuple(c.name for c in _REFERENCE)
+_BUILTIN: frozenset[str] = frozenset(c.name for c in (*_REFERENCE, *_EXTRA))
 
 _lock = threading.Lock()
-_registry: dict[str, CorruptionConfig] = {c.name: c for c in _REFERENCE}
+_registry: dict[str, CorruptionConfig] = {c.name: c for c in (*_REFERENCE, *_EXTRA)}
+
+
+def _builtin_kind(name: str) -> str:
+    return "reference" if name in CONFIGS else "built-in"
 
 
 def available_configs() -> tuple[str, ...]:
-    """All registered names: the reference eleven first, then user registrations in order."""
+    """All registered names: the reference eleven, the other built-ins, then user registrations."""
     return tuple(_registry)
 
 
@@ -206,13 +210,13 @@ def make_corruption(name: str, **overrides: Any) -> CorruptionTransform:
 
 def apply_corruption(
     name: str,
-    image: np.ndarray,
-    keypoints: Any = None,
+    image: ImageArray,
+    keypoints: KeypointsLike | None = None,
     *,
-    visibility: Any = None,
-    rng: np.random.Generator | int | None = None,
+    visibility: VisibilityLike | None = None,
+    rng: Seed = None,
     **overrides: Any,
-) -> tuple[np.ndarray, dict[str, Any]]:
+) -> tuple[ImageArray, CorruptionInfo]:
     """Apply a named configuration to one image with an explicit generator (no albumentations).
 
     Returns the corrupted image and what was drawn (``{"box": ..., "center": ...}`` for
@@ -279,8 +283,8 @@ def register_config(
     )
     cfg.build()  # fail now, not in the middle of a dataset build
     with _lock:
-        if name in CONFIGS:
-            raise ValueError(f"{name!r} is a reference configuration and cannot be replaced")
+        if name in _BUILTIN:
+            raise ValueError(f"{name!r} is a {_builtin_kind(name)} configuration and cannot be replaced")
         if name in _registry and not replace:
             raise ValueError(f"configuration {name!r} is already registered (pass replace=True)")
         _registry[name] = cfg
@@ -290,8 +294,8 @@ def register_config(
 def unregister_config(name: str) -> None:
     """Remove a user registration (reference configurations cannot be removed)."""
     with _lock:
-        if name in CONFIGS:
-            raise ValueError(f"{name!r} is a reference configuration and cannot be removed")
+        if name in _BUILTIN:
+            raise ValueError(f"{name!r} is a {_builtin_kind(name)} configuration and cannot be removed")
         if name not in _registry:
             raise ValueError(f"configuration {name!r} is not registered")
         del _registry[name]

@@ -6,8 +6,12 @@ what albumentations 2.0.8's serialisation reads) and defines no pydantic ``InitS
 (which would silently replace unlisted arguments by their defaults). Keypoints pass through
 untouched, so none is ever dropped, moved or altered.
 
-Every class also offers :meth:`CorruptionTransform.corrupt`, the same corruption with an
-explicit generator, used by the dataset layer for per-image seeding.
+One implementation per corruption: a class draws its random parameters in
+:meth:`CorruptionTransform.draw_params` (from the image shape, the keypoints, their
+visibility and a generator) and applies the corruption in ``apply`` from those parameters
+only. albumentations calls the two through ``get_params_dependent_on_data`` and ``apply``;
+:meth:`CorruptionTransform.corrupt`, defined once in the base class, is the same two steps
+with an explicit generator, used by the dataset layer for per-image seeding.
 """
 
 from __future__ import annotations
@@ -15,17 +19,32 @@ from __future__ import annotations
 import inspect
 import zlib
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeAlias, TypedDict
 
 import albumentations as A
 import numpy as np
 
 from keypoint_corrupt import functional as F
-from keypoint_corrupt._validation import check_float, check_image, check_int, check_keypoints
+from keypoint_corrupt._validation import (
+    ImageArray,
+    KeypointsLike,
+    Seed,
+    VisibilityLike,
+    as_generator,
+    check_float,
+    check_image,
+    check_int,
+)
+from keypoint_corrupt.functional.occlusion import PixelBox, Point
+
+#: The noise source of a noise transform (``None``: fresh OS entropy, not reproducible).
+NoiseSource: TypeAlias = np.random.Generator | np.random.SeedSequence | None
 
 __all__ = [
+    "CorruptionInfo",
     "CorruptionTransform",
     "DefocusBlur",
+    "DrawnParams",
     "GaussianNoise",
     "HorizontalMotionBlur",
     "KeypointOcclusion",
@@ -33,11 +52,63 @@ __all__ = [
 ]
 
 
+class CorruptionInfo(TypedDict, total=False):
+    """What :meth:`CorruptionTransform.corrupt` reports it drew for one image.
+
+    Occlusion reports the painted pixel ``box`` ``(x0, y0, x1, y1)`` (end exclusive) and the
+    drawn ``center`` ``(x, y)``, both ``None`` when no keypoint is visible; the other
+    corruptions report nothing (an empty dict).
+
+    Examples
+    --------
+    >>> info: CorruptionInfo = {"box": (1, 2, 5, 6), "center": (3.0, 4.0)}
+    >>> info["box"]
+    (1, 2, 5, 6)
+    """
+
+    box: PixelBox | None
+    center: Point | None
+
+
+class DrawnParams(CorruptionInfo, total=False):
+    """Everything :meth:`CorruptionTransform.draw_params` drew: keyword arguments of ``apply``.
+
+    Besides the reported :class:`CorruptionInfo`, noise transforms carry their noise source
+    ``noise_rng``: in :meth:`~CorruptionTransform.corrupt` the caller's generator itself (its
+    draws are the noise), inside albumentations a :class:`numpy.random.SeedSequence` (a fresh
+    generator per image, so every image of one call and a replay get the same noise).
+
+    Examples
+    --------
+    >>> drawn: DrawnParams = {"noise_rng": np.random.default_rng(0)}
+    >>> sorted(drawn)
+    ['noise_rng']
+    """
+
+    noise_rng: NoiseSource
+
+
 class CorruptionTransform(A.ImageOnlyTransform):
     """Base class: an image corruption that also runs outside albumentations.
 
-    Subclasses implement :meth:`corrupt`. ``p`` defaults to 1.0: a corruption configuration
-    is applied to every image it is given.
+    A subclass defines, once:
+
+    * ``__init__``: validate each argument and store it under its own name;
+    * ``apply(img, **params)``: the corruption, computed from ``self`` and the drawn
+      parameters only (albumentations adds ``shape`` and others to ``params``: ignore them);
+    * :meth:`draw_params`, only if the corruption is random or reads keypoints;
+    * ``family``, a short name for listings (and the noise seeding).
+
+    :meth:`corrupt` and the albumentations call are then both "draw, then apply".
+    ``p`` defaults to 1.0: a corruption configuration is applied to every image it is given.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = DefocusBlur(3)
+    >>> out, info = t.corrupt(np.zeros((8, 8), np.uint8), rng=0)
+    >>> out.shape, info
+    ((8, 8), {})
     """
 
     family: ClassVar[str] = ""
@@ -45,20 +116,95 @@ class CorruptionTransform(A.ImageOnlyTransform):
     def __init__(self, p: float = 1.0) -> None:
         super().__init__(p=check_float(p, "p", low=0.0, high=1.0))
 
+    def draw_params(
+        self,
+        image_shape: tuple[int, ...],
+        *,
+        keypoints: KeypointsLike | None,
+        visibility: VisibilityLike | None,
+        rng: np.random.Generator,
+    ) -> DrawnParams:
+        """Draw the parameters of one application: the only place a transform uses randomness.
+
+        Parameters
+        ----------
+        image_shape : tuple of int
+            Shape of the image to corrupt.
+        keypoints : array-like or None
+            (N, 2+) keypoints in pixels (inside ``A.Compose``, after earlier geometric
+            transforms).
+        visibility : array-like or None
+            (N,) visibility flags; ``None`` means all visible.
+        rng : numpy.random.Generator
+            The generator to draw from.
+
+        Returns
+        -------
+        DrawnParams
+            Keyword arguments for ``apply``; the default draws nothing (``{}``).
+        """
+        return {}
+
+    def apply(self, img: ImageArray, **params: Any) -> ImageArray:
+        """Apply the corruption to ``img`` with the drawn ``params`` (albumentations' hook)."""
+        raise NotImplementedError
+
     def corrupt(
         self,
-        image: np.ndarray,
+        image: ImageArray,
         *,
-        keypoints: Any = None,
-        visibility: Any = None,
-        rng: np.random.Generator | int | None = None,
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Apply the corruption with an explicit generator.
+        keypoints: KeypointsLike | None = None,
+        visibility: VisibilityLike | None = None,
+        rng: Seed = None,
+    ) -> tuple[ImageArray, CorruptionInfo]:
+        """Apply the corruption with an explicit generator: draw with ``rng``, then apply.
 
-        Returns the new image and a dict of what was drawn (for occlusion, the painted pixel
-        ``box`` and the drawn ``center``, both ``None`` when no keypoint is visible).
+        Parameters
+        ----------
+        image : numpy.ndarray
+            uint8 or float32 (values in [0, 1]) image, HxW, HxWx1, HxWx3 or HxWx4.
+        keypoints : array-like, optional
+            (N, 2+) keypoints in pixels (required by keypoint-aware corruptions).
+        visibility : array-like, optional
+            (N,) visibility flags; default all visible.
+        rng : numpy.random.Generator or int or None
+            Source of randomness (validated even by corruptions that draw nothing).
+
+        Returns
+        -------
+        image : numpy.ndarray
+            A new array of the same shape and dtype.
+        info : CorruptionInfo
+            What was drawn (for occlusion, ``box`` and ``center``; otherwise empty).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> t = KeypointOcclusion(0.25, margin=0.0)
+        >>> out, info = t.corrupt(np.full((100, 100), 9, np.uint8), keypoints=[(20, 20), (80, 80)], rng=0)
+        >>> sorted(info), int((out == 0).sum()) == 30 * 30
+        (['box', 'center'], True)
         """
-        raise NotImplementedError
+        check_image(image)
+        gen = as_generator(rng)
+        drawn = self.draw_params(image.shape, keypoints=keypoints, visibility=visibility, rng=gen)
+        out = self.apply(image, **drawn)
+        drawn.pop("noise_rng", None)  # a noise source, not a reportable draw
+        return out, drawn
+
+    def _visibility_from_data(self, data: dict[str, Any]) -> VisibilityLike | None:
+        """Visibility flags found in albumentations' data (none by default: all visible)."""
+        return None
+
+    def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+        """Albumentations' hook: :meth:`draw_params` with the transform's own generator."""
+        drawn = self.draw_params(
+            params["shape"],
+            keypoints=data.get("keypoints"),
+            visibility=self._visibility_from_data(data),
+            rng=self.random_generator,
+        )
+        return dict(drawn)
 
     def __repr__(self) -> str:
         names = [n for n in inspect.signature(type(self).__init__).parameters if n != "self"]
@@ -68,6 +214,8 @@ class CorruptionTransform(A.ImageOnlyTransform):
 
 class DefocusBlur(CorruptionTransform):
     """Defocused lens: ``k x k`` Gaussian blur, bit-identical to ``cv2.GaussianBlur(img, (k, k), 0)``.
+
+    See :func:`keypoint_corrupt.functional.defocus_blur`.
 
     Parameters
     ----------
@@ -92,10 +240,7 @@ class DefocusBlur(CorruptionTransform):
             raise ValueError(f"kernel_size must be odd for a Gaussian (defocus) blur, got {kernel_size!r}")
         self.kernel_size = k
 
-    def corrupt(self, image, *, keypoints=None, visibility=None, rng=None):  # noqa: D102
-        return F.defocus_blur(image, self.kernel_size), {}
-
-    def apply(self, img: np.ndarray, **params: Any) -> np.ndarray:  # noqa: D102
+    def apply(self, img: ImageArray, **params: Any) -> ImageArray:  # noqa: D102
         return F.defocus_blur(img, self.kernel_size)
 
 
@@ -124,10 +269,7 @@ class HorizontalMotionBlur(CorruptionTransform):
         super().__init__(p=p)
         self.kernel_size = check_int(kernel_size, "kernel_size")
 
-    def corrupt(self, image, *, keypoints=None, visibility=None, rng=None):  # noqa: D102
-        return F.motion_blur(image, self.kernel_size), {}
-
-    def apply(self, img: np.ndarray, **params: Any) -> np.ndarray:  # noqa: D102
+    def apply(self, img: ImageArray, **params: Any) -> ImageArray:  # noqa: D102
         return F.motion_blur(img, self.kernel_size)
 
 
@@ -136,6 +278,7 @@ class KeypointOcclusion(CorruptionTransform):
 
     The region of interest is the box of the visible keypoints grown by ``margin``; the
     square covers ``area`` of it and is centred at a uniform point inside it (see
+    :func:`keypoint_corrupt.functional.place_occluder`, shared with
     :func:`keypoint_corrupt.functional.occlude`). Inside ``A.Compose`` the keypoints are read
     after any earlier geometric transform. Keypoints are never dropped or moved.
 
@@ -184,7 +327,9 @@ class KeypointOcclusion(CorruptionTransform):
         fill_arr = np.asarray(fill, dtype=np.float64).reshape(-1)
         if fill_arr.size not in (1, 3, 4) or not np.isfinite(fill_arr).all() or (fill_arr < 0).any():
             raise ValueError(f"fill must be a non-negative scalar or one value per channel, got {fill!r}")
-        self.fill = float(fill_arr[0]) if np.ndim(fill) == 0 else tuple(float(f) for f in fill_arr)
+        self.fill: float | tuple[float, ...] = (
+            float(fill_arr[0]) if np.ndim(fill) == 0 else tuple(float(f) for f in fill_arr)
+        )
         if visibility_label is not None and not isinstance(visibility_label, str):
             raise TypeError(f"visibility_label must be a str or None, got {visibility_label!r}")
         self.visibility_label = visibility_label
@@ -193,18 +338,27 @@ class KeypointOcclusion(CorruptionTransform):
     def targets_as_params(self) -> list[str]:  # noqa: D102
         return ["keypoints"]
 
-    def corrupt(self, image, *, keypoints=None, visibility=None, rng=None):  # noqa: D102
+    def draw_params(  # noqa: D102
+        self,
+        image_shape: tuple[int, ...],
+        *,
+        keypoints: KeypointsLike | None,
+        visibility: VisibilityLike | None,
+        rng: np.random.Generator,
+    ) -> DrawnParams:
         if keypoints is None:
             raise ValueError("KeypointOcclusion needs keypoints, got keypoints=None")
-        check_image(image)
-        roi = F.keypoint_roi(keypoints, image.shape, margin=self.margin, visibility=visibility)
-        if roi is None:  # nothing visible: unchanged copy
-            return F.fill_box(image, None, self.fill), {"box": None, "center": None}
-        center = F.occlusion_center(roi, rng)
-        box = F.occluder_box(roi, self.area, center, image.shape)
-        return F.fill_box(image, box, self.fill), {"box": box, "center": center}
+        occluder = F.place_occluder(
+            keypoints, image_shape, self.area, margin=self.margin, visibility=visibility, rng=rng
+        )
+        if occluder is None:  # nothing visible: the image is left unchanged
+            return {"box": None, "center": None}
+        return {"box": occluder.box, "center": occluder.center}
 
-    def _visibility_from_data(self, data: dict[str, Any], n: int) -> np.ndarray | None:
+    def apply(self, img: ImageArray, box: PixelBox | None = None, **params: Any) -> ImageArray:  # noqa: D102
+        return F.fill_box(img, box, self.fill)
+
+    def _visibility_from_data(self, data: dict[str, Any]) -> VisibilityLike | None:
         if self.visibility_label is None:
             return None
         processor = self.processors.get("keypoints") if self.processors else None
@@ -221,42 +375,40 @@ class KeypointOcclusion(CorruptionTransform):
             f"({label_fields}) nor a keyword of the call"
         )
 
-    def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:  # noqa: D102
-        keypoints = check_keypoints(data["keypoints"])
-        visibility = self._visibility_from_data(data, len(keypoints))
-        roi = F.keypoint_roi(keypoints, params["shape"], margin=self.margin, visibility=visibility)
-        if roi is None:
-            return {"box": None}
-        center = F.occlusion_center(roi, self.random_generator)
-        return {"box": F.occluder_box(roi, self.area, center, params["shape"])}
-
-    def apply(self, img: np.ndarray, box: Any = None, **params: Any) -> np.ndarray:  # noqa: D102
-        return F.fill_box(img, box, self.fill)
-
 
 class _NoiseTransform(CorruptionTransform):
-    """Shared seeding for noise transforms.
+    """Shared seeding for noise transforms: the noise source is the drawn parameter.
 
-    albumentations' ``Compose(seed=s)`` gives every child an identically seeded generator,
+    In :meth:`corrupt` the noise is drawn from the caller's generator itself. Inside
+    albumentations, ``Compose(seed=s)`` gives every child an identically seeded generator,
     so two noise transforms in one pipeline would draw identical noise. Each call therefore
     seeds its noise from the transform's own generator *and* a CRC of the image it receives:
     seeded pipelines stay reproducible, and a second noise transform (which sees the first
     one's output) draws fresh noise.
     """
 
+    def draw_params(
+        self,
+        image_shape: tuple[int, ...],
+        *,
+        keypoints: KeypointsLike | None,
+        visibility: VisibilityLike | None,
+        rng: np.random.Generator,
+    ) -> DrawnParams:
+        return {"noise_rng": rng}
+
     def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
         image = data["image"] if "image" in data else data["images"][0]
         fingerprint = zlib.crc32(np.ascontiguousarray(image).data)
         draw = int(self.random_generator.integers(0, 2**63))
-        return {"noise_seed": (draw, fingerprint, zlib.crc32(self.family.encode()))}
-
-    def apply(self, img: np.ndarray, noise_seed: Any = None, **params: Any) -> np.ndarray:
-        rng = np.random.default_rng(np.random.SeedSequence(list(noise_seed)))
-        return self.corrupt(img, rng=rng)[0]
+        seed = np.random.SeedSequence([draw, fingerprint, zlib.crc32(self.family.encode())])
+        return {"noise_rng": seed}
 
 
 class GaussianNoise(_NoiseTransform):
     """Additive Gaussian noise on the [0, 1] scale, clipped (skimage ``random_noise`` "gaussian").
+
+    See :func:`keypoint_corrupt.functional.gaussian_noise`.
 
     Parameters
     ----------
@@ -283,12 +435,14 @@ class GaussianNoise(_NoiseTransform):
         self.var = check_float(var, "var", low=0.0)
         self.mean = check_float(mean, "mean", low=-1.0, high=1.0)
 
-    def corrupt(self, image, *, keypoints=None, visibility=None, rng=None):  # noqa: D102
-        return F.gaussian_noise(image, var=self.var, mean=self.mean, rng=rng), {}
+    def apply(self, img: ImageArray, noise_rng: NoiseSource = None, **params: Any) -> ImageArray:  # noqa: D102
+        return F.gaussian_noise(img, var=self.var, mean=self.mean, rng=np.random.default_rng(noise_rng))
 
 
 class SaltPepperNoise(_NoiseTransform):
     """Salt and pepper noise, per channel value by default (coloured pixels, skimage "s&p").
+
+    See :func:`keypoint_corrupt.functional.salt_pepper_noise`.
 
     Parameters
     ----------
@@ -322,12 +476,11 @@ class SaltPepperNoise(_NoiseTransform):
             raise TypeError(f"per_channel must be a bool, got {per_channel!r}")
         self.per_channel = bool(per_channel)
 
-    def corrupt(self, image, *, keypoints=None, visibility=None, rng=None):  # noqa: D102
-        out = F.salt_pepper_noise(
-            image,
+    def apply(self, img: ImageArray, noise_rng: NoiseSource = None, **params: Any) -> ImageArray:  # noqa: D102
+        return F.salt_pepper_noise(
+            img,
             amount=self.amount,
             salt_vs_pepper=self.salt_vs_pepper,
             per_channel=self.per_channel,
-            rng=rng,
+            rng=np.random.default_rng(noise_rng),
         )
-        return out, {}

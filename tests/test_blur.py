@@ -38,24 +38,48 @@ def test_defocus_is_bit_identical_to_cv2_gaussian_blur(k, shape, dtype):
     np.testing.assert_array_equal(out, ref)
 
 
-def test_defocus_sigma_matches_opencv_formula_and_kernel():
-    for k in (13, 21):
-        s = defocus_sigma(k)
-        assert s == pytest.approx(0.3 * ((k - 1) / 2 - 1) + 0.8)
-        # OpenCV's own kernel for sigma<=0 equals the sampled Gaussian of the formula's sigma.
-        x = np.arange(k) - k // 2
-        g = np.exp(-(x**2) / (2 * s**2))
-        np.testing.assert_allclose(cv2.getGaussianKernel(k, 0).ravel(), g / g.sum(), atol=1e-7)
+def _impulse_response(k, size=41):
+    """The 2D kernel defocus_blur applies: its response to a unit impulse away from the borders."""
+    img = np.zeros((size, size), np.float32)
+    img[size // 2, size // 2] = 1.0
+    half = k // 2
+    return defocus_blur(img, k)[
+        size // 2 - half : size // 2 + half + 1, size // 2 - half : size // 2 + half + 1
+    ]
 
 
-def test_defocus_7_uses_opencvs_fixed_seven_tap_table():
-    # For k <= 7 and sigma 0, OpenCV uses a fixed table rather than sigma 1.4 (documented);
-    # defocus-7 follows cv2.GaussianBlur bit for bit, so it inherits that kernel.
-    table = np.array([1, 3.5, 7, 9, 7, 3.5, 1]) / 32
-    np.testing.assert_allclose(cv2.getGaussianKernel(7, 0).ravel(), table, atol=1e-12)
-    x = np.arange(7) - 3
-    g = np.exp(-(x**2) / (2 * defocus_sigma(7) ** 2))
-    assert np.abs(table - g / g.sum()).max() < 0.01
+def _sampled_gaussian(k, sigma):
+    x = np.arange(k) - k // 2
+    g = np.exp(-(x**2) / (2 * sigma**2))
+    return g / g.sum()
+
+
+def test_defocus_sigma_is_the_documented_formula():
+    for k, sigma in [(7, 1.4), (13, 2.3), (21, 3.5)]:  # the registry's descriptions
+        assert defocus_sigma(k) == pytest.approx(0.3 * ((k - 1) / 2 - 1) + 0.8)
+        assert defocus_sigma(k) == pytest.approx(sigma)
+
+
+@pytest.mark.parametrize("k", [11, 13, 21, 31])
+def test_defocus_kernel_is_the_sampled_gaussian_of_defocus_sigma(k):
+    # Above 9 taps the blur is the separable sampled Gaussian with sigma = defocus_sigma(k).
+    g = _sampled_gaussian(k, defocus_sigma(k))
+    np.testing.assert_allclose(_impulse_response(k), np.outer(g, g), atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    "k, table",
+    [(7, np.array([1, 3.5, 7, 9, 7, 3.5, 1]) / 32), (9, np.array([4, 13, 30, 51, 60, 51, 30, 13, 4]) / 256)],
+)
+def test_small_defocus_kernels_use_opencvs_fixed_tables(k, table):
+    # For k <= 9 (sigma 0) defocus_blur follows OpenCV's fixed tables rather than the formula
+    # (documented in defocus_blur and docs/corruptions.md); for defocus-7 the table is within
+    # 0.01 per tap of the sigma-1.4 Gaussian the formula would give.
+    response = _impulse_response(k)
+    np.testing.assert_allclose(response, np.outer(table, table), atol=1e-7)
+    formula = _sampled_gaussian(k, defocus_sigma(k))
+    assert np.abs(table - formula).max() < 0.01
+    assert np.abs(response - np.outer(formula, formula)).max() > 1e-4  # really the table, not the formula
 
 
 @pytest.mark.parametrize("k", [1, 2, 15, 30, 45, 64])

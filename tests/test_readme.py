@@ -49,4 +49,6 @@ def test_every_document_is_linked_from_the_readme():
 
 def test_ci_lints_and_type_checks_after_the_tests():
     ci = (README.parent / ".ci" / "run").read_text()
-    assert ci.index('bash -euo pipefail -c "$cmd"') < ci.index('"$bin/ruff" check .') < ci.index('"$bin/mypy"')
+    assert (
+        ci.index('bash -euo pipefail -c "$cmd"') < ci.index('"$bin/ruff" check .') < ci.index('"$bin/mypy"')
+    )

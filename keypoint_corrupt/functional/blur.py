@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import cv2
-import numpy as np
 
-from keypoint_corrupt._validation import check_image, check_int
+from keypoint_corrupt._validation import ImageArray, check_image, check_int
+
+__all__ = ["defocus_blur", "defocus_sigma", "motion_blur"]
 
 
-def _restore_shape(result: np.ndarray, like: np.ndarray) -> np.ndarray:
+def _restore_shape(result: ImageArray, like: ImageArray) -> ImageArray:
     # OpenCV drops a trailing singleton channel (HxWx1 -> HxW).
     return result.reshape(like.shape) if result.shape != like.shape else result
 
@@ -34,14 +35,15 @@ def defocus_sigma(kernel_size: int) -> float:
     return 0.3 * ((kernel_size - 1) / 2 - 1) + 0.8
 
 
-def defocus_blur(image: np.ndarray, kernel_size: int) -> np.ndarray:
+def defocus_blur(image: ImageArray, kernel_size: int) -> ImageArray:
     """Simulate a defocused lens with a ``k x k`` Gaussian blur.
 
     Bit-identical to ``cv2.GaussianBlur(image, (k, k), 0)`` (sigma derived from ``k`` as
     OpenCV does, see :func:`defocus_sigma`; borders reflected, ``BORDER_REFLECT_101``).
-    Note that for ``k <= 7`` OpenCV replaces the formula by a fixed table (for ``k = 7``:
-    ``[1, 3.5, 7, 9, 7, 3.5, 1] / 32``, within 0.01 of the sigma-1.4 Gaussian per tap);
-    defocus-7 follows OpenCV, as the reference protocol ran OpenCV.
+    Note that for ``k <= 9`` OpenCV replaces the formula by fixed tables (for ``k = 7``:
+    ``[1, 3.5, 7, 9, 7, 3.5, 1] / 32``, within 0.01 of the sigma-1.4 Gaussian per tap; for
+    ``k = 9``: ``[4, 13, 30, 51, 60, 51, 30, 13, 4] / 256``); defocus-7 follows OpenCV, as the
+    reference protocol ran OpenCV.
 
     Parameters
     ----------
@@ -66,10 +68,11 @@ def defocus_blur(image: np.ndarray, kernel_size: int) -> np.ndarray:
     k = check_int(kernel_size, "kernel_size")
     if k % 2 == 0:
         raise ValueError(f"kernel_size must be odd for a Gaussian (defocus) blur, got {kernel_size!r}")
-    return _restore_shape(cv2.GaussianBlur(image, (k, k), 0), image)
+    out: ImageArray = cv2.GaussianBlur(image, (k, k), 0)
+    return _restore_shape(out, image)
 
 
-def motion_blur(image: np.ndarray, kernel_size: int) -> np.ndarray:
+def motion_blur(image: ImageArray, kernel_size: int) -> ImageArray:
     """Simulate horizontal camera or hand motion: average over ``k`` pixels of each row.
 
     Equivalent (within one grey level on uint8, because OpenCV's box filter rounds integer
@@ -107,6 +110,7 @@ def motion_blur(image: np.ndarray, kernel_size: int) -> np.ndarray:
     check_image(image)
     k = check_int(kernel_size, "kernel_size")
     if k == 1:
-        return image.copy()
-    out = cv2.blur(image, (k, 1), anchor=(k // 2, 0), borderType=cv2.BORDER_REFLECT_101)
+        copy: ImageArray = image.copy()
+        return copy
+    out: ImageArray = cv2.blur(image, (k, 1), anchor=(k // 2, 0), borderType=cv2.BORDER_REFLECT_101)
     return _restore_shape(out, image)

@@ -20,16 +20,19 @@ import functools
 import math
 
 import numpy as np
+import numpy.typing as npt
 from scipy.special import ndtr
 
-from keypoint_corrupt._validation import as_generator, check_float, check_image, max_value
+from keypoint_corrupt._validation import ImageArray, Seed, as_generator, check_float, check_image, max_value
+
+__all__ = ["bernoulli_positions", "gaussian_noise", "salt_pepper_noise"]
 
 _AMBIGUOUS = np.int16(-32768)
 _OFFSETS = np.arange(-255, 256)  # beyond +-255 every uint8 value saturates, so D is clamped here
 
 
 @functools.lru_cache(maxsize=32)
-def _uint8_noise_table(mean: float, std: float) -> tuple[np.ndarray, np.ndarray]:
+def _uint8_noise_table(mean: float, std: float) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.float64]]:
     """Inverse-CDF table of ``D = round(255 * N(mean, std))`` clamped to [-255, 255].
 
     Returns ``(table, cdf)``: ``table[j]`` is the offset for uniforms in
@@ -46,7 +49,9 @@ def _uint8_noise_table(mean: float, std: float) -> tuple[np.ndarray, np.ndarray]
     return table, cdf
 
 
-def _uint8_gaussian_offsets(size: int, mean: float, std: float, gen: np.random.Generator) -> np.ndarray:
+def _uint8_gaussian_offsets(
+    size: int, mean: float, std: float, gen: np.random.Generator
+) -> npt.NDArray[np.int16]:
     table, cdf = _uint8_noise_table(mean, std)
     u = np.frombuffer(gen.bytes(2 * size), dtype=np.uint16)
     offsets = table.take(u)
@@ -58,12 +63,12 @@ def _uint8_gaussian_offsets(size: int, mean: float, std: float, gen: np.random.G
 
 
 def gaussian_noise(
-    image: np.ndarray,
+    image: ImageArray,
     *,
     var: float = 0.01,
     mean: float = 0.0,
-    rng: np.random.Generator | int | None = None,
-) -> np.ndarray:
+    rng: Seed = None,
+) -> ImageArray:
     """Add Gaussian noise to intensities on the [0, 1] scale and clip.
 
     Same distribution as ``skimage.util.random_noise(image, mode="gaussian", var=var,
@@ -117,7 +122,7 @@ def gaussian_noise(
     return noisy
 
 
-def bernoulli_positions(n: int, p: float, rng: np.random.Generator | int | None = None) -> np.ndarray:
+def bernoulli_positions(n: int, p: float, rng: Seed = None) -> npt.NDArray[np.int64]:
     """Sorted indices in ``[0, n)`` each selected independently with probability ``p``.
 
     Sampled through the geometric gaps of the Bernoulli process, so the cost is
@@ -152,13 +157,13 @@ def bernoulli_positions(n: int, p: float, rng: np.random.Generator | int | None 
 
 
 def salt_pepper_noise(
-    image: np.ndarray,
+    image: ImageArray,
     *,
     amount: float = 0.05,
     salt_vs_pepper: float = 0.5,
     per_channel: bool = True,
-    rng: np.random.Generator | int | None = None,
-) -> np.ndarray:
+    rng: Seed = None,
+) -> ImageArray:
     """Replace random values with full scale (salt) or zero (pepper).
 
     With ``per_channel=True`` (the reference protocol) every channel value is hit
@@ -199,11 +204,8 @@ def salt_pepper_noise(
     if not isinstance(per_channel, (bool, np.bool_)):
         raise TypeError(f"per_channel must be a bool, got {per_channel!r}")
     gen = as_generator(rng)
-    out = image.copy()
-    if per_channel or out.ndim == 2:
-        flat = out.reshape(-1)
-    else:
-        flat = out.reshape(-1, out.shape[2])
+    out: ImageArray = image.copy()
+    flat: ImageArray = out.reshape(-1) if per_channel or out.ndim == 2 else out.reshape(-1, out.shape[2])
     hits = bernoulli_positions(flat.shape[0], a, gen)
     salt = gen.random(hits.size) < svp
     flat[hits[salt]] = max_value(image)

@@ -1,14 +1,24 @@
-"""Keypoint-aware occlusion: a filled square placed inside the keypoints' region of interest."""
+"""Keypoint-aware occlusion: a filled square placed inside the keypoints' region of interest.
+
+Placing the square takes three steps, ROI -> centre -> box (:func:`keypoint_roi`,
+:func:`occlusion_center`, :func:`occluder_box`), chained once in :func:`place_occluder`;
+:func:`occlude` and :class:`~keypoint_corrupt.transforms.KeypointOcclusion` both use it and
+then paint with :func:`fill_box`.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import NamedTuple, TypeAlias
 
 import numpy as np
 
 from keypoint_corrupt._validation import (
+    ImageArray,
+    KeypointsLike,
+    Seed,
+    VisibilityLike,
     as_generator,
     check_float,
     check_image,
@@ -17,11 +27,36 @@ from keypoint_corrupt._validation import (
     max_value,
 )
 
-Box = tuple[float, float, float, float]
-PixelBox = tuple[int, int, int, int]
+__all__ = [
+    "Box",
+    "Occluder",
+    "PixelBox",
+    "Point",
+    "fill_box",
+    "keypoint_roi",
+    "occlude",
+    "occluder_box",
+    "occlusion_center",
+    "place_occluder",
+    "square_box",
+]
+
+#: A continuous box ``(x0, y0, x1, y1)`` in pixels.
+Box: TypeAlias = tuple[float, float, float, float]
+#: A pixel box ``(x0, y0, x1, y1)``, end exclusive: the pixels ``image[y0:y1, x0:x1]``.
+PixelBox: TypeAlias = tuple[int, int, int, int]
+#: A point ``(x, y)`` in pixels.
+Point: TypeAlias = tuple[float, float]
 
 
-def _image_hw(image_shape: Any) -> tuple[int, int]:
+class Occluder(NamedTuple):
+    """A placed occluder: its drawn ``center`` and the pixel ``box`` it covers."""
+
+    center: Point
+    box: PixelBox
+
+
+def _image_hw(image_shape: Sequence[int]) -> tuple[int, int]:
     try:
         h, w = int(image_shape[0]), int(image_shape[1])
     except (TypeError, IndexError, ValueError) as exc:
@@ -32,10 +67,10 @@ def _image_hw(image_shape: Any) -> tuple[int, int]:
 
 
 def keypoint_roi(
-    keypoints: Any,
+    keypoints: KeypointsLike,
     image_shape: Sequence[int],
     margin: float = 0.15,
-    visibility: Any = None,
+    visibility: VisibilityLike | None = None,
 ) -> Box | None:
     """Region of interest of the visible keypoints, grown by a margin and clipped to the image.
 
@@ -90,11 +125,16 @@ def _round_half_up(v: float) -> int:
     return math.floor(v + 0.5)
 
 
-def square_box(center: tuple[float, float], side: float, image_shape: Sequence[int]) -> PixelBox:
+def square_box(center: Point, side: float, image_shape: Sequence[int]) -> PixelBox:
     """Pixel box ``(x0, y0, x1, y1)`` (end exclusive) of a square, clipped to the image.
 
     A pixel is covered when its centre ``(i + 0.5)`` lies inside the square (ties round up),
     so the painted area matches ``side**2`` to within one row and column.
+
+    Examples
+    --------
+    >>> square_box((50.0, 50.0), 30.0, (100, 100))
+    (35, 35, 65, 65)
     """
     h, w = _image_hw(image_shape)
     cx, cy = center
@@ -106,7 +146,7 @@ def square_box(center: tuple[float, float], side: float, image_shape: Sequence[i
     return (x0, y0, max(x0, x1), max(y0, y1))
 
 
-def fill_box(image: np.ndarray, box: PixelBox | None, fill: float | Sequence[float] = 0) -> np.ndarray:
+def fill_box(image: ImageArray, box: PixelBox | None, fill: float | Sequence[float] = 0) -> ImageArray:
     """Return a copy of ``image`` with ``image[y0:y1, x0:x1]`` set to ``fill``.
 
     Parameters
@@ -136,14 +176,14 @@ def fill_box(image: np.ndarray, box: PixelBox | None, fill: float | Sequence[flo
     top = max_value(image)
     if not np.isfinite(arr).all() or (arr < 0).any() or (arr > top).any():
         raise ValueError(f"fill must lie in [0, {top:g}] for a {image.dtype} image, got {fill!r}")
-    out = image.copy()
+    out: ImageArray = image.copy()
     if box is not None:
         x0, y0, x1, y1 = box
         out[y0:y1, x0:x1] = arr[0] if image.ndim == 2 else np.broadcast_to(arr, (channels,))
     return out
 
 
-def occluder_box(roi: Box, area: float, center: tuple[float, float], image_shape: Sequence[int]) -> PixelBox:
+def occluder_box(roi: Box, area: float, center: Point, image_shape: Sequence[int]) -> PixelBox:
     """Pixel box of a square of ``area`` times the ROI's area, centred at ``center``.
 
     Examples
@@ -155,36 +195,103 @@ def occluder_box(roi: Box, area: float, center: tuple[float, float], image_shape
     return square_box(center, side, image_shape)
 
 
-def occlusion_center(
-    roi: Box,
-    rng: np.random.Generator | int | None = None,
-) -> tuple[float, float]:
+def occlusion_center(roi: Box, rng: Seed = None) -> Point:
     """Draw an occluder centre uniformly inside ``roi``.
 
     Exactly two uniform draws (x, then y) are consumed, so the same generator state gives the
     same centre whatever the occluder's area (occlusion-10/20/30 share their centres).
+
+    Examples
+    --------
+    >>> x, y = occlusion_center((20.0, 30.0, 80.0, 90.0), rng=0)
+    >>> 20 <= x <= 80 and 30 <= y <= 90
+    True
     """
     gen = as_generator(rng)
     x0, y0, x1, y1 = roi
     return float(gen.uniform(x0, x1)), float(gen.uniform(y0, y1))
 
 
-def occlude(
-    image: np.ndarray,
-    keypoints: Any,
+def _check_center(center: Point) -> Point:
+    try:
+        cx, cy = (float(c) for c in center)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"center must be an (x, y) pair of numbers, got {center!r}") from exc
+    if not (np.isfinite(cx) and np.isfinite(cy)):
+        raise ValueError(f"center must be finite, got {center!r}")
+    return (cx, cy)
+
+
+def place_occluder(
+    keypoints: KeypointsLike,
+    image_shape: Sequence[int],
     area: float,
     *,
     margin: float = 0.15,
-    center: tuple[float, float] | None = None,
-    rng: np.random.Generator | int | None = None,
+    visibility: VisibilityLike | None = None,
+    center: Point | None = None,
+    rng: Seed = None,
+) -> Occluder | None:
+    """Place an occluder from keypoints: ROI, then centre, then pixel box.
+
+    The ROI is :func:`keypoint_roi`; the centre is ``center`` or, by default,
+    :func:`occlusion_center` (two uniform draws from ``rng``); the box is
+    :func:`occluder_box`, a square of side ``sqrt(area * roi_width * roi_height)`` clipped to
+    the image. This is the one implementation of the placement, shared by :func:`occlude` and
+    :class:`~keypoint_corrupt.transforms.KeypointOcclusion`.
+
+    Parameters
+    ----------
+    keypoints : array-like
+        (N, 2) x, y in pixels (extra columns ignored).
+    image_shape : sequence of int
+        The image's shape; only H and W are used.
+    area : float
+        Occluder area as a fraction of the ROI's area, in (0, 1].
+    margin : float, default 0.15
+        ROI growth per side (see :func:`keypoint_roi`).
+    visibility : array-like of bool, optional
+        (N,) flags; invisible, NaN or infinite keypoints do not shape the ROI.
+    center : tuple of float, optional
+        Fixed ``(x, y)`` centre in pixels; default drawn from ``rng``.
+    rng : numpy.random.Generator or int or None
+        Source of the random centre (not used when ``center`` is given).
+
+    Returns
+    -------
+    Occluder or None
+        ``(center, box)``, or ``None`` when no keypoint is visible (nothing is drawn then).
+
+    Examples
+    --------
+    >>> place_occluder([[20, 20], [80, 80]], (100, 100), 0.25, margin=0.0, center=(50, 50))
+    Occluder(center=(50.0, 50.0), box=(35, 35, 65, 65))
+    """
+    a = check_float(area, "area", low=0.0, high=1.0, low_inclusive=False)
+    roi = keypoint_roi(keypoints, image_shape, margin=margin, visibility=visibility)
+    if roi is None:
+        return None
+    point = occlusion_center(roi, rng) if center is None else _check_center(center)
+    return Occluder(point, occluder_box(roi, a, point, image_shape))
+
+
+def occlude(
+    image: ImageArray,
+    keypoints: KeypointsLike,
+    area: float,
+    *,
+    margin: float = 0.15,
+    center: Point | None = None,
+    rng: Seed = None,
     fill: float | Sequence[float] = 0,
-    visibility: Any = None,
-) -> tuple[np.ndarray, PixelBox | None]:
+    visibility: VisibilityLike | None = None,
+) -> tuple[ImageArray, PixelBox | None]:
     """Cover part of the hand with a filled square placed from its keypoints.
 
-    The square's side is ``sqrt(area * roi_width * roi_height)`` where the ROI is
-    :func:`keypoint_roi`; its centre is ``center`` or, by default, a uniform draw inside the
-    ROI. The square is clipped to the image. Keypoints are never moved or removed.
+    The square is placed by :func:`place_occluder`: its side is
+    ``sqrt(area * roi_width * roi_height)`` where the ROI is :func:`keypoint_roi`; its centre
+    is ``center`` or, by default, a uniform draw inside the ROI. The square is clipped to the
+    image and painted with :func:`fill_box`. Keypoints are never moved or removed.
 
     When no keypoint is visible the image is returned unchanged (as a copy) and the box is
     ``None``.
@@ -227,19 +334,8 @@ def occlude(
     (0, 200)
     """
     check_image(image)
-    a = check_float(area, "area", low=0.0, high=1.0, low_inclusive=False)
-    roi = keypoint_roi(keypoints, image.shape, margin=margin, visibility=visibility)
-    if roi is None:
-        return fill_box(image, None, fill), None
-    if center is None:
-        center = occlusion_center(roi, rng)
-    else:
-        try:
-            cx, cy = (float(c) for c in center)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"center must be an (x, y) pair of numbers, got {center!r}") from exc
-        if not (np.isfinite(cx) and np.isfinite(cy)):
-            raise ValueError(f"center must be finite, got {center!r}")
-        center = (cx, cy)
-    box = occluder_box(roi, a, center, image.shape)
+    occluder = place_occluder(
+        keypoints, image.shape, area, margin=margin, visibility=visibility, center=center, rng=rng
+    )
+    box = None if occluder is None else occluder.box
     return fill_box(image, box, fill), box
