@@ -13,7 +13,7 @@ hits all alike, and into fresh output folders:
 * the naive baseline: one process; for each split, each configuration, each selected image:
   ``cv2.imread``, ``apply_corruption``, ``cv2.imwrite`` (PNG, OpenCV's default parameters);
 * ``keypoint-corrupt materialize`` (through its entry point) with each ``--workers`` count,
-  default options (PNG, fsync, journal, manifest, COCO annotations, clean split).
+  default options (PNG, no --fsync, journal, manifest, COCO annotations, clean split).
 
 It reports images written per second (median over rounds), the ratio to the round's
 baseline, a per-stage breakdown of one output's cost, and the projection for the full STB

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from keypoint_corrupt.cli.data import parse_configs
@@ -16,6 +17,7 @@ from keypoint_corrupt.materialize import (
     materialize,
 )
 from keypoint_corrupt.materialize.plan import FORMATS
+from keypoint_corrupt.registry import CONFIGS
 
 EXAMPLES = """examples:
   # the bundled synthetic STB sample (no dataset needed)
@@ -128,14 +130,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--fsync",
         action="store_true",
-        help="fsync every file before its rename (durable across power loss; 1-4 ms per file). "
-        "Without it a run is still safe against kill -9 at any moment",
+        help="fsync every file before its rename and its folder after it (durable across power "
+        "loss; 1-4 ms per file). Without it a run is still safe against kill -9 at any moment",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, notes or summary")
     p.set_defaults(func=run)
 
 
-def _spec(args: argparse.Namespace, note) -> tuple[DatasetSpec, list[str] | None]:
+def _spec(args: argparse.Namespace, note: Callable[[str], None]) -> tuple[DatasetSpec, list[str] | None]:
     splits = args.splits
     if args.dataset is None:
         if args.root or args.annotations or args.images:
@@ -181,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"keypoint-corrupt materialize: {msg}", file=sys.stderr)
 
     spec, splits = _spec(args, note)
-    configs = parse_configs(args.configs)
+    configs = parse_configs(args.configs) or CONFIGS  # --configs defaults to "all"
     if not 0.0 < args.fraction <= 1.0:
         raise CliError(f"--fraction must be in (0, 1], got {args.fraction}")
     if args.seed < 0:

@@ -24,6 +24,7 @@ __all__ = [
     "read_json",
     "settings_differences",
     "shard_manifest_name",
+    "shard_manifests",
     "versions",
 ]
 
@@ -46,9 +47,26 @@ _SETTINGS_KEYS = (
 )
 
 
+#: A shard's part manifest, beside ``manifest.json``: the one place that spells its name.
+_SHARD_MANIFEST = "manifest.shard-{k}-of-{n}.json"
+
+
 def shard_manifest_name(shard: tuple[int, int]) -> str:
-    """``manifest.shard-K-of-N.json``."""
-    return f"manifest.shard-{shard[0]}-of-{shard[1]}.json"
+    """Name of shard ``(k, n)``'s part manifest: ``manifest.shard-K-of-N.json``.
+
+    Examples
+    --------
+    >>> shard_manifest_name((2, 8))
+    'manifest.shard-2-of-8.json'
+    """
+    return _SHARD_MANIFEST.format(k=shard[0], n=shard[1])
+
+
+def shard_manifests(out: Path) -> list[Path]:
+    """Every shard's part manifest in the folder ``out``, sorted by name (none if it is no folder)."""
+    if not out.is_dir():
+        return []
+    return sorted(out.glob(_SHARD_MANIFEST.format(k="*", n="*")))
 
 
 def _dist_version(name: str) -> str | None:
@@ -60,7 +78,6 @@ def _dist_version(name: str) -> str | None:
 
 def versions() -> dict[str, str | None]:
     """Python, the package and its dependencies' versions."""
-    import albumentations
     import scipy
 
     return {
@@ -68,7 +85,7 @@ def versions() -> dict[str, str | None]:
         "keypoint_corrupt": __version__,
         "numpy": np.__version__,
         "opencv": cv2.__version__,
-        "albumentations": albumentations.__version__,
+        "albumentations": _dist_version("albumentations"),
         "scipy": scipy.__version__,
         "tqdm": _dist_version("tqdm"),
     }

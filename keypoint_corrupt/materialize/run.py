@@ -26,7 +26,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias, TypedDict
 
 from keypoint_corrupt.materialize.coco_export import clean_coco, corrupted_coco
 from keypoint_corrupt.materialize.journal import STATE_DIR, Journal, journal_name, read_journals
@@ -37,6 +37,7 @@ from keypoint_corrupt.materialize.manifest import (
     read_json,
     settings_differences,
     shard_manifest_name,
+    shard_manifests,
 )
 from keypoint_corrupt.materialize.plan import (
     CLEAN_DIR,
@@ -60,10 +61,8 @@ from keypoint_corrupt.materialize.writer import (
 )
 from keypoint_corrupt.registry import CONFIGS
 
-__all__ = ["MaterializeOptions", "MaterializeResult", "default_workers", "materialize"]
+__all__ = ["MaterializeOptions", "MaterializeResult", "SourceError", "default_workers", "materialize"]
 
-#: Test hook: exit abruptly (as ``kill -9`` would) after this many journal entries.
-CRASH_ENV = "KC_TEST_CRASH_AFTER"
 _CHECKPOINT_SECONDS = 60.0
 _IN_FLIGHT_PER_WORKER = 3
 #: Work units (source images, ~2 outputs each) per pool task at most.
@@ -109,8 +108,8 @@ class MaterializeOptions:
     overwrite : bool
         Replace an output folder written with other settings (or not by this tool).
     fsync : bool
-        ``fsync`` every file before its rename and the journal every second (survives power
-        loss, not only ``kill -9``; 1-4 ms per file measured).
+        ``fsync`` every file before its rename, its folder after it, and the journal every
+        second (survives power loss, not only ``kill -9``; 1-4 ms per file measured).
     """
 
     out: Path
@@ -126,6 +125,15 @@ class MaterializeOptions:
     shard: tuple[int, int] | None = None
     overwrite: bool = False
     fsync: bool = False
+
+
+class SourceError(TypedDict):
+    """A source image that could not be rendered (listed under ``errors`` in the manifest)."""
+
+    split: str
+    source_id: str
+    source_path: str
+    message: str
 
 
 @dataclass
@@ -155,7 +163,7 @@ class MaterializeResult:
     written: int
     already_done: int
     planned: int
-    errors: list[dict[str, Any]]
+    errors: list[SourceError]
     seconds: float
     complete: bool
     manifest: Path
@@ -235,10 +243,10 @@ def materialize(
     except OSError as exc:
         if exc.errno is None:
             raise
-        raise MaterializeError(_write_failure(exc.filename or str(out), exc.errno, exc.strerror)) from None
+        raise MaterializeError(_write_failure(str(exc.filename or out), exc.errno, exc.strerror)) from None
 
 
-def _write_failure(path: Any, err: int | None, reason: str | None) -> str:
+def _write_failure(path: str, err: int | None, reason: str | None) -> str:
     what = {
         errno.ENOSPC: "no space left on device",
         errno.EDQUOT: "disk quota exceeded",
@@ -262,111 +270,194 @@ def _materialize(
     say: Callable[[str], None],
     started: float,
 ) -> MaterializeResult:
+    """Run steps 2-5 of the module docstring in the output folder ``out``."""
     _prepare_output(out, plan, settings, options.overwrite, say)
-    state = out / STATE_DIR
-    (state / "journal").mkdir(parents=True, exist_ok=True)
-    if read_json(state / "settings.json") != settings:
-        write_json_atomic(state / "settings.json", settings)
-    scope = shard_units(plan.units, options.shard)
-    scope_paths = [path for unit in scope for _, path in unit.outputs]
-    own = set(scope_paths) if options.shard is not None else None
-    removed = remove_temp_files(out, plan.splits, own)
+    state = _prepare_state(out, settings)
+    scope = _Scope.of(plan, options.shard)
+    removed = remove_temp_files(out, plan.splits, scope.own)
     if removed:
         say(f"removed {removed} temporary file(s) left by an interrupted run")
-
     done = _load_done(out, plan, state, say)
-    pending = []
-    for unit in scope:
-        missing = tuple(o for o in unit.outputs if o[1] not in done)
-        if missing:
-            pending.append(WorkUnit(unit.split, unit.base_index, missing))
-    todo = sum(len(u.outputs) for u in pending)
-    already = len(scope_paths) - todo
-
-    errors: list[dict[str, Any]] = []
+    pending = _pending_units(scope.units, done)
+    already = len(scope.paths) - sum(len(u.outputs) for u in pending)
     manifest_path = out / (MANIFEST if options.shard is None else shard_manifest_name(options.shard))
-
-    def checkpoint() -> None:
-        manifest = build_manifest(
-            plan,
-            settings,
-            done,
-            errors=errors,
-            shard=options.shard,
-            paths=scope_paths if options.shard else None,
-        )
-        manifest["complete"] = False
-        write_json_atomic(manifest_path, manifest)
-
-    written = 0
+    recorder = _Recorder(plan, settings, scope, done, manifest_path, say)
     if pending:
-        checkpoint()
-        bar = None
-        crash_after = int(os.environ.get(CRASH_ENV, "0") or 0)
-        last_checkpoint = time.monotonic()
-
-        def on_result(result: UnitResult) -> None:
-            nonlocal written, last_checkpoint
-            if result.entries:  # already journaled by whoever wrote them
-                for entry in result.entries:
-                    done[entry["path"]] = entry
-                written += len(result.entries)
-                if crash_after and written >= crash_after:
-                    os._exit(137)  # the test hook: die like kill -9 would
-            if result.error is not None:
-                sample = plan.samples[result.unit.split][result.unit.base_index]
-                errors.append(
-                    {
-                        "split": result.unit.split,
-                        "source_id": sample.id,
-                        "source_path": str(sample.image_path),
-                        "message": result.error,
-                    }
-                )
-                say(f"error: {result.error}")
-            if bar is not None:
-                bar.update(len(result.unit.outputs))
-            if result.write_error is not None:
-                raise result.write_error
-            if time.monotonic() - last_checkpoint > _CHECKPOINT_SECONDS:
-                checkpoint()
-                last_checkpoint = time.monotonic()
-
-        def on_start() -> None:
-            nonlocal bar
-            bar = _progress_bar(progress, len(scope_paths), already)
-
-        journal = state / "journal" / journal_name(options.shard)
-        ctx = WorkerContext(plan.datasets, out, encode, options.fsync, journal)
-        try:
-            _execute(pending, ctx, min(options.workers, len(pending)), on_result, on_start)
-        except BaseException:
-            if bar is not None:
-                bar.close()
-            with contextlib.suppress(OSError):
-                remove_temp_files(out, plan.splits, own)
-                checkpoint()
-            raise
-        if bar is not None:
-            bar.close()
-
-    errors.sort(key=lambda e: (plan.splits.index(e["split"]), e["source_id"]))
-    if options.shard is not None:
-        manifest = build_manifest(plan, settings, done, errors=errors, shard=options.shard, paths=scope_paths)
-        write_json_atomic(manifest_path, manifest)
-        complete = manifest["complete"]
-    else:
-        complete = _finalize(out, plan, settings, done, errors)
+        ctx = WorkerContext(
+            plan.datasets, out, encode, options.fsync, state / "journal" / journal_name(scope.shard)
+        )
+        _render(pending, ctx, options.workers, recorder, lambda: recorder.show_progress(progress, already))
+    complete = _conclude(out, plan, settings, recorder)
     return MaterializeResult(
-        written=written,
+        written=recorder.written,
         already_done=already,
-        planned=len(scope_paths),
-        errors=errors,
+        planned=len(scope.paths),
+        errors=list(recorder.errors),
         seconds=time.perf_counter() - started,
         complete=complete,
         manifest=manifest_path,
         shard=options.shard,
     )
+
+
+def _prepare_state(out: Path, settings: dict[str, Any]) -> Path:
+    """Create the state folder (journals) and record the settings there; return the folder."""
+    state = out / STATE_DIR
+    (state / "journal").mkdir(parents=True, exist_ok=True)
+    if read_json(state / "settings.json") != settings:
+        write_json_atomic(state / "settings.json", settings)
+    return state
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """What this run writes: the whole plan, or one shard's work units."""
+
+    shard: tuple[int, int] | None
+    units: list[WorkUnit]
+    #: Relative output paths of ``units``, in plan order.
+    paths: list[str]
+    #: For a shard, ``paths`` as a set (its temporary files are the only ones it removes).
+    own: set[str] | None
+
+    @classmethod
+    def of(cls, plan: Plan, shard: tuple[int, int] | None) -> _Scope:
+        units = shard_units(plan.units, shard)
+        paths = [path for unit in units for _, path in unit.outputs]
+        return cls(shard, units, paths, set(paths) if shard is not None else None)
+
+
+def _pending_units(units: Iterable[WorkUnit], done: Mapping[str, object]) -> list[WorkUnit]:
+    """Return the units with outputs not yet done, each reduced to those outputs."""
+    pending = []
+    for unit in units:
+        missing = tuple(o for o in unit.outputs if o[1] not in done)
+        if missing:
+            pending.append(WorkUnit(unit.split, unit.base_index, missing))
+    return pending
+
+
+class _Recorder:
+    """The coordinating process's side of a run: takes each unit's result as it arrives.
+
+    It adds the files written (already journaled by their writer) to ``done``, collects
+    source errors, advances the progress bar, stops the run on a failed write, and writes
+    the manifest as a checkpoint (``complete`` false) at the start and every
+    ``_CHECKPOINT_SECONDS``.
+    """
+
+    def __init__(
+        self,
+        plan: Plan,
+        settings: dict[str, Any],
+        scope: _Scope,
+        done: dict[str, dict[str, Any]],
+        manifest_path: Path,
+        say: Callable[[str], None],
+    ) -> None:
+        self.plan = plan
+        self.settings = settings
+        self.scope = scope
+        self.done = done
+        self.manifest_path = manifest_path
+        self.say = say
+        self.written = 0
+        self.errors: list[SourceError] = []
+        self._bar: Any = None
+        self._last_checkpoint = time.monotonic()
+
+    def checkpoint(self) -> None:
+        """Write the manifest of what is done so far, marked incomplete."""
+        manifest = build_manifest(
+            self.plan,
+            self.settings,
+            self.done,
+            errors=self.errors,
+            shard=self.scope.shard,
+            paths=self.scope.paths if self.scope.shard else None,
+        )
+        manifest["complete"] = False
+        write_json_atomic(self.manifest_path, manifest)
+        self._last_checkpoint = time.monotonic()
+
+    def show_progress(self, enabled: bool, initial: int) -> None:
+        """Start the progress bar (once the workers exist: tqdm starts a thread)."""
+        self._bar = _progress_bar(enabled, len(self.scope.paths), initial)
+
+    def close_progress(self) -> None:
+        """Close the progress bar, if any (idempotent)."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def __call__(self, result: UnitResult) -> None:
+        """Record one unit's result; raise its write error, if any, to stop the run."""
+        if result.entries:
+            for entry in result.entries:
+                self.done[entry["path"]] = entry
+            self.written += len(result.entries)
+        if result.error is not None:
+            self._source_error(result.unit, result.error)
+        if self._bar is not None:
+            self._bar.update(len(result.unit.outputs))
+        if result.write_error is not None:
+            raise result.write_error
+        if time.monotonic() - self._last_checkpoint > _CHECKPOINT_SECONDS:
+            self.checkpoint()
+
+    def _source_error(self, unit: WorkUnit, message: str) -> None:
+        sample = self.plan.samples[unit.split][unit.base_index]
+        self.errors.append(
+            {
+                "split": unit.split,
+                "source_id": sample.id,
+                "source_path": str(sample.image_path),
+                "message": message,
+            }
+        )
+        self.say(f"error: {message}")
+
+    def sorted_errors(self) -> list[SourceError]:
+        """Sort the source errors in plan order (split, then source id) and return them."""
+        splits = self.plan.splits
+        self.errors.sort(key=lambda e: (splits.index(e["split"]), e["source_id"]))
+        return self.errors
+
+
+def _render(
+    units: Sequence[WorkUnit],
+    ctx: WorkerContext,
+    workers: int,
+    recorder: _Recorder,
+    on_start: Callable[[], None],
+) -> None:
+    """Render ``units``; on any failure, remove temporary files and checkpoint before re-raising."""
+    recorder.checkpoint()
+    try:
+        _execute(units, ctx, min(workers, len(units)), recorder, on_start)
+    except BaseException:
+        recorder.close_progress()
+        with contextlib.suppress(OSError):
+            remove_temp_files(ctx.out, recorder.plan.splits, recorder.scope.own)
+            recorder.checkpoint()
+        raise
+    finally:
+        recorder.close_progress()
+
+
+def _conclude(out: Path, plan: Plan, settings: dict[str, Any], recorder: _Recorder) -> bool:
+    """Write the final manifest (a shard's part, or the whole run's with its annotation files).
+
+    Return whether the scope is complete.
+    """
+    errors = recorder.sorted_errors()
+    if recorder.scope.shard is None:
+        return _finalize(out, plan, settings, recorder.done, errors)
+    manifest = build_manifest(
+        plan, settings, recorder.done, errors=errors, shard=recorder.scope.shard, paths=recorder.scope.paths
+    )
+    write_json_atomic(recorder.manifest_path, manifest)
+    return bool(manifest["complete"])
 
 
 def _progress_bar(enabled: bool, total: int, initial: int) -> Any:
@@ -385,7 +476,7 @@ def _cv2_threads_are_pthreads() -> bool:
     import cv2
 
     found = re.search(r"Parallel framework:\s*(\S+)", cv2.getBuildInformation())
-    return bool(found) and found.group(1) == "pthreads"
+    return found is not None and found.group(1) == "pthreads"
 
 
 def _pool_context() -> tuple[multiprocessing.context.BaseContext, bool]:
@@ -417,77 +508,130 @@ def _execute(
     on_result: Callable[[UnitResult], None],
     on_start: Callable[[], None] = lambda: None,
 ) -> None:
-    """Run every unit, in-process for one worker, else in a process pool with a bounded window.
+    """Run every unit: in this process for one worker, else in a pool of ``workers`` processes.
 
-    ``on_start`` is called once the workers exist (e.g. to start a progress bar's thread).
+    ``on_result`` receives each unit's result in this process; ``on_start`` is called once
+    the workers exist (e.g. to start a progress bar's thread).
     """
     if workers <= 1:
-        on_start()
-        journal = Journal(ctx.journal, fsync=ctx.fsync) if ctx.journal is not None else None
+        _run_in_process(units, ctx, on_result, on_start)
+    else:
+        _run_in_pool(units, ctx, workers, on_result, on_start)
+
+
+def _run_in_process(
+    units: Iterable[WorkUnit],
+    ctx: WorkerContext,
+    on_result: Callable[[UnitResult], None],
+    on_start: Callable[[], None],
+) -> None:
+    """Render the units one after the other here, journaling into the run's own journal."""
+    on_start()
+    journal = Journal(ctx.journal, fsync=ctx.fsync) if ctx.journal is not None else None
+    try:
+        for unit in units:
+            on_result(run_unit(ctx, unit, journal))
+    finally:
+        if journal is not None:
+            journal.close()
+
+
+_Task: TypeAlias = "Future[list[UnitResult]]"
+
+
+def _run_in_pool(
+    units: Sequence[WorkUnit],
+    ctx: WorkerContext,
+    workers: int,
+    on_result: Callable[[UnitResult], None],
+    on_start: Callable[[], None],
+) -> None:
+    """Render the units in a process pool, at most ``_IN_FLIGHT_PER_WORKER`` tasks per worker queued.
+
+    On a failure (a failed write, a dead worker, Ctrl-C), queued tasks are cancelled and the
+    results of those already running are still recorded before the failure propagates.
+    """
+    batches = _batches(units, workers)
+    pool, inflight = _start_pool(ctx, workers, next(batches, None))
+    on_start()
+    with pool:
         try:
-            for unit in units:
-                on_result(run_unit(ctx, unit, journal))
-        finally:
-            if journal is not None:
-                journal.close()
-        return
+            _drain(pool, batches, inflight, workers * _IN_FLIGHT_PER_WORKER, on_result)
+        except BaseException:
+            _salvage(inflight, on_result)
+            raise
+
+
+def _start_pool(
+    ctx: WorkerContext, workers: int, first: list[WorkUnit] | None
+) -> tuple[ProcessPoolExecutor, set[_Task]]:
+    """Start the pool (with ``fork``, submitting the first task starts every worker)."""
     import cv2
 
     mp_ctx, forking = _pool_context()
-    batches = _batches(units, workers)
-    inflight: set[Future[list[UnitResult]]] = set()
+    inflight: set[_Task] = set()
     threads = cv2.getNumThreads()
     if forking:
         cv2.setNumThreads(1)  # shut OpenCV's pool down so that no child inherits its state
     try:
         pool = ProcessPoolExecutor(workers, mp_context=mp_ctx, initializer=init_worker, initargs=(ctx,))
-        batch = next(batches, None)
-        if batch is not None:
-            inflight.add(pool.submit(process_units, batch))  # with fork, this starts every worker
+        if first is not None:
+            inflight.add(pool.submit(process_units, first))
     finally:
         if forking:
             cv2.setNumThreads(threads)
-    on_start()
+    return pool, inflight
 
-    def record(fut: Future[list[UnitResult]]) -> BaseException | None:
-        """Pass a finished task's results on; return the first failure (a dead worker too)."""
+
+def _drain(
+    pool: ProcessPoolExecutor,
+    batches: Iterator[list[WorkUnit]],
+    inflight: set[_Task],
+    window: int,
+    on_result: Callable[[UnitResult], None],
+) -> None:
+    """Keep ``window`` tasks queued until every batch is done; ``inflight`` is updated in place."""
+    while True:
+        while len(inflight) < window:
+            batch = next(batches, None)
+            if batch is None:
+                break
+            inflight.add(pool.submit(process_units, batch))
+        if not inflight:
+            return
+        finished, _ = wait(inflight, return_when=FIRST_COMPLETED)
+        inflight -= finished
+        failure: BaseException | None = None
+        for fut in finished:  # record every finished unit before stopping on a failure
+            failure = _record(fut, on_result) or failure
+        if failure is not None:
+            raise failure
+
+
+def _record(fut: _Task, on_result: Callable[[UnitResult], None]) -> BaseException | None:
+    """Pass a finished task's results on; return the first failure (a dead worker too)."""
+    try:
+        results = fut.result()
+    except Exception as exc:
+        return exc
+    failure: BaseException | None = None
+    for result in results:
         try:
-            results = fut.result()
+            on_result(result)
         except Exception as exc:
-            return exc
-        failure = None
-        for result in results:
-            try:
-                on_result(result)
-            except Exception as exc:
-                failure = failure or exc
-        return failure
+            failure = failure or exc
+    return failure
 
-    with pool:
-        try:
-            while True:
-                while len(inflight) < workers * _IN_FLIGHT_PER_WORKER:
-                    batch = next(batches, None)
-                    if batch is None:
-                        break
-                    inflight.add(pool.submit(process_units, batch))
-                if not inflight:
-                    break
-                finished, inflight = wait(inflight, return_when=FIRST_COMPLETED)
-                failure: BaseException | None = None
-                for fut in finished:  # record every finished unit before stopping on a failure
-                    failure = record(fut) or failure
-                if failure is not None:
-                    raise failure
-        except BaseException:
-            for fut in inflight:
-                fut.cancel()
-            for fut in inflight:  # units already running finish; keep what they wrote
-                if fut.cancelled():
-                    continue
-                with contextlib.suppress(Exception):
-                    record(fut)
-            raise
+
+def _salvage(inflight: set[_Task], on_result: Callable[[UnitResult], None]) -> None:
+    """After a failure: cancel the queued tasks, wait for the running ones and keep what they wrote."""
+    for fut in inflight:
+        fut.cancel()
+    for fut in inflight:
+        if fut.cancelled():
+            continue
+        with contextlib.suppress(Exception):
+            _record(fut, on_result)
 
 
 def _batches(units: Sequence[WorkUnit], workers: int) -> Iterator[list[WorkUnit]]:
@@ -509,14 +653,25 @@ def _finalize(
     plan: Plan,
     settings: dict[str, Any],
     done: Mapping[str, Mapping[str, Any]],
-    errors: list[dict[str, Any]],
+    errors: Sequence[SourceError],
 ) -> bool:
     """Annotation files, then the manifest; a complete run drops its journal and shard parts."""
-    records = []
+    records = _write_annotations(out, plan, done)
+    manifest = build_manifest(plan, settings, done, errors=errors, annotation_files=records)
+    write_json_atomic(out / MANIFEST, manifest)
+    if manifest["complete"]:
+        for part in shard_manifests(out):
+            part.unlink()
+        shutil.rmtree(out / STATE_DIR, ignore_errors=True)
+    return bool(manifest["complete"])
+
+
+def _write_annotations(out: Path, plan: Plan, done: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Write each split's corrupted subsets' and clean COCO files; return their manifest records."""
+    records: list[dict[str, Any]] = []
     for split in plan.splits:
         cache: dict[str, dict[str, Any]] = {}
-        names = [*plan.configs, CLEAN_DIR]
-        for name in names:
+        for name in [*plan.configs, CLEAN_DIR]:
             if name == CLEAN_DIR:
                 coco = clean_coco(plan, split, cache)
             else:
@@ -534,21 +689,11 @@ def _finalize(
                     "annotations": len(coco["annotations"]),
                 }
             )
-    manifest = build_manifest(plan, settings, done, errors=errors, annotation_files=records)
-    write_json_atomic(out / MANIFEST, manifest)
-    if manifest["complete"]:
-        for part in out.glob("manifest.shard-*-of-*.json"):
-            part.unlink()
-        shutil.rmtree(out / STATE_DIR, ignore_errors=True)
-    return bool(manifest["complete"])
+    return records
 
 
 def _recorded_settings(out: Path) -> dict[str, Any] | None:
-    for candidate in (
-        out / STATE_DIR / "settings.json",
-        out / MANIFEST,
-        *sorted(out.glob("manifest.shard-*.json")),
-    ):
+    for candidate in (out / STATE_DIR / "settings.json", out / MANIFEST, *shard_manifests(out)):
         data = read_json(candidate)
         if isinstance(data, dict) and "source_digest" in data:
             return data
@@ -592,7 +737,7 @@ def _clear(out: Path, plan: Plan, recorded: Mapping[str, Any] | None) -> None:
         splits.update(str(s) for s in recorded.get("splits") or [])
         names.update(str(c.get("name")) for c in recorded.get("configs") or [] if isinstance(c, dict))
     shutil.rmtree(out / STATE_DIR, ignore_errors=True)
-    for part in [out / MANIFEST, *out.glob("manifest.shard-*-of-*.json")]:
+    for part in [out / MANIFEST, *shard_manifests(out)]:
         with contextlib.suppress(FileNotFoundError):
             part.unlink()
     for split in splits:
@@ -627,38 +772,41 @@ def remove_temp_files(out: Path, splits: Iterable[str], scope: set[str] | None =
     return removed
 
 
+_ENTRY_KEYS = ("path", "sha256", "size", "width", "height", "box")
+
+
+def _manifest_entries(data: Any) -> dict[str, dict[str, Any]]:
+    """Return the files listed by a manifest (or a shard's part) as journal entries."""
+    found: dict[str, dict[str, Any]] = {}
+    if isinstance(data, dict) and isinstance(data.get("files"), list):
+        for rec in data["files"]:
+            if isinstance(rec, dict) and "path" in rec:
+                found[str(rec["path"])] = {k: rec[k] for k in _ENTRY_KEYS if k in rec}
+    return found
+
+
 def _load_done(out: Path, plan: Plan, state: Path, say: Callable[[str], None]) -> dict[str, dict[str, Any]]:
     """Files known complete: journal entries and a previous manifest's files, checked on disk."""
-    candidates: dict[str, dict[str, Any]] = {}
-    manifest = read_json(out / MANIFEST)
-    if isinstance(manifest, dict) and isinstance(manifest.get("files"), list):
-        for rec in manifest["files"]:
-            if isinstance(rec, dict) and "path" in rec:
-                candidates[str(rec["path"])] = {
-                    k: rec[k] for k in ("path", "sha256", "size", "width", "height", "box") if k in rec
-                }
-    for part in sorted(out.glob("manifest.shard-*-of-*.json")):
-        data = read_json(part)
-        if isinstance(data, dict) and isinstance(data.get("files"), list):
-            for rec in data["files"]:
-                if isinstance(rec, dict) and "path" in rec:
-                    candidates[str(rec["path"])] = {
-                        k: rec[k] for k in ("path", "sha256", "size", "width", "height", "box") if k in rec
-                    }
+    candidates = _manifest_entries(read_json(out / MANIFEST))
+    for part in shard_manifests(out):
+        candidates.update(_manifest_entries(read_json(part)))
     candidates.update(read_journals(state / "journal"))
     done: dict[str, dict[str, Any]] = {}
     stale = 0
     for path, entry in candidates.items():
         if path not in plan.by_path:
             continue
-        try:
-            ok = (out / path).stat().st_size == int(entry["size"])
-        except (OSError, KeyError, TypeError, ValueError):
-            ok = False
-        if ok:
+        if _size_matches(out / path, entry):
             done[path] = entry
         else:
             stale += 1
     if stale:
         say(f"{stale} file(s) recorded as written are missing or have another size on disk; rewriting them")
     return done
+
+
+def _size_matches(path: Path, entry: Mapping[str, Any]) -> bool:
+    try:
+        return path.stat().st_size == int(entry["size"])
+    except (OSError, KeyError, TypeError, ValueError):
+        return False

@@ -8,9 +8,9 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeGuard
 
-from keypoint_corrupt.materialize.manifest import MANIFEST, TOOL
+from keypoint_corrupt.materialize.manifest import MANIFEST, TOOL, shard_manifests
 
 __all__ = ["VerifyReport", "sha256_file", "verify_output"]
 
@@ -51,7 +51,7 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def _safe_rel(path: Any) -> bool:
+def _safe_rel(path: object) -> TypeGuard[str]:
     if not isinstance(path, str) or not path:
         return False
     p = PurePosixPath(path)
@@ -79,10 +79,23 @@ def verify_output(
     """
     root = Path(out)
     report = VerifyReport(root)
-    problems = report.problems
+    manifest = _read_manifest(root, report.problems)
+    if manifest is None:
+        return report
+    _check_run(manifest, report.problems)
+    listed = _check_files(root, manifest["files"], report, progress)
+    for rec in manifest.get("annotation_files") or []:
+        report.annotation_files += 1
+        _check_annotations(root, rec, listed, report.problems)
+    _check_unlisted(root, manifest, listed, report.problems)
+    return report
+
+
+def _read_manifest(root: Path, problems: list[str]) -> dict[str, Any] | None:
+    """Parse ``root/manifest.json``; ``None`` (with the problem noted) if absent or not one of ours."""
     mpath = root / MANIFEST
     if not mpath.is_file():
-        parts = sorted(p.name for p in root.glob("manifest.shard-*-of-*.json")) if root.is_dir() else []
+        parts = [p.name for p in shard_manifests(root)]
         if parts:
             problems.append(
                 f"{mpath} not found, only shard parts ({', '.join(parts)}): run materialize once more "
@@ -90,20 +103,24 @@ def verify_output(
             )
         else:
             problems.append(f"{mpath} not found: not a keypoint-corrupt materialize output")
-        return report
+        return None
     try:
         manifest = json.loads(mpath.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         problems.append(f"{mpath}: cannot be read as JSON ({exc})")
-        return report
+        return None
     if (
         not isinstance(manifest, dict)
         or manifest.get("tool") != TOOL
         or not isinstance(manifest.get("files"), list)
     ):
         problems.append(f"{mpath}: not a keypoint-corrupt materialize manifest")
-        return report
+        return None
+    return manifest
 
+
+def _check_run(manifest: dict[str, Any], problems: list[str]) -> None:
+    """Note an incomplete run and each source error it recorded."""
     if not manifest.get("complete"):
         problems.append(
             f"the run is incomplete: {manifest.get('written_files')} of {manifest.get('planned_files')} "
@@ -112,22 +129,29 @@ def verify_output(
     for err in manifest.get("errors") or []:
         problems.append(f"source error: {err.get('message') if isinstance(err, dict) else err}")
 
+
+def _check_files(
+    root: Path, records: list[Any], report: VerifyReport, progress: Callable[[int], None] | None
+) -> dict[tuple[str, str], set[str]]:
+    """Check every listed image file; return the listed paths by (split, config)."""
     listed: dict[tuple[str, str], set[str]] = {}
-    for rec in manifest["files"]:
+    for rec in records:
         path = rec.get("path") if isinstance(rec, dict) else None
         if not _safe_rel(path):
-            problems.append(f"manifest entry with an invalid path: {rec!r}")
+            report.problems.append(f"manifest entry with an invalid path: {rec!r}")
             continue
         listed.setdefault((str(rec.get("split")), str(rec.get("config"))), set()).add(path)
-        _check_file(root, path, rec, problems)
+        _check_file(root, path, rec, report.problems)
         report.files += 1
         if progress is not None:
             progress(report.files)
+    return listed
 
-    for rec in manifest.get("annotation_files") or []:
-        report.annotation_files += 1
-        _check_annotations(root, rec, listed, problems)
 
+def _check_unlisted(
+    root: Path, manifest: dict[str, Any], listed: dict[tuple[str, str], set[str]], problems: list[str]
+) -> None:
+    """Note files under an ``images/`` folder of the manifest that it does not list."""
     known = {p for paths in listed.values() for p in paths}
     for split in manifest.get("splits") or []:
         for cfg in manifest.get("configs") or []:
@@ -137,7 +161,6 @@ def verify_output(
                     rel = Path(dirpath, name).relative_to(root).as_posix()
                     if rel not in known:
                         problems.append(f"{rel}: on disk but not in the manifest")
-    return report
 
 
 def _check_file(root: Path, path: str, rec: dict[str, Any], problems: list[str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -27,6 +28,7 @@ __all__ = [
     "UnitResult",
     "WorkerContext",
     "encode_image",
+    "fsync_folder",
     "init_worker",
     "is_temp_name",
     "process_units",
@@ -127,8 +129,9 @@ def write_atomic(path: Path, data: bytes, *, fsync: bool = True) -> None:
     """Write ``data`` to ``path`` so that the final name only ever holds complete content.
 
     The bytes go to a hidden temporary sibling, are flushed (and ``fsync``-ed), then renamed
-    over ``path`` with :func:`os.replace`. On any error the temporary file is removed and
-    the ``OSError`` propagates.
+    over ``path`` with :func:`os.replace`; with ``fsync``, the folder is ``fsync``-ed after
+    the rename too, so that the new name also survives a power loss. On any error the
+    temporary file is removed and the ``OSError`` propagates.
     """
     tmp = temp_name(path)
     try:
@@ -142,6 +145,22 @@ def write_atomic(path: Path, data: bytes, *, fsync: bool = True) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    if fsync:
+        fsync_folder(path.parent)
+
+
+def fsync_folder(folder: Path) -> None:
+    """``fsync`` a folder, making the names renamed into it durable (POSIX; nothing elsewhere)."""
+    if os.name != "posix":  # pragma: no cover - Windows cannot open a folder
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:  # a file system that cannot sync folders
+            raise
+    finally:
+        os.close(fd)
 
 
 def write_json_atomic(path: Path, obj: Any, *, fsync: bool = True) -> str:
@@ -251,7 +270,7 @@ def run_unit(ctx: WorkerContext, unit: WorkUnit, journal: Journal | None = None)
     except Exception as exc:
         sample = ds.base[unit.base_index]
         return UnitResult(unit, [], f"cannot corrupt {sample.image_path}: {type(exc).__name__}: {exc}")
-    entries = []
+    entries: list[dict[str, Any]] = []
     made = ctx.made
     for config, rel in unit.outputs:
         item = items[config]

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-#: Run the CLI in a fresh interpreter (for kill -9 and the crash hook), as `python -m`.
+#: Run the CLI in a fresh interpreter (a process to kill -9), as `python -m`.
 PY_CLI = [sys.executable, "-m", "keypoint_corrupt"]
 #: The installed console script.
 CONSOLE_SCRIPT = Path(sys.executable).with_name("keypoint-corrupt")

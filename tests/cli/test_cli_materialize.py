@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from keypoint_corrupt import CONFIGS
 from keypoint_corrupt.cli.main import main
 from keypoint_corrupt.datasets import STB, CocoKeypoints, CorruptedDataset
 from keypoint_corrupt.datasets.stb import stb_joint_names
+from keypoint_corrupt.materialize.writer import temp_target
 
 
 def load(path):
@@ -243,6 +245,74 @@ def test_jpeg_output_is_deterministic(tmp_path):
         640,
         3,
     )
+
+
+def test_png_compression_reaches_the_encoder_and_the_manifest(tmp_path, reference, capsys):
+    argv = ["materialize", "--splits", "val", "--configs", "defocus-7,noise-gaussian,occlusion-20"]
+    argv += ["--workers", "1", "--quiet"]
+    default = {f["path"]: f["size"] for f in load(reference / "manifest.json")["files"]}
+    assert load(reference / "manifest.json")["png_compression"] is None
+    sizes = {}
+    for level in (0, 9):
+        out = tmp_path / str(level)
+        assert main([*argv, "--out", str(out), "--png-compression", str(level)]) == 0
+        manifest = load(out / "manifest.json")
+        assert manifest["png_compression"] == level
+        sizes[level] = {f["path"]: f["size"] for f in manifest["files"]}
+        for path in sizes[level]:  # other bytes, the same pixels
+            np.testing.assert_array_equal(decode_rgb(out / path), decode_rgb(reference / path))
+    assert len(sizes[0]) == 6
+    for path, size in sizes[0].items():
+        assert size >= 480 * (640 * 3 + 1)  # level 0 stores the rows (and filter bytes) uncompressed
+        assert size > default[path] > sizes[9][path]
+    # the level is a setting: a resume with another one is refused
+    assert main([*argv, "--out", str(tmp_path / "0"), "--png-compression", "9"]) == 2
+    assert "png_compression 0 (existing) vs 9 (now)" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="names fsync-ed files through /proc")
+def test_fsync_syncs_each_file_before_its_rename_and_its_folder_after(tmp_path, monkeypatch, reference):
+    synced = []  # what each os.fsync call synced, by the name its descriptor had at that moment
+    real_fsync = os.fsync
+
+    def spy(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    argv = [
+        "materialize",
+        "--splits",
+        "val",
+        "--configs",
+        "defocus-7,occlusion-20",
+        "--workers",
+        "1",
+        "--quiet",
+    ]
+    plain, durable = tmp_path.resolve() / "plain", tmp_path.resolve() / "durable"
+    assert main([*argv, "--out", str(plain)]) == 0
+    assert not any(".png.tmp-" in name for name in synced)  # images are not synced by default
+    synced.clear()
+    assert main([*argv, "--out", str(durable), "--fsync"]) == 0
+
+    files = [f["path"] for f in load(durable / "manifest.json")["files"]]
+    assert len(files) == 4
+    for rel in files:
+        path = durable / rel
+        own = [
+            i
+            for i, name in enumerate(synced)
+            if os.path.dirname(name) == str(path.parent) and temp_target(os.path.basename(name)) == path.name
+        ]
+        assert len(own) == 1, rel  # synced once, under its temporary name: before the rename
+        assert str(path.parent) in synced[own[0] + 1 :], rel  # then its folder, after the rename
+    assert any(name.endswith("/.keypoint-corrupt/journal/main.jsonl") for name in synced)
+    assert tree_digest(durable) == tree_digest(plain)
+    for config in ("defocus-7", "occlusion-20"):
+        assert tree_digest(durable / "val" / config / "images") == tree_digest(
+            reference / "val" / config / "images"
+        )
 
 
 def test_changed_settings_are_refused_unless_overwrite(tmp_path, reference, bundled, capsys):

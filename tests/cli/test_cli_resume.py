@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import multiprocessing
@@ -58,65 +59,69 @@ def stat_of(out, paths):
     return {p: ((out / p).stat().st_ino, (out / p).stat().st_mtime_ns) for p in paths}
 
 
+#: The bundled sample with every source in every configuration (48 x 11 outputs): a run long
+#: enough (seconds) to be killed part-way through, and still quick to resume.
+FULL = ("--fraction", "1.0")
+#: Seconds a killed run may take to journal its first files (interpreter start, imports, plan).
+START_TIMEOUT = 120
+
+
+@pytest.fixture(scope="module")
+def full_reference(tmp_path_factory):
+    """An uninterrupted run of ``FULL``: its tree digest and its number of images."""
+    out = tmp_path_factory.mktemp("full") / "out"
+    assert main(["materialize", "--out", str(out), *FULL, "--workers", "2", "--quiet"]) == 0
+    return tree_digest(out), len(images_on_disk(out))
+
+
+def kill_9_after(out, workers, files):
+    """Run `materialize` in a fresh process group; SIGKILL the whole group once ``files`` are journaled.
+
+    Returns the paths journaled at that moment. Skips if the run finished first.
+    """
+    cmd = [*PY_CLI, "materialize", "--out", str(out), *FULL, "--workers", str(workers), "--quiet"]
+    log = out.parent / "killed.stderr"
+    with open(log, "wb") as stderr:
+        proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while len(journal_paths(out)) < files and proc.poll() is None:
+            assert time.monotonic() < deadline, f"no {files} files journaled within {START_TIMEOUT} s"
+            time.sleep(0.002)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the coordinator and its pool workers alike
+        proc.wait(timeout=60)
+    if proc.returncode == 0:
+        pytest.skip("the run finished before it could be killed")
+    assert proc.returncode == -signal.SIGKILL, log.read_text()
+    return journal_paths(out)
+
+
 @pytest.mark.slow
-def test_crash_after_k_files_then_resume(tmp_path, reference_digest, capsys):
+@pytest.mark.parametrize(("workers", "files"), [(1, 7), (2, 5)])
+def test_kill_9_mid_run_then_resume(tmp_path, full_reference, capsys, workers, files):
+    digest, total = full_reference
     out = tmp_path / "o"
-    env = {**os.environ, "KC_TEST_CRASH_AFTER": "7"}
-    res = subprocess.run(
-        [*PY_CLI, "materialize", "--out", str(out), "--workers", "1"],
-        env=env,
-        capture_output=True,
-        timeout=300,
-    )
-    assert res.returncode == 137
-    journaled = journal_paths(out)
-    assert 7 <= len(journaled) < 20  # the hook fires after the work unit that reaches 7 files
+    journaled = kill_9_after(out, workers, files)
+    assert files <= len(journaled) < total
+    assert len(set(journaled)) == len(journaled)
     assert_consistent_after_kill(out, journaled)
+    # a process journals each file right after its rename: a kill can only catch one file per
+    # process between the two
+    unrecorded = set(images_on_disk(out)) - set(journaled)
+    assert len(unrecorded) <= workers, unrecorded
     assert main(["verify", str(out)]) == 1
     assert "the run is incomplete" in capsys.readouterr().out
     before = stat_of(out, journaled)
 
-    assert main(["materialize", "--out", str(out), "--workers", "1"]) == 0
+    assert main(["materialize", "--out", str(out), *FULL, "--workers", str(workers)]) == 0
     summary = capsys.readouterr().out
-    done = len(journaled)
-    assert summary.startswith(f"wrote {110 - done} images") and f"{done} already on disk" in summary
-    assert stat_of(out, journaled) == before  # completed files were not rewritten
-    assert tree_digest(out) == reference_digest
-
-
-@pytest.mark.slow
-def test_kill_9_mid_run_then_resume(tmp_path, reference_digest):
-    out = tmp_path / "o"
-    proc = subprocess.Popen(
-        [*PY_CLI, "materialize", "--out", str(out), "--workers", "2", "--quiet"],
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 240
-        while len(journal_paths(out)) < 3 and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.005)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=60)
-    if proc.returncode == 0:
-        pytest.skip("the run finished before it could be killed")
-    assert proc.returncode == -signal.SIGKILL
-    journaled = journal_paths(out)
-    assert 3 <= len(journaled) < 110
-    assert_consistent_after_kill(out, journaled)
-    # workers journal each file right after its rename: a kill can only catch one file per
-    # worker between the two
-    unrecorded = set(images_on_disk(out)) - set(journaled)
-    assert len(unrecorded) <= 2, unrecorded
-    before = stat_of(out, journaled)
-
-    assert main(["materialize", "--out", str(out), "--workers", "2", "--quiet"]) == 0
+    done = len(journaled)  # an unjournaled file is written again, with the same bytes
+    assert summary.startswith(f"wrote {total - done:,} images") and f"{done:,} already on disk" in summary
     assert stat_of(out, journaled) == before  # completed files were not rewritten
     assert temp_files(out) == []
-    assert tree_digest(out) == reference_digest
+    assert tree_digest(out) == digest
 
 
 class FailingOS:
