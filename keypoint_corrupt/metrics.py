@@ -95,7 +95,8 @@ def keypoint_errors(pred: Any, gt: Any) -> np.ndarray:
     g = np.asarray(gt, dtype=np.float64)
     if p.shape != g.shape or p.ndim < 2 or p.shape[-1] != 2:
         raise ValueError(f"pred and gt must have the same (..., J, 2) shape, got {p.shape} and {g.shape}")
-    return np.sqrt(np.sum(np.square(p - g), axis=-1))
+    errors: np.ndarray = np.sqrt(np.sum(np.square(p - g), axis=-1))
+    return errors
 
 
 def pck_curve(errors: Any, thresholds: Sequence[float] | np.ndarray = PCK_THRESHOLDS) -> np.ndarray:
@@ -122,7 +123,8 @@ def pck_curve(errors: Any, thresholds: Sequence[float] | np.ndarray = PCK_THRESH
     t = _thresholds(thresholds)
     if e.size == 0:
         return np.full(t.shape, np.nan)
-    return np.mean(e[:, None] <= t[None, :], axis=0)
+    curve: np.ndarray = np.mean(e[:, None] <= t[None, :], axis=0)
+    return curve
 
 
 def auc(pck: Any, thresholds: Sequence[float] | np.ndarray = PCK_THRESHOLDS) -> float:

@@ -16,12 +16,12 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
-from keypoint_corrupt.benchmark.crops import CropInfo, crop_parameters
 from keypoint_corrupt.benchmark.sources import STANDARD, MaterializedSource, StreamSource, open_source
+from keypoint_corrupt.crop import CropInfo, crop_parameters
 from keypoint_corrupt.metrics import (
     PCK_THRESHOLDS,
     CorruptionSummary,
@@ -272,7 +272,7 @@ def _iterate(
             yield _collate([items[k] for k in b])
         return
     try:
-        from torch.utils.data import DataLoader
+        from torch.utils.data import DataLoader, Dataset
     except ImportError as exc:  # pragma: no cover
         raise ImportError("num_workers > 0 and pin_memory need PyTorch (or use num_workers=0)") from exc
     import multiprocessing
@@ -280,8 +280,10 @@ def _iterate(
     import cv2
 
     fork = num_workers > 0 and "fork" in multiprocessing.get_all_start_methods()
-    loader = DataLoader(
-        items,
+    # _EvalItems is a map-style dataset (len, [k]); torch is optional, so it does not subclass Dataset.
+    dataset = cast("Dataset[dict[str, Any]]", items)
+    loader: DataLoader[dict[str, Any]] = DataLoader(
+        dataset,
         batch_sampler=batches,
         num_workers=num_workers,
         collate_fn=_collate,
@@ -436,81 +438,170 @@ def evaluate(
     >>> 0.0 <= res.rows["standard"].metrics.auc <= 1.0
     True
     """
+    _check_arguments(predict, batch_size, num_workers)
+    source = open_source(dataset, configs, fraction, seed, split=split, standard=standard)
+    if not source.groups:
+        raise ValueError("nothing to evaluate: no configuration and standard=False")
+    empty = [name for name, n in source.groups if n == 0]
+    if empty:
+        raise ValueError(f"no images to evaluate for {', '.join(empty)} (split empty or fraction too small)")
+    caller = _Caller.of(predict, with_crops)
+    if pin_memory is None:
+        pin_memory = getattr(predict, "device_type", None) == "cuda"
+    items = _EvalItems(source, caller.crops_wanted, caller.preparer)
+    names = [name for name, _ in source.groups]
+    sizes = [n for _, n in source.groups]
+    collector = _Collector(len(names))
+    bars = _Progress(names, [math.ceil(n / batch_size) for n in sizes], enabled=progress)
+    iterator = _iterate(items, _batches(sizes, batch_size), num_workers, bool(pin_memory))
+    clock = _run(iterator, caller, collector, bars)
+    rows = collector.rows(names, thresholds)
+    settings = {
+        "batch_size": batch_size,
+        "num_workers": num_workers,
+        "pin_memory": bool(pin_memory),
+        "with_crops": caller.crops_wanted or caller.preparer is not None,
+        "predictor": _describe_predictor(predict),
+        "cpu_count": os.cpu_count(),
+    }
+    timing = clock.timing(sum(sizes))
+    kept = _examples(source, rows, examples)
+    return BenchmarkResult(rows, _summary(rows), source.describe(), settings, timing, kept)
+
+
+# --------------------------------------------------------------------------------------------
+# The steps of evaluate.
+
+
+def _check_arguments(predict: Callable[..., Any], batch_size: int, num_workers: int) -> None:
     if not callable(predict):
         raise TypeError(f"predict must be callable, got {type(predict).__name__}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
         raise ValueError(f"num_workers must be a non-negative integer, got {num_workers!r}")
-    source = open_source(dataset, configs, fraction, seed, split=split, standard=standard)
-    if not source.groups:
-        raise ValueError("nothing to evaluate: no configuration and standard=False")
-    preparer = getattr(predict, "preparer", None)
-    prepared_path = preparer is not None and callable(getattr(predict, "predict_prepared", None))
-    crops_wanted = wants_crops(predict) if with_crops is None else bool(with_crops)
-    crops_by_name = _takes_crops_keyword(predict)
-    if pin_memory is None:
-        pin_memory = getattr(predict, "device_type", None) == "cuda"
-    items = _EvalItems(source, crops_wanted, preparer if prepared_path else None)
-    sizes = [n for _, n in source.groups]
-    empty = [name for name, n in source.groups if n == 0]
-    if empty:
-        raise ValueError(f"no images to evaluate for {', '.join(empty)} (split empty or fraction too small)")
-    batches = _batches(sizes, batch_size)
-    names = [name for name, _ in source.groups]
 
-    preds: list[list[np.ndarray]] = [[] for _ in names]
-    gts: list[list[np.ndarray]] = [[] for _ in names]
-    viss: list[list[np.ndarray]] = [[] for _ in names]
-    ids: list[list[str]] = [[] for _ in names]
-    batches_per_group = [math.ceil(n / batch_size) for n in sizes]
 
-    bars = _Progress(names, batches_per_group, enabled=progress)
-    predict_seconds = 0.0
-    wait_seconds = 0.0
+@dataclass(frozen=True)
+class _Caller:
+    """How to call the predictor on a batch: the prepared path, with crop information, or images only."""
 
-    def call(batch: dict[str, Any]) -> Any:
-        if prepared_path:
-            return predict.predict_prepared(batch["prepared"], batch["center"], batch["scale"])
-        if crops_wanted:
+    predict: Callable[..., Any]
+    crops_wanted: bool
+    crops_by_name: bool
+    #: The bundled models' ``preparer`` (run in the DataLoader workers) when they also have
+    #: ``predict_prepared``; else ``None``.
+    preparer: Callable[..., Any] | None
+    predict_prepared: Callable[..., Any] | None
+
+    @classmethod
+    def of(cls, predict: Callable[..., Any], with_crops: bool | None) -> _Caller:
+        preparer = getattr(predict, "preparer", None)
+        prepared = getattr(predict, "predict_prepared", None)
+        if preparer is None or not callable(prepared):
+            preparer = prepared = None
+        crops_wanted = wants_crops(predict) if with_crops is None else bool(with_crops)
+        return cls(predict, crops_wanted, _takes_crops_keyword(predict), preparer, prepared)
+
+    def __call__(self, batch: dict[str, Any]) -> Any:
+        """Start the prediction of a batch: a handle whose ``result()`` is the output."""
+        if self.predict_prepared is not None:
+            return self.predict_prepared(batch["prepared"], batch["center"], batch["scale"])
+        if self.crops_wanted:
             info = CropInfo(batch["center"], batch["scale"])
-            if crops_by_name:
-                return _Ready(predict(batch["images"], crops=info))
-            return _Ready(predict(batch["images"], info))
-        return _Ready(predict(batch["images"]))
+            if self.crops_by_name:
+                return _Ready(self.predict(batch["images"], crops=info))
+            return _Ready(self.predict(batch["images"], info))
+        return _Ready(self.predict(batch["images"]))
 
-    def finish(batch: dict[str, Any], handle: Any) -> None:
-        nonlocal predict_seconds
-        t0 = time.perf_counter()
-        out = _as_array(handle.result())
-        predict_seconds += time.perf_counter() - t0
+
+class _Collector:
+    """Predictions, ground truth, visibility and ids of every row, batch after batch."""
+
+    def __init__(self, num_rows: int) -> None:
+        self.preds: list[list[np.ndarray]] = [[] for _ in range(num_rows)]
+        self.gts: list[list[np.ndarray]] = [[] for _ in range(num_rows)]
+        self.viss: list[list[np.ndarray]] = [[] for _ in range(num_rows)]
+        self.ids: list[list[str]] = [[] for _ in range(num_rows)]
+
+    def add(self, batch: dict[str, Any], out: np.ndarray) -> int:
+        """Keep one batch's predictions (checked against its shape); return its row."""
         gt = batch["keypoints"]
         if out.shape != gt.shape:
             raise ValueError(
                 f"predict returned shape {out.shape} for a batch of {len(gt)} images with "
                 f"{gt.shape[1]} joints; expected {gt.shape} (B x J x 2, original-image pixels)"
             )
-        g = batch["group"][0]
-        preds[g].append(out)
-        gts[g].append(gt)
-        viss[g].append(batch["visibility"])
-        ids[g].extend(batch["id"])
-        bars.batch_done(g)
+        g: int = batch["group"][0]
+        self.preds[g].append(out)
+        self.gts[g].append(gt)
+        self.viss[g].append(batch["visibility"])
+        self.ids[g].extend(batch["id"])
+        return g
+
+    def rows(self, names: Sequence[str], thresholds: Sequence[float] | np.ndarray) -> dict[str, RowResult]:
+        """Return one :class:`RowResult` per row, with its metrics."""
+        rows: dict[str, RowResult] = {}
+        for g, name in enumerate(names):
+            pred = np.concatenate(self.preds[g])
+            gt = np.concatenate(self.gts[g])
+            vis = np.concatenate(self.viss[g])
+            metrics = keypoint_metrics(pred, gt, vis, thresholds)
+            rows[name] = RowResult(name, _family(name), metrics, self.ids[g], pred, gt, vis)
+        return rows
+
+
+@dataclass
+class _Clock:
+    """Wall time of the benchmark, time inside the predictor and time waiting for batches."""
+
+    seconds: float = 0.0
+    predict_seconds: float = 0.0
+    wait_seconds: float = 0.0
+
+    def timing(self, images: int) -> dict[str, Any]:
+        """Return the ``timing`` dict of :class:`BenchmarkResult`."""
+        seconds = self.seconds
+
+        def share(part: float) -> float:
+            return part / seconds if seconds > 0 else math.nan
+
+        return {
+            "seconds": seconds,
+            "images": images,
+            "images_per_second": share(images),
+            "predict_seconds": self.predict_seconds,
+            "data_wait_seconds": self.wait_seconds,
+            "predict_share": share(self.predict_seconds),
+            "data_wait_share": share(self.wait_seconds),
+        }
+
+
+def _run(
+    iterator: Iterator[dict[str, Any]], caller: _Caller, collector: _Collector, bars: _Progress
+) -> _Clock:
+    """Feed every batch to the predictor, collecting each result while the next batch runs."""
+    clock = _Clock()
+
+    def finish(batch: dict[str, Any], handle: Any) -> None:
+        t0 = time.perf_counter()
+        out = _as_array(handle.result())
+        clock.predict_seconds += time.perf_counter() - t0
+        bars.batch_done(collector.add(batch, out))
 
     started = time.perf_counter()
     pending: tuple[dict[str, Any], Any] | None = None
-    iterator = _iterate(items, batches, num_workers, bool(pin_memory))
     try:
         while True:
             t0 = time.perf_counter()
             batch = next(iterator, None)
-            wait_seconds += time.perf_counter() - t0
+            clock.wait_seconds += time.perf_counter() - t0
             if batch is None:
                 break
             bars.batch_started(batch["group"][0])
             t0 = time.perf_counter()
-            handle = call(batch)  # asynchronous for the bundled models on a GPU
-            predict_seconds += time.perf_counter() - t0
+            handle = caller(batch)  # asynchronous for the bundled models on a GPU
+            clock.predict_seconds += time.perf_counter() - t0
             if pending is not None:
                 finish(*pending)  # the previous batch, while this one runs
             pending = (batch, handle)
@@ -521,41 +612,23 @@ def evaluate(
         close = getattr(iterator, "close", None)
         if close is not None:
             close()
-    seconds = time.perf_counter() - started
+    clock.seconds = time.perf_counter() - started
+    return clock
 
-    rows: dict[str, RowResult] = {}
-    for g, name in enumerate(names):
-        pred = np.concatenate(preds[g])
-        gt = np.concatenate(gts[g])
-        vis = np.concatenate(viss[g])
-        metrics = keypoint_metrics(pred, gt, vis, thresholds)
-        rows[name] = RowResult(name, _family(name), metrics, ids[g], pred, gt, vis)
 
+def _summary(rows: dict[str, RowResult]) -> CorruptionSummary | None:
     corrupted = {n: r.metrics for n, r in rows.items() if n != STANDARD}
-    summary = None
     if STANDARD in rows and corrupted:
-        summary = corruption_summary(rows[STANDARD].metrics, corrupted)
-    total = sum(sizes)
-    timing = {
-        "seconds": seconds,
-        "images": total,
-        "images_per_second": total / seconds if seconds > 0 else math.nan,
-        "predict_seconds": predict_seconds,
-        "data_wait_seconds": wait_seconds,
-        "predict_share": predict_seconds / seconds if seconds > 0 else math.nan,
-        "data_wait_share": wait_seconds / seconds if seconds > 0 else math.nan,
-    }
+        return corruption_summary(rows[STANDARD].metrics, corrupted)
+    return None
+
+
+def _describe_predictor(predict: Callable[..., Any]) -> dict[str, Any]:
     describe = getattr(predict, "describe", None)
-    settings = {
-        "batch_size": batch_size,
-        "num_workers": num_workers,
-        "pin_memory": bool(pin_memory),
-        "with_crops": crops_wanted or prepared_path,
-        "predictor": describe() if callable(describe) else _callable_name(predict),
-        "cpu_count": os.cpu_count(),
-    }
-    kept = _examples(source, rows, examples)
-    return BenchmarkResult(rows, summary, source.describe(), settings, timing, kept)
+    if callable(describe):
+        described: dict[str, Any] = describe()
+        return described
+    return _callable_name(predict)
 
 
 def _callable_name(fn: Any) -> dict[str, Any]:

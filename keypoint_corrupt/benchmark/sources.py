@@ -210,7 +210,7 @@ class MaterializedSource:
             if not (folder / _ANNOTATIONS).is_file():
                 raise ValueError(f"{folder / _ANNOTATIONS} not found (the clean split's annotations)")
             coco = CocoKeypoints(folder / _ANNOTATIONS)
-            self._sets.append((coco, _source_ids(folder / _ANNOTATIONS, coco)))
+            self._sets.append((coco, _source_ids(coco)))
             self.groups.append((name, len(coco)))
 
     def item(self, group: int, index: int) -> dict[str, Any]:
@@ -249,11 +249,9 @@ def _read_json(path: Path) -> Any:
         return None
 
 
-def _source_ids(path: Path, coco: CocoKeypoints) -> list[str]:
+def _source_ids(coco: CocoKeypoints) -> list[str]:
     """Return the source sample id of every annotation (``source_id``), else the reader's own id."""
-    raw = _read_json(path) or {}
-    by_ann = {a.get("id"): a.get("source_id") for a in raw.get("annotations", []) if isinstance(a, dict)}
-    return [str(by_ann.get(s.meta["annotation_id"]) or s.id) for s in coco]
+    return [str(coco.coco_index.annotation(s.meta["annotation_id"]).get("source_id") or s.id) for s in coco]
 
 
 def open_source(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from keypoint_corrupt.cli.main import CliError
 from keypoint_corrupt.datasets import (
@@ -25,9 +25,6 @@ DATA_HELP = (
     "an STB root (with labels/), a COCO keypoint .json file, or a 'keypoint-corrupt materialize' "
     "output folder (default: the bundled STB-layout sample)"
 )
-
-
-CONFIGS_HELP = "configurations: 'all' (the eleven) or a comma-separated list (see 'keypoint-corrupt list')"
 
 
 def parse_configs(text: str | None) -> tuple[str, ...] | None:
@@ -133,6 +130,7 @@ def training_data(
             "train_set": train_set,
         }
         val: Sequence[Any] | None = None
+        train: Sequence[Any]
         if path is not None and path.is_dir() and (path / "manifest.json").is_file():
             parts = _materialized_split(path, "train", star)
             if parts is None:
@@ -147,11 +145,14 @@ def training_data(
             else:
                 base, _ = open_data(data, images, split="train")
                 val = SampleItems(STB(base.root, "val"))
-            train = (
-                CorruptedDataset(base, fraction=fraction, seed=seed, mode="append")
-                if star
-                else SampleItems(base)
-            )
+            if star:
+                # A map-style dataset (len, [i]), all that training reads; not a full Sequence
+                # (it refuses slices), hence the cast.
+                train = cast(
+                    Sequence[Any], CorruptedDataset(base, fraction=fraction, seed=seed, mode="append")
+                )
+            else:
+                train = SampleItems(base)
             info.update(source="stream", fraction=fraction, seed=seed)
         if val_data is not None:
             vbase, materialized = open_data(val_data, None, split="val")

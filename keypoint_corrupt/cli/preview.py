@@ -12,6 +12,7 @@ import numpy as np
 
 from keypoint_corrupt.cli.data import parse_configs
 from keypoint_corrupt.cli.main import CliError
+from keypoint_corrupt.registry import CONFIGS
 
 EXAMPLES = """examples:
   # the first S-val sample of the bundled synthetic STB
@@ -83,11 +84,7 @@ def read_keypoints(path: Path, image: Path) -> tuple[np.ndarray, np.ndarray]:
         raise CliError(f"cannot read keypoints from {path}: {exc}") from None
     try:
         if isinstance(data, dict) and "annotations" in data and "images" in data:
-            ids = [im["id"] for im in data["images"] if Path(str(im["file_name"])).name == image.name]
-            anns = [a for a in data["annotations"] if a.get("image_id") in ids]
-            if not anns:
-                raise CliError(f"{path} has no annotation for an image named {image.name}")
-            return _flat_triples(anns[0]["keypoints"], str(path))
+            return _coco_keypoints(data, path, image)
         if isinstance(data, dict) and "keypoints" in data:
             kps, vis = _flat_triples(data["keypoints"], str(path))
             if data.get("visibility") is not None:
@@ -100,6 +97,20 @@ def read_keypoints(path: Path, image: Path) -> tuple[np.ndarray, np.ndarray]:
     except (TypeError, ValueError, KeyError) as exc:
         raise CliError(f"{path}: unreadable keypoints ({exc})") from None
     raise CliError(f"{path}: expected a keypoint list, a {{'keypoints': ...}} object or a COCO file")
+
+
+def _coco_keypoints(document: dict[str, Any], path: Path, image: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The first annotation of a COCO file on an image named like ``image``."""
+    from keypoint_corrupt.datasets import CocoIndex, CocoKeypoints
+
+    try:
+        samples = CocoKeypoints(CocoIndex(document, path))
+    except ValueError as exc:  # names the file and the entry already
+        raise CliError(str(exc)) from None
+    for sample in samples:
+        if sample.image_path.name == image.name:
+            return sample.keypoints, sample.visibility
+    raise CliError(f"{path} has no annotation for an image named {image.name}")
 
 
 def _source(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, str]:
@@ -150,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
     from keypoint_corrupt.preview import contact_sheet, save_png
 
     configs = parse_configs(args.configs)
+    if configs is None:  # --configs defaults to "all"; None only when it is unset
+        configs = CONFIGS
     if args.seed < 0:
         raise CliError(f"--seed must be >= 0, got {args.seed}")
     if args.tile_width < 16 or args.columns < 1:

@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "synth-stb",
         help="write a synthetic dataset in STB's layout (drawn hands, exact labels)",
         description="Write a synthetic Stereo Hand Pose (STB) dataset in its exact on-disk layout: "
-        "images/<seq>/{BB_left,BB_right,SK_color,SK_depth}_<i>.png (640x480) with a drawn left hand "
+        "images/<seq>/{BB_left,BB_right,SK_color}_<i>.png (640x480) with a drawn left hand "
         "at the labelled joints, and labels/<seq>_BB.mat, labels/<seq>_SK.mat (handPara, mm).",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     write_synthetic_stb(out, args.frames_per_sequence, seqs, args.seed)
     n = len(seqs) * args.frames_per_sequence
     print(
-        f"wrote {len(seqs)} sequences x {args.frames_per_sequence} frames ({4 * n} images, "
+        f"wrote {len(seqs)} sequences x {args.frames_per_sequence} frames ({3 * n} images, "
         f"{2 * len(seqs)} label files) to {out}"
     )
     return 0

@@ -3,6 +3,8 @@
 * :class:`Sample` - an immutable annotated image (id, image path, keypoints, visibility, meta).
 * :class:`STB` - the Stereo Hand Pose Tracking Benchmark read from its on-disk layout.
 * :class:`CocoKeypoints` - any COCO keypoint file (RHD, FreiHAND, OneHand10K, Panoptic, ...).
+* :class:`CocoIndex`, :func:`load_coco_index` - one validated, pycocotools-indexed parse of a
+  COCO file, shared by the reader, the materialiser, the benchmark and the CLI.
 * :func:`load_image` - RGB uint8 decoding that names the file it cannot read.
 * :func:`select_subset`, :func:`sample_rng` - deterministic subset draws and per-image noise.
 * :class:`CorruptedDataset` - S-train* / S-val* as a map-style (torch-compatible) dataset.
@@ -18,6 +20,7 @@ Examples
 
 from keypoint_corrupt.datasets.bundled import BUNDLED_SAMPLE_ARGS, bundled_sample_root
 from keypoint_corrupt.datasets.coco import CocoKeypoints
+from keypoint_corrupt.datasets.coco_index import CocoIndex, load_coco_index
 from keypoint_corrupt.datasets.corrupted import CLEAN, MODES, CorruptedDataset, PlanEntry
 from keypoint_corrupt.datasets.images import ImageDecodeError, load_image, load_item
 from keypoint_corrupt.datasets.sample import Sample
@@ -43,12 +46,14 @@ __all__ = [
     "STB_JOINT_NAMES",
     "STB_SEQUENCES",
     "STB_SPLITS",
+    "CocoIndex",
     "CocoKeypoints",
     "CorruptedDataset",
     "ImageDecodeError",
     "PlanEntry",
     "Sample",
     "bundled_sample_root",
+    "load_coco_index",
     "load_image",
     "load_item",
     "load_stb_labels",

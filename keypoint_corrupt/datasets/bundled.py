@@ -8,7 +8,7 @@ from typing import Any
 __all__ = ["BUNDLED_SAMPLE_ARGS", "bundled_sample_root"]
 
 #: The ``write_synthetic_stb`` / ``synth-stb`` arguments that produced the bundled tree:
-#: all 12 sequences, 2 frames each (96 images, about 1.3 MB).
+#: all 12 sequences, 2 frames each (72 images, about 1.2 MB).
 BUNDLED_SAMPLE_ARGS: dict[str, Any] = {"frames_per_sequence": 2, "sequences": None, "seed": 0}
 
 

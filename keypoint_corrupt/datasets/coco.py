@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, overload
 
-import numpy as np
-
+from keypoint_corrupt.datasets.coco_index import CocoIndex, JsonObject, load_coco_index, parse_keypoints
 from keypoint_corrupt.datasets.sample import Sample
 
 __all__ = ["CocoKeypoints"]
@@ -24,8 +22,9 @@ class CocoKeypoints(Sequence[Sample]):
 
     Parameters
     ----------
-    annotation_file : path
-        The COCO JSON file.
+    annotation_file : path or CocoIndex
+        The COCO JSON file, read through :func:`~keypoint_corrupt.datasets.coco_index.load_coco_index`
+        (parsed once, cached), or an index already built from it.
     image_root : path, optional
         Folder that ``images[].file_name`` is relative to; default: the annotation file's folder.
     keypoint_field : str, default "keypoints"
@@ -36,7 +35,8 @@ class CocoKeypoints(Sequence[Sample]):
 
     Sample ids read ``"<file_name>#<annotation id>"``; ``meta`` holds ``image_id``,
     ``annotation_id``, ``category_id``, ``category``, ``joint_names``, ``width``, ``height``,
-    ``bbox`` and the raw flags ``v``.
+    ``bbox`` and the raw flags ``v``. ``coco_index`` is the shared :class:`CocoIndex` of the file
+    (its pycocotools ``COCO`` object is ``coco_index.coco``).
 
     Raises
     ------
@@ -44,8 +44,8 @@ class CocoKeypoints(Sequence[Sample]):
         If the annotation file is missing.
     ValueError
         If the file is not JSON, lacks a required field, refers to unknown images or
-        categories, repeats an annotation id, or has keypoint counts that disagree with the
-        category; the message names the file (and the annotation).
+        categories, repeats an annotation id, has keypoint counts that disagree with the
+        category, or NaN / infinite keypoints; the message names the file (and the annotation).
 
     Examples
     --------
@@ -62,97 +62,46 @@ class CocoKeypoints(Sequence[Sample]):
 
     def __init__(
         self,
-        annotation_file: str | os.PathLike[str],
+        annotation_file: str | os.PathLike[str] | CocoIndex,
         image_root: str | os.PathLike[str] | None = None,
         *,
         keypoint_field: str = "keypoints",
         joint_names: Sequence[str] | None = None,
     ) -> None:
-        path = Path(annotation_file)
-        if not path.is_file():
-            raise FileNotFoundError(f"COCO annotation file not found: {path}")
         if not isinstance(keypoint_field, str) or not keypoint_field:
             raise TypeError(f"keypoint_field must be a non-empty str, got {keypoint_field!r}")
-        self.annotation_file = path
-        self.image_root = Path(image_root) if image_root is not None else path.parent
-        self.keypoint_field = keypoint_field
-        try:
-            coco = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{path}: not a JSON file ({exc})") from None
-        if not isinstance(coco, Mapping):
-            raise ValueError(f"{path}: expected a JSON object at the top level, got {type(coco).__name__}")
-        for key in ("images", "annotations", "categories"):
-            if not isinstance(coco.get(key), list):
-                raise ValueError(f"{path}: missing or non-list field {key!r}")
-
         override = None
         if joint_names is not None:
             if isinstance(joint_names, str) or not all(isinstance(n, str) for n in joint_names):
                 raise TypeError(f"joint_names must be a sequence of str, got {joint_names!r}")
             override = tuple(joint_names)
-        self._categories = self._read_categories(coco["categories"], override)
-        images = self._read_images(coco["images"])
-        self._samples: list[Sample] = []
-        seen: set[Any] = set()
-        for n, ann in enumerate(coco["annotations"]):
-            sample = self._read_annotation(n, ann, images, seen)
-            self._samples.append(sample)
+        if isinstance(annotation_file, CocoIndex):
+            index = annotation_file
+        else:
+            index = load_coco_index(annotation_file)
+        self.coco_index = index
+        self.annotation_file = index.path
+        self.image_root = Path(image_root) if image_root is not None else index.path.parent
+        self.keypoint_field = keypoint_field
+        self._names: dict[Any, tuple[str, ...] | None] = {
+            cat["id"]: override if override is not None else index.joint_names(cat["id"])
+            for cat in index.categories
+        }
+        self._samples = [self._read_annotation(n, ann) for n, ann in enumerate(index.annotations)]
 
-    def _err(self, where: str, what: str) -> ValueError:
-        return ValueError(f"{self.annotation_file}: {where}: {what}")
-
-    def _read_categories(
-        self, categories: list[Any], override: tuple[str, ...] | None
-    ) -> dict[Any, tuple[str, tuple[str, ...] | None]]:
-        out: dict[Any, tuple[str, tuple[str, ...] | None]] = {}
-        for n, cat in enumerate(categories):
-            if not isinstance(cat, Mapping) or "id" not in cat:
-                raise self._err(f"categories[{n}]", "missing field 'id'")
-            names = cat.get("keypoints")
-            if override is not None:
-                names = override
-            elif names is not None:
-                if not isinstance(names, list) or not all(isinstance(x, str) for x in names):
-                    raise self._err(f"category {cat['id']!r}", "'keypoints' must be a list of joint names")
-                names = tuple(names)
-            out[cat["id"]] = (str(cat.get("name", cat["id"])), names)
-        return out
-
-    def _read_images(self, images: list[Any]) -> dict[Any, Mapping[str, Any]]:
-        out: dict[Any, Mapping[str, Any]] = {}
-        for n, im in enumerate(images):
-            if not isinstance(im, Mapping):
-                raise self._err(f"images[{n}]", "expected an object")
-            for key in ("id", "file_name"):
-                if key not in im:
-                    raise self._err(f"images[{n}]", f"missing field {key!r}")
-            if im["id"] in out:
-                raise self._err(f"images[{n}]", f"repeats image id {im['id']!r}")
-            out[im["id"]] = im
-        return out
-
-    def _read_annotation(
-        self, n: int, ann: Any, images: Mapping[Any, Mapping[str, Any]], seen: set[Any]
-    ) -> Sample:
-        if not isinstance(ann, Mapping):
-            raise self._err(f"annotations[{n}]", "expected an object")
-        for key in ("id", "image_id", "category_id", self.keypoint_field):
-            if key not in ann:
-                raise self._err(f"annotations[{n}]", f"missing field {key!r}")
+    def _read_annotation(self, n: int, ann: JsonObject) -> Sample:
+        index = self.coco_index
+        if self.keypoint_field not in ann:
+            raise index.error(f"annotations[{n}]", f"missing field {self.keypoint_field!r}")
         where = f"annotation {ann['id']!r}"
-        if ann["id"] in seen:
-            raise self._err(where, "repeats an annotation id (sample ids would not be unique)")
-        seen.add(ann["id"])
-        if ann["image_id"] not in images:
-            raise self._err(where, f"refers to unknown image_id {ann['image_id']!r}")
-        if ann["category_id"] not in self._categories:
-            raise self._err(where, f"refers to unknown category_id {ann['category_id']!r}")
-        cat_name, names = self._categories[ann["category_id"]]
+        names = self._names[ann["category_id"]]
         if names is None:
-            raise self._err(f"category {ann['category_id']!r}", "has no 'keypoints' joint names")
-        kps = self._parse_keypoints(ann[self.keypoint_field], len(names), where)
-        im = images[ann["image_id"]]
+            raise index.error(f"category {ann['category_id']!r}", "has no 'keypoints' joint names")
+        kps = parse_keypoints(
+            ann[self.keypoint_field], len(names), field=self.keypoint_field, error=index.error, where=where
+        )
+        im = index.image(ann["image_id"])
+        cat = index.category(ann["category_id"])
         bbox = ann.get("bbox")
         flags = kps[:, 2].copy()
         flags.setflags(write=False)
@@ -166,7 +115,7 @@ class CocoKeypoints(Sequence[Sample]):
                 "image_id": ann["image_id"],
                 "annotation_id": ann["id"],
                 "category_id": ann["category_id"],
-                "category": cat_name,
+                "category": str(cat.get("name", cat["id"])),
                 "joint_names": names,
                 "width": im.get("width"),
                 "height": im.get("height"),
@@ -174,29 +123,6 @@ class CocoKeypoints(Sequence[Sample]):
                 "v": flags,
             },
         )
-
-    def _parse_keypoints(self, raw: Any, num_joints: int, where: str) -> np.ndarray:
-        field = self.keypoint_field
-        if not isinstance(raw, list):
-            raise self._err(where, f"{field!r} must be a list, got {type(raw).__name__}")
-        nested = bool(raw) and all(isinstance(row, list) for row in raw)
-        try:
-            arr = np.asarray(raw, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise self._err(where, f"{field!r} must hold numbers only") from None
-        if nested:
-            if arr.ndim != 2 or arr.shape[1] != 3:
-                raise self._err(where, f"nested {field!r} rows must be [x, y, v], got shape {arr.shape}")
-        elif arr.ndim != 1 or arr.size % 3:
-            raise self._err(where, f"flat {field!r} must hold x, y, v triples, got {arr.size} values")
-        arr = arr.reshape(-1, 3)
-        if arr.shape[0] != num_joints:
-            raise self._err(
-                where, f"has {arr.shape[0]} keypoints but its category defines {num_joints} joints"
-            )
-        if not np.isfinite(arr).all():
-            raise self._err(where, f"{field!r} holds NaN or infinite values")
-        return arr
 
     @property
     def joint_names(self) -> tuple[str, ...] | None:

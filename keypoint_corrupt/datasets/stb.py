@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import overload
+from typing import SupportsIndex, overload
 
 import cv2
 import numpy as np
@@ -50,7 +50,6 @@ class CameraIntrinsics:
 
 BB_INTRINSICS = CameraIntrinsics(822.79041, 822.79041, 318.47345, 250.31296)
 SK_COLOR_INTRINSICS = CameraIntrinsics(607.92271, 607.88192, 314.78337, 236.42484)
-SK_DEPTH_INTRINSICS = CameraIntrinsics(475.62768, 474.77709, 336.41179, 238.77962)
 #: Bumblebee2 stereo baseline: the right view sees ``x_right = x_left - 120.054``.
 BB_BASELINE_MM = 120.054
 #: Official colour->depth extrinsics; depth->colour is ``(depth_xyz - T) @ R``.
@@ -108,7 +107,8 @@ def project_points(xyz: np.ndarray, intrinsics: CameraIntrinsics) -> np.ndarray:
 def depth_to_color(depth_xyz: np.ndarray) -> np.ndarray:
     """RealSense depth-camera coordinates to colour-camera coordinates: ``(xyz - T) @ R``."""
     rot, _ = cv2.Rodrigues(np.asarray(SK_DEPTH_TO_COLOR_ROTVEC, dtype=np.float64))
-    return (np.asarray(depth_xyz, dtype=np.float64) - np.asarray(SK_DEPTH_TO_COLOR_T_MM)) @ rot
+    color: np.ndarray = (np.asarray(depth_xyz, dtype=np.float64) - np.asarray(SK_DEPTH_TO_COLOR_T_MM)) @ rot
+    return color
 
 
 def load_stb_labels(path: str | os.PathLike[str]) -> np.ndarray:
@@ -247,7 +247,7 @@ class STB(Sequence[Sample]):
                 elif cam == "BB_right":
                     xyz = xyz - np.array([BB_BASELINE_MM, 0.0, 0.0])
                 self._blocks.append(_Block(seq, cam, image_dir, *self._keypoints(xyz, intrinsics)))
-        self._starts = np.cumsum([0] + [len(b.uv) for b in self._blocks]).tolist()
+        self._starts: list[int] = np.cumsum([0] + [len(b.uv) for b in self._blocks]).tolist()
 
     @staticmethod
     def _resolve_root(root: Path) -> tuple[Path, Path, Path]:
@@ -308,10 +308,9 @@ class STB(Sequence[Sample]):
         )
 
     def _index(self, index: object) -> int:
-        try:
-            i = int(index.__index__())  # type: ignore[attr-defined]
-        except AttributeError:
-            raise TypeError(f"STB indices must be integers or slices, got {type(index).__name__}") from None
+        if not isinstance(index, SupportsIndex):
+            raise TypeError(f"STB indices must be integers or slices, got {type(index).__name__}")
+        i = index.__index__()
         n = len(self)
         if i < 0:
             i += n

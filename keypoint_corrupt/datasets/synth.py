@@ -4,8 +4,9 @@ The real STB cannot be redistributed, so tests, the CLI and the demo run on this
 Each frame poses an articulated left hand (palm centre plus five fingers of four joints,
 STB joint order) in millimetres in the Bumblebee2 left camera frame, writes the joints to
 ``labels/<seq>_BB.mat`` and (through the inverse of the documented depth-to-colour
-transform) ``labels/<seq>_SK.mat``, and renders the four views. Every projection uses the
-official intrinsics, so the drawn hand sits exactly where the STB reader projects the labels.
+transform) ``labels/<seq>_SK.mat``, and renders the three colour views that the STB reader
+opens (``BB_left``, ``BB_right``, ``SK_color``). Every projection uses the official intrinsics,
+so the drawn hand sits exactly where the STB reader projects the labels.
 
 Everything is a pure function of ``(seed, sequence, frame count)``: one sequence is
 identical whether it is generated alone or with the others.
@@ -28,7 +29,6 @@ from keypoint_corrupt.datasets.stb import (
     BB_INTRINSICS,
     IMAGE_SIZE,
     SK_COLOR_INTRINSICS,
-    SK_DEPTH_INTRINSICS,
     SK_DEPTH_TO_COLOR_ROTVEC,
     SK_DEPTH_TO_COLOR_T_MM,
     STB_SEQUENCES,
@@ -106,7 +106,8 @@ def _rng(seed: int, *key: object) -> np.random.Generator:
 
 def _unit(v: Iterable[float]) -> np.ndarray:
     a = np.asarray(tuple(v), dtype=np.float64)
-    return a / np.linalg.norm(a)
+    unit: np.ndarray = a / np.linalg.norm(a)
+    return unit
 
 
 def _rotation(roll: float, yaw: float, pitch: float) -> np.ndarray:
@@ -116,7 +117,7 @@ def _rotation(roll: float, yaw: float, pitch: float) -> np.ndarray:
     return rz @ ry @ rx
 
 
-def _finger(name: str, flex: Sequence[float], spread: float, scale: float) -> np.ndarray:
+def _finger(name: str, flex: Sequence[float] | np.ndarray, spread: float, scale: float) -> np.ndarray:
     """(4, 3) mcp, pip, dip, tip of one finger in the hand frame."""
     d = _unit(_DIRECTION[name])
     curl = _THUMB_CURL if name == "thumb" else _PALM_NORMAL
@@ -163,8 +164,8 @@ def _hand_frame(rng: np.random.Generator, counting: bool, frame: int, scale: flo
         rot = _rotation(*(rng.uniform(-1.0, 1.0, 3) * np.radians([30.0, 30.0, 20.0]) * limit))
         z = rng.uniform(480.0, 640.0)
         u, v = rng.uniform(340.0, 470.0), rng.uniform(200.0, 300.0)
-        k = BB_INTRINSICS
-        t = np.array([(u - k.cx) * z / k.fx, (v - k.cy) * z / k.fy, z])
+        intr = BB_INTRINSICS
+        t = np.array([(u - intr.cx) * z / intr.fx, (v - intr.cy) * z / intr.fy, z])
         bb = local @ rot.T + t
         if _in_view(bb):
             break
@@ -181,7 +182,8 @@ def _hand_frame(rng: np.random.Generator, counting: bool, frame: int, scale: flo
 
 def _bb_to_color(bb: np.ndarray) -> np.ndarray:
     # The RealSense sits beside the Bumblebee2; a plain offset keeps the hand in its view.
-    return bb + np.array([-60.0, 20.0, 10.0])
+    color: np.ndarray = bb + np.array([-60.0, 20.0, 10.0])
+    return color
 
 
 def _depth_to_color_rot() -> np.ndarray:
@@ -191,7 +193,8 @@ def _depth_to_color_rot() -> np.ndarray:
 
 def _color_to_depth(color: np.ndarray) -> np.ndarray:
     # Inverse of the documented ``color = (depth - T) @ R``.
-    return color @ _depth_to_color_rot().T + np.asarray(SK_DEPTH_TO_COLOR_T_MM)
+    depth: np.ndarray = color @ _depth_to_color_rot().T + np.asarray(SK_DEPTH_TO_COLOR_T_MM)
+    return depth
 
 
 def _in_view(bb: np.ndarray, margin: float = 12.0) -> bool:
@@ -253,7 +256,7 @@ def _background(seed: int, background: str) -> np.ndarray:
     palette = np.clip(base + rng.normal(0, 14, (6, 1)) + rng.normal(0, 8, (6, 3)), 20, 235)
     field = cv2.resize(rng.random((5, 7)), (cw, ch), interpolation=cv2.INTER_CUBIC)
     bands = np.clip((field - field.min()) * (6 / np.ptp(field)), 0, 5).astype(np.uint8)
-    canvas = palette.astype(np.uint8)[bands]
+    canvas: np.ndarray = palette.astype(np.uint8)[bands]
     for _ in range(int(rng.integers(4, 8))):  # furniture, posters, shelves
         x0, y0 = int(rng.integers(0, cw - 80)), int(rng.integers(0, ch - 80))
         w, h = int(rng.integers(60, 320)), int(rng.integers(40, 260))
@@ -294,10 +297,13 @@ def _view_background(canvas: np.ndarray, camera: str) -> np.ndarray:
     """Crop (and for the RealSense, rescale) the canvas as seen by one camera."""
     disparity = round(BB_INTRINSICS.fx * BB_BASELINE_MM / _BG_DEPTH_MM)
     x0, y0 = 200, 110
+    view: np.ndarray
     if camera == "BB_left":
-        return canvas[y0 : y0 + H, x0 : x0 + W].copy()
+        view = canvas[y0 : y0 + H, x0 : x0 + W].copy()
+        return view
     if camera == "BB_right":
-        return canvas[y0 : y0 + H, x0 + disparity : x0 + disparity + W].copy()
+        view = canvas[y0 : y0 + H, x0 + disparity : x0 + disparity + W].copy()
+        return view
     # The RealSense's wider field of view sees more of the wall; it sits 60 mm to the right.
     s = BB_INTRINSICS.fx / SK_COLOR_INTRINSICS.fx
     cw, ch = int(W * s), int(H * s)
@@ -314,13 +320,13 @@ class _Part:
     points: np.ndarray  # (N, 2) px
     radii: tuple[float, float]  # px, for segments
     color: tuple[float, float, float]
-    depth: float
 
 
 def _shade(color: Sequence[float], z: float, z_ref: float, factor: float = 1.0) -> tuple[float, float, float]:
     # Nearer parts catch more light: a cheap depth cue that also separates overlapping fingers.
     k = factor * (1.0 + 0.0015 * (z_ref - z))
-    return tuple(float(np.clip(c * k, 0, 255)) for c in color)
+    r, g, b = (float(np.clip(c * k, 0, 255)) for c in color)
+    return r, g, b
 
 
 def _hand_parts(
@@ -331,14 +337,22 @@ def _hand_parts(
     z_ref = float(joints[0, 2])
     parts: list[_Part] = []
 
-    def segment(p0, p1, r0: float, r1: float, color, factor: float = 1.0, z_bias: float = 0.0) -> None:
+    def segment(
+        p0: np.ndarray,
+        p1: np.ndarray,
+        r0: float,
+        r1: float,
+        color: Sequence[float],
+        factor: float = 1.0,
+        z_bias: float = 0.0,
+    ) -> None:
         z = float((p0[2] + p1[2]) / 2)
         uv = project_points(np.stack([p0, p1]), intr)
         radii = (r0 * intr.fx / p0[2], r1 * intr.fx / p1[2])
-        parts.append(_Part(z + z_bias, "segment", uv, radii, _shade(color, z, z_ref, factor), z))
+        parts.append(_Part(z + z_bias, "segment", uv, radii, _shade(color, z, z_ref, factor)))
 
     palm = project_points(pts["outline"], intr)
-    parts.append(_Part(z_ref + 6.0, "poly", palm, (0.0, 0.0), _shade(skin, z_ref, z_ref, 0.97), z_ref))
+    parts.append(_Part(z_ref + 6.0, "poly", palm, (0.0, 0.0), _shade(skin, z_ref, z_ref, 0.97)))
     wrist, sleeve_edge, far = pts["forearm"]
     segment(wrist, sleeve_edge, 27.0, 30.0, skin, 0.95, z_bias=20.0)
     segment(sleeve_edge, far, 38.0, 42.0, sleeve, z_bias=40.0)  # always behind the hand
@@ -351,8 +365,8 @@ def _hand_parts(
     return sorted(parts, key=lambda p: -p.z)
 
 
-def _draw_part(img: np.ndarray, part: _Part, outline: bool, depth: bool = False) -> None:
-    color = (part.depth % 256, part.depth // 256, 0) if depth else part.color  # depth: r + 256 g
+def _draw_part(img: np.ndarray, part: _Part, outline: bool) -> None:
+    color: tuple[float, ...] = part.color
     # No anti-aliasing on the hand: its soft edges tripled the PNG sizes of the bundled sample.
     line = cv2.LINE_8
     grow = 1.6 if outline else 0.0
@@ -375,34 +389,23 @@ def _draw_part(img: np.ndarray, part: _Part, outline: bool, depth: bool = False)
 
 
 def _render_color(background: np.ndarray, parts: list[_Part]) -> np.ndarray:
-    img = background.copy()
+    img: np.ndarray = background.copy()
     for part in parts:  # far to near: each part's dark rim separates it from what lies behind
         _draw_part(img, part, outline=True)
         _draw_part(img, part, outline=False)
     return img
 
 
-def _render_depth(parts: list[_Part]) -> np.ndarray:
-    """STB depth PNG: depth in mm as ``r + 256 * g`` (coarse: one depth per hand part)."""
-    rows = (_BG_DEPTH_MM + 0.5 * (np.arange(H) - H / 2)).round().astype(int)  # a tilted wall
-    img = np.zeros((H, W, 3), np.uint8)
-    img[..., 0] = (rows % 256)[:, None]
-    img[..., 1] = (rows // 256)[:, None]
-    for part in parts:
-        _draw_part(img, part, outline=False, depth=True)
-    return img
-
-
 def _render_frame(
-    frame: SynthFrame, canvas_views: dict[str, np.ndarray], skin, sleeve
+    frame: SynthFrame,
+    canvas_views: dict[str, np.ndarray],
+    skin: Sequence[float],
+    sleeve: Sequence[float],
 ) -> dict[str, np.ndarray]:
     extra = dict(frame.parts)
     bb_pts = {"joints": frame.bb, **extra}
     right_pts = {k: v - [BB_BASELINE_MM, 0.0, 0.0] for k, v in bb_pts.items()}
     color_pts = {k: _bb_to_color(v) for k, v in bb_pts.items()}
-    depth_pts = {k: _color_to_depth(v) for k, v in color_pts.items()}
-    depth_parts = _hand_parts(depth_pts, SK_DEPTH_INTRINSICS, skin, sleeve)
-    depth_parts = [_Part(p.z, p.kind, p.points, p.radii, p.color, round(p.depth)) for p in depth_parts]
     return {
         "BB_left": _render_color(canvas_views["BB_left"], _hand_parts(bb_pts, BB_INTRINSICS, skin, sleeve)),
         "BB_right": _render_color(
@@ -411,7 +414,6 @@ def _render_frame(
         "SK_color": _render_color(
             canvas_views["SK_color"], _hand_parts(color_pts, SK_COLOR_INTRINSICS, skin, sleeve)
         ),
-        "SK_depth": _render_depth(depth_parts),
     }
 
 
@@ -425,7 +427,7 @@ def write_synthetic_stb(
 ) -> Path:
     """Write a synthetic dataset in STB's exact layout.
 
-    Writes ``images/<seq>/{BB_left,BB_right,SK_color,SK_depth}_<i>.png`` (640x480) and
+    Writes ``images/<seq>/{BB_left,BB_right,SK_color}_<i>.png`` (640x480) and
     ``labels/<seq>_BB.mat`` / ``labels/<seq>_SK.mat`` (``handPara``, 3 x 21 x frames, mm).
 
     Parameters
@@ -493,6 +495,6 @@ def write_synthetic_stb(
         sleeve = _SLEEVES[int(look.integers(len(_SLEEVES)))]
         for i, pose in enumerate(poses):
             for cam, rgb in _render_frame(pose, views, skin, sleeve).items():
-                # RGB -> BGR for OpenCV; for SK_depth this stores r = depth % 256, g = depth // 256
+                # RGB -> BGR for OpenCV
                 cv2.imwrite(str(seq_dir / f"{cam}_{i}.png"), np.ascontiguousarray(rgb[..., ::-1]), png)
     return root

@@ -7,7 +7,6 @@ process (shards, workers, a resumed run) computes the same plan.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -18,6 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from keypoint_corrupt.datasets import STB, STB_SPLITS, CocoKeypoints, CorruptedDataset, Sample
+from keypoint_corrupt.datasets.coco_index import load_coco_index
 from keypoint_corrupt.registry import get_config
 
 __all__ = [
@@ -107,22 +107,22 @@ class DatasetSpec:
     def categories(self, split: str, samples: Sequence[Sample]) -> list[dict[str, Any]]:
         """COCO categories for the split's annotation files (joint names and skeleton)."""
         if self.kind == "coco":
-            path = _absolute(dict(self.annotations)[split])
-            raw = json.loads(path.read_text(encoding="utf-8"))["categories"]
+            # The file open() read: load_coco_index serves it from its cache.
+            index = load_coco_index(_absolute(dict(self.annotations)[split]))
             used = {s.meta["category_id"] for s in samples}
             out = []
-            for cat in raw:
-                if cat.get("id") not in used:
+            for cat in index.categories:
+                if cat["id"] not in used:
                     continue
-                names = list(cat.get("keypoints") or [])
-                skeleton = cat.get("skeleton")
+                names = list(index.joint_names(cat["id"]) or [])
+                skeleton = index.skeleton(cat["id"])
                 out.append(
                     {
                         "id": cat["id"],
                         "name": str(cat.get("name", cat["id"])),
                         "supercategory": str(cat.get("supercategory", cat.get("name", ""))),
                         "keypoints": names,
-                        "skeleton": skeleton if isinstance(skeleton, list) else skeleton_from_names(names),
+                        "skeleton": skeleton if skeleton is not None else skeleton_from_names(names),
                     }
                 )
             return out
@@ -161,13 +161,13 @@ def skeleton_from_names(names: Sequence[str]) -> list[list[int]]:
         return []
     pairs: list[list[int]] = []
     for finger in _FINGERS:
-        chain = [index.get(f"{finger}_{part}") for part in _FINGER_PARTS]
-        if any(j is None for j in chain):
+        chain = [f"{finger}_{part}" for part in _FINGER_PARTS]
+        if any(joint not in index for joint in chain):
             return []
         prev = root
-        for j in chain:
-            pairs.append([prev, j])  # type: ignore[list-item]
-            prev = j  # type: ignore[assignment]
+        for j in (index[joint] for joint in chain):
+            pairs.append([prev, j])
+            prev = j
     return pairs
 
 

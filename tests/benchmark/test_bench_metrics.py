@@ -1,4 +1,8 @@
-"""keypoint_corrupt.metrics: hand3d's EPE / PCK / AUC, by hand and against a port of EvalUtil."""
+"""keypoint_corrupt.metrics against independent references: hand3d's EvalUtil, scipy, hand arithmetic.
+
+Each property is tested once. Docstring examples (run by tests/test_docstring_examples.py) are
+not repeated here.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from scipy.integrate import trapezoid
+from scipy.spatial.distance import euclidean
+from scipy.stats import percentileofscore
 
 from keypoint_corrupt.metrics import (
     PCK_THRESHOLDS,
@@ -58,13 +65,58 @@ class HandEvalUtil:
         return np.mean(means), np.mean(medians), np.mean(aucs), np.mean(np.array(curves), 0)
 
 
-# -- hand-computed cases -----------------------------------------------------------------------
+# -- the helpers against scipy -----------------------------------------------------------------
 
 
-def test_errors_are_euclidean():
-    assert keypoint_errors([[[3.0, 4.0]]], [[[0.0, 0.0]]]).tolist() == [[5.0]]
+coords = st.floats(-1e4, 1e4, allow_nan=False)
+error_values = st.floats(0.0, 60.0, allow_nan=False)
+# strictly increasing, 0.1 px apart at least
+increasing_thresholds = st.lists(st.integers(0, 600), min_size=2, max_size=8, unique=True).map(
+    lambda v: [x / 10 for x in sorted(v)]
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 4).flatmap(lambda j: arrays(np.float64, (2, j, 2), elements=coords)))
+def test_errors_match_scipy_euclidean(points):
+    pred, gt = points
+    expected = [euclidean(p, g) for p, g in zip(pred, gt, strict=True)]
+    assert keypoint_errors(pred, gt).tolist() == pytest.approx(expected, rel=1e-12, abs=1e-9)
     with pytest.raises(ValueError, match="same"):
         keypoint_errors(np.zeros((2, 3, 2)), np.zeros((2, 4, 2)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(error_values, min_size=1, max_size=20), increasing_thresholds)
+def test_pck_curve_matches_scipy_percentileofscore(errors, thresholds):
+    # percentileofscore(kind="weak") is the percentage of scores <= t: hand3d's PCK
+    expected = [percentileofscore(errors, t, kind="weak") / 100.0 for t in thresholds]
+    assert pck_curve(errors, thresholds).tolist() == pytest.approx(expected, abs=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    increasing_thresholds.flatmap(
+        lambda t: st.tuples(st.just(t), arrays(np.float64, len(t), elements=st.floats(0, 1)))
+    )
+)
+def test_auc_matches_scipy_trapezoid(data):
+    thresholds, pck = data
+    expected = trapezoid(pck, thresholds) / (thresholds[-1] - thresholds[0])
+    assert auc(pck, thresholds) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+def test_pck_and_auc_validation():
+    assert np.isnan(pck_curve([], [0.0, 1.0])).all()
+    with pytest.raises(ValueError, match="increasing"):
+        auc([0.0, 1.0], [1.0, 0.0])
+    with pytest.raises(ValueError, match="one value per threshold"):
+        auc([0.0, 1.0, 1.0], [0.0, 1.0])
+    with pytest.raises(ValueError, match="at least 2"):
+        pck_curve([1.0], [1.0])
+
+
+# -- hand-computed cases -----------------------------------------------------------------------
 
 
 def test_hand_computed_per_joint_then_over_joints():
@@ -111,31 +163,9 @@ def test_nothing_visible_gives_nan():
     assert m.to_dict(per_joint=False)["auc"] is None
 
 
-def test_default_thresholds_and_auc_at_a_threshold():
+def test_default_thresholds_are_hand3ds():
     assert PCK_THRESHOLDS.tolist() == np.linspace(0, 30, 20).tolist()
-    # An error exactly at t_3 counts from t_3 on (hand3d's <=): AUC = (16 + 1/2) / 19.
-    m = metrics_from_errors([[PCK_THRESHOLDS[3]]])
-    assert m.auc == pytest.approx(16.5 / 19)
-    assert m.pck[3] == 1.0 and m.pck[2] == 0.0
-
-
-def test_auc_limits():
-    assert metrics_from_errors(np.zeros((3, 21))).auc == 1.0
-    assert metrics_from_errors(np.full((3, 21), 30.0)).auc == pytest.approx(0.5 / 19)
-    assert metrics_from_errors(np.full((3, 21), 30.01)).auc == 0.0
-
-
-def test_pck_and_auc_helpers():
-    assert pck_curve([0.0, 5.0, 10.0, 40.0], [0.0, 5.0, 30.0]).tolist() == [0.25, 0.5, 0.75]
-    assert np.isnan(pck_curve([], [0.0, 1.0])).all()
-    assert auc([0.0, 1.0], [0.0, 30.0]) == 0.5
-    assert auc(np.ones(20)) == 1.0
-    with pytest.raises(ValueError, match="increasing"):
-        auc([0.0, 1.0], [1.0, 0.0])
-    with pytest.raises(ValueError, match="one value per threshold"):
-        auc([0.0, 1.0, 1.0], [0.0, 1.0])
-    with pytest.raises(ValueError, match="at least 2"):
-        pck_curve([1.0], [1.0])
+    assert not PCK_THRESHOLDS.flags.writeable
 
 
 def test_shape_validation():
@@ -177,7 +207,7 @@ def test_summary_takes_metrics_objects_and_unknown_names():
         corruption_summary(clean, {})
 
 
-# -- properties --------------------------------------------------------------------------------
+# -- against hand3d's EvalUtil -----------------------------------------------------------------
 
 error_arrays = st.integers(1, 6).flatmap(
     lambda n: st.integers(1, 5).flatmap(
@@ -189,25 +219,17 @@ error_arrays = st.integers(1, 6).flatmap(
 )
 
 
-@settings(max_examples=60, deadline=None)
-@given(error_arrays)
-def test_auc_in_unit_interval_and_pck_monotone(data):
-    errors, vis = data
-    m = metrics_from_errors(errors, vis)
-    if not vis.any():
-        assert math.isnan(m.auc)
-        return
-    assert 0.0 <= m.auc <= 1.0
-    assert np.all(np.diff(m.pck) >= -1e-12)
-    assert np.all((m.pck >= 0) & (m.pck <= 1))
-    assert m.mean_epe >= 0 and m.median_epe >= 0
-
-
 @settings(max_examples=30, deadline=None)
-@given(st.integers(1, 5), st.integers(1, 4), st.floats(30.0001, 1e4))
-def test_auc_is_one_at_zero_error_and_zero_beyond_30(n, j, big):
-    assert metrics_from_errors(np.zeros((n, j))).auc == 1.0
-    assert metrics_from_errors(np.full((n, j), big)).auc == 0.0
+@given(
+    st.integers(1, 5), st.integers(1, 4), st.sampled_from([0.0, float(PCK_THRESHOLDS[3]), 30.0, 30.01, 1e4])
+)
+def test_auc_of_a_constant_error_is_the_area_under_a_step(n, j, error):
+    # PCK is the step 1[error <= t] (an error exactly at a threshold counts from it on, as in
+    # hand3d); the AUC is its trapezoid area over linspace(0, 30, 20), divided by 30.
+    step = (error <= PCK_THRESHOLDS).astype(float)
+    m = metrics_from_errors(np.full((n, j), error))
+    assert m.pck.tolist() == step.tolist()
+    assert m.auc == pytest.approx(trapezoid(step, PCK_THRESHOLDS) / 30.0, abs=1e-15)
 
 
 @settings(max_examples=40, deadline=None)

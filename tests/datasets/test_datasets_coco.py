@@ -8,7 +8,14 @@ import shutil
 import numpy as np
 import pytest
 
-from keypoint_corrupt.datasets import CocoKeypoints, ImageDecodeError, Sample, load_image
+from keypoint_corrupt.datasets import (
+    CocoIndex,
+    CocoKeypoints,
+    ImageDecodeError,
+    Sample,
+    load_coco_index,
+    load_image,
+)
 
 FIXTURE_SETS = ("freihand", "onehand10k", "panoptic", "rhd")
 
@@ -78,6 +85,60 @@ def test_image_root(tmp_path, fixtures_dir):
         load_image(CocoKeypoints(tmp_path / "ann.json")[0])
 
 
+# -- the shared index -----------------------------------------------------------------------
+
+
+def every_coco_fixture(fixtures_dir):
+    """Every COCO keypoint document of the fixtures (MPII and the detections list are not COCO files)."""
+    paths = sorted(fixtures_dir.glob("*/*/*.json"))
+    return [p for p in paths if isinstance(json.loads(p.read_text()), dict) and "mpii" not in p.parts]
+
+
+def test_index_equals_pycocotools_reading_the_file(fixtures_dir, capsys):
+    from pycocotools.coco import COCO
+
+    paths = every_coco_fixture(fixtures_dir)
+    assert {p.parent.name for p in paths} == {*FIXTURE_SETS, "coco", "ap10k"}
+    for path in paths:
+        index = load_coco_index(path)
+        assert capsys.readouterr().out == ""  # pycocotools' progress prints are swallowed
+        ref = COCO(str(path))  # the reference: pycocotools parsing the file itself
+        capsys.readouterr()
+        assert index.coco.imgs == ref.imgs and index.coco.anns == ref.anns and index.coco.cats == ref.cats
+        assert index.coco.getAnnIds() == ref.getAnnIds()  # file order
+        for image_id in ref.getImgIds():
+            assert index.annotations_of(image_id) == ref.imgToAnns[image_id]
+            assert index.image(image_id) == ref.loadImgs(image_id)[0]
+        for cat in ref.loadCats(ref.getCatIds()):
+            assert index.joint_names(cat["id"]) == tuple(cat["keypoints"])
+            assert index.skeleton(cat["id"]) == cat.get("skeleton")
+        assert [a["id"] for a in index.annotations] == [a["id"] for a in ref.dataset["annotations"]]
+
+
+def test_body_and_wholebody_fixtures_read_as_samples(fixtures_dir):
+    body = fixtures_dir / "body" / "coco"
+    ds = CocoKeypoints(body / "test_coco.json")
+    assert len(ds) == 14 and len(ds.joint_names) == 17
+    whole = CocoKeypoints(
+        body / "test_coco_wholebody.json",
+        keypoint_field="lefthand_kpts",
+        joint_names=list("abcdefghijklmnopqrstu"),
+    )
+    assert len(whole) == 14 and whole[0].keypoints.shape == (21, 2)
+
+
+def test_readers_share_one_cached_parse(tmp_path):
+    path = write(tmp_path, minimal())
+    first = CocoKeypoints(path)
+    assert first.coco_index is CocoKeypoints(path).coco_index is load_coco_index(path)
+    path.write_text(json.dumps(minimal(keypoints=[9, 9, 2, 3, 4, 0])))  # rewritten in place
+    again = CocoKeypoints(path)
+    assert again.coco_index is not first.coco_index and again[0].keypoints[0].tolist() == [9.0, 9.0]
+    # a reader over an index built from an already parsed document
+    from_doc = CocoKeypoints(CocoIndex(minimal(), path))
+    assert from_doc[0] == first[0] and from_doc.annotation_file == path
+
+
 # -- broken files ---------------------------------------------------------------------------
 
 
@@ -123,6 +184,9 @@ def test_minimal_file(tmp_path):
         (lambda d: d["annotations"][0].update(image_id=99), "unknown image_id 99"),
         (lambda d: d["annotations"][0].update(category_id=5), "unknown category_id 5"),
         (lambda d: d["annotations"].append(dict(d["annotations"][0])), "repeats an annotation id"),
+        (lambda d: d["annotations"][0].update(keypoints=[1, 2, 2, 3, float("nan"), 0]), "NaN or infinite"),
+        (lambda d: d["images"].append(dict(d["images"][0])), r"images\[1\]: repeats image id 1"),
+        (lambda d: d["annotations"][0].update(id=[7]), r"'id' must be a number or a string"),
     ],
 )
 def test_broken_files_name_the_file(tmp_path, mutate, match):

@@ -17,7 +17,7 @@ from keypoint_corrupt.datasets import (
     write_synthetic_stb,
 )
 
-IMAGE_KINDS = ("BB_left", "BB_right", "SK_color", "SK_depth")
+IMAGE_KINDS = ("BB_left", "BB_right", "SK_color")  # the views STB reads; no SK_depth
 
 
 def tree_files(root):
@@ -74,18 +74,6 @@ def test_label_files_layout_and_depth_transform(bundled_root):
         assert np.linalg.norm(chain[1] - chain[0]) < 60
 
 
-def test_depth_images_encode_millimetres(bundled_root):
-    ds = STB(bundled_root, "val", cameras=["SK_color"])
-    sk = loadmat(str(bundled_root / "labels" / "B1Counting_SK.mat"))["handPara"]
-    img = load_image(bundled_root / "images" / "B1Counting" / "SK_depth_0.png").astype(int)
-    depth = img[..., 0] + 256 * img[..., 1]
-    x, y, z = sk[:, 0, 0]  # palm centre, depth camera frame
-    u, v = 475.62768 * x / z + 336.41179, 474.77709 * y / z + 238.77962
-    assert abs(depth[round(v), round(u)] - z) < 40
-    assert 1500 < np.median(depth) < 2100  # the wall behind
-    assert len(ds) == 4
-
-
 def test_hand_size_in_pixels(bundled_root):
     for s in STB(bundled_root, "all"):
         extent = np.ptp(s.keypoints, axis=0).max()
@@ -133,7 +121,7 @@ def test_cli_options(tmp_path, capsys):
         "B1Random",
     ]
     assert main([*args, "--seed", "4"]) == 0
-    assert "2 sequences x 1 frames (8 images, 4 label files)" in capsys.readouterr().out
+    assert "2 sequences x 1 frames (6 images, 4 label files)" in capsys.readouterr().out
     assert len(STB(out, "val")) == 4
     assert main(args) == 2  # refuses to overwrite silently
     assert "--overwrite" in capsys.readouterr().err
