@@ -1,5 +1,12 @@
 """hand3d's hand crop around the ground-truth keypoints, and its inverse.
 
+One convention throughout: ``scale`` is **crop pixels per source pixel of the crop it is used
+with**, always paired with that crop's side ``size``. A crop maps source pixel ``uv`` to
+``(uv - center) * scale + size / 2``; errors in crop pixels divided by ``scale`` are source
+pixels. For hand3d's 256 crop ``scale`` is hand3d's own; the same region cut at another
+``size`` has ``scale * size / 256`` (:meth:`CropInfo.resized`). The module needs only NumPy and
+OpenCV (no torch), so user predictors can use it.
+
 The protocol (``../shared/docs/stb-format.md``): centre on keypoint 12 (middle-finger MCP in
 hand3d's order); crop extent ``2 * max(max_xy - centre, centre - min_xy)`` over the visible
 keypoints clipped to the image, clipped to [50, 500] px; ``scale = clip(256 / extent, 1, 10)``;
@@ -13,14 +20,17 @@ under a pixel relative to its own keypoint formula; that quirk is not reproduced
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 
 __all__ = [
+    "CENTER_JOINT",
     "CROP_SIZE",
+    "CropInfo",
     "HandCrop",
     "crop_parameters",
     "hand_crop",
@@ -72,7 +82,9 @@ class HandCrop:
         return uncrop_keypoints(keypoints, self.center, self.scale, self.size)
 
 
-def _as_keypoints(keypoints: np.ndarray, visibility: np.ndarray | Sequence[bool] | None):
+def _as_keypoints(
+    keypoints: np.ndarray, visibility: np.ndarray | Sequence[bool] | None
+) -> tuple[np.ndarray, np.ndarray]:
     kp = np.asarray(keypoints, dtype=np.float64)
     if kp.ndim != 2 or kp.shape[1] != 2:
         raise ValueError(f"keypoints must be J x 2 (x, y), got shape {kp.shape}")
@@ -308,3 +320,62 @@ def uncrop_keypoints(
     """
     kp = np.asarray(keypoints, dtype=np.float64)
     return (kp - 0.5 * size) / np.asarray(scale, dtype=np.float64) + np.asarray(center, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class CropInfo:
+    """hand3d's ground-truth crops of a batch (the benchmark passes one to ``predict(images, crops)``).
+
+    Attributes
+    ----------
+    center : numpy.ndarray
+        ``B x 2`` crop centres (x, y) in source pixels.
+    scale : numpy.ndarray
+        ``B`` crop pixels per source pixel of a ``size`` crop (for 256:
+        ``clip(256 / extent, 1, 10)``, hand3d's scale).
+    size : int
+        The crop side ``scale`` refers to (256 unless built otherwise). :meth:`crop` and
+        :meth:`to_source` work at any other side too, covering the same region.
+
+    Examples
+    --------
+    >>> info = CropInfo(np.array([[320.0, 240.0]]), np.array([2.0]))
+    >>> info.box().tolist()  # (x0, y0, x1, y1) of the crop in source pixels
+    [[256.0, 176.0, 384.0, 304.0]]
+    >>> small = info.resized(64)  # the same region as a 64 x 64 crop
+    >>> small.scale.tolist(), small.box().tolist() == info.box().tolist()
+    ([0.5], True)
+    """
+
+    center: np.ndarray
+    scale: np.ndarray
+    size: int = CROP_SIZE
+
+    def __len__(self) -> int:
+        return len(self.scale)
+
+    def box(self) -> np.ndarray:
+        """``B x 4`` crop boxes ``(x0, y0, x1, y1)`` in source pixels."""
+        half = 0.5 * self.size / np.asarray(self.scale, np.float64)
+        c = np.asarray(self.center, np.float64)
+        return np.stack([c[:, 0] - half, c[:, 1] - half, c[:, 0] + half, c[:, 1] + half], axis=1)
+
+    def resized(self, size: int | None = None) -> CropInfo:
+        """Describe the same crops for a side of ``size`` pixels (scales times ``size / self.size``)."""
+        if size is None or size == self.size:
+            return self
+        scale = np.asarray(self.scale, np.float64) * (size / self.size)
+        return CropInfo(np.asarray(self.center, np.float64), scale, int(size))
+
+    def crop(self, images: Iterable[Any], size: int | None = None) -> np.ndarray:
+        """Cut every image's crop: ``B x size x size x C`` (images: array or list; default ``self.size``)."""
+        info = self.resized(size)
+        triples = zip(images, info.center, info.scale, strict=True)
+        return np.stack([warp_crop(np.asarray(im), c, float(s), info.size) for im, c, s in triples])
+
+    def to_source(self, keypoints: Any, size: int | None = None) -> np.ndarray:
+        """Map ``B x J x 2`` keypoints from crop pixels of a ``size`` crop back to source pixels."""
+        info = self.resized(size)
+        c = np.asarray(info.center, dtype=np.float64).reshape(-1, 1, 2)
+        s = np.asarray(info.scale, dtype=np.float64).reshape(-1, 1, 1)
+        return uncrop_keypoints(np.asarray(keypoints), c, s, info.size)

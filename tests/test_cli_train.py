@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -39,20 +40,32 @@ def test_train_s_train_writes_weights_curve_and_history(tiny_stb, tmp_path, caps
     model = load(out / "model.pt")
     assert model.checkpoint_header["train_set"] == "S-train"
     history = json.loads((out / "history.json").read_text())
-    assert history  # per-step losses recorded
+    # 20 training images in batches of 4: one epoch of 5 steps, then one validation on the 4 val images
+    assert history["model"] == "posenet-depthwise" and history["train_set"] == "S-train"
+    assert (history["epochs"], history["steps_per_epoch"], history["device"]) == (1, 5, "cpu")
+    assert len(history["step_losses"]) == 5 and all(np.isfinite(history["step_losses"]))
+    assert history["epoch_losses"] == pytest.approx([np.mean(history["step_losses"])])
+    assert len(history["val_mean_epe"]) == 1 and history["val_mean_epe"][0] > 0
+    assert model.checkpoint_header["val_mean_epe"] == history["val_mean_epe"][0]
 
 
-def test_train_s_train_star_adds_the_corrupted_subsets(tiny_stb, tmp_path, capsys):
-    assert _train(tiny_stb, tmp_path / "star", "--train-set", "S-train*", "--fraction", "0.05") == 0
+@pytest.mark.parametrize("fraction", [0.05, 0.2])
+def test_train_s_train_star_adds_the_corrupted_subsets(tiny_stb, tmp_path, capsys, fraction):
+    out = tmp_path / "star"
+    assert _train(tiny_stb, out, "--train-set", "S-train*", "--fraction", str(fraction)) == 0
     err = capsys.readouterr().err
     assert err == ""  # --quiet
     from keypoint_corrupt.models import load
 
-    assert load(tmp_path / "star" / "model.pt").checkpoint_header["train_set"] == "S-train*"
+    assert load(out / "model.pt").checkpoint_header["train_set"] == "S-train*"
+    # S-train* = the 20 clean images plus round(fraction x 20) corrupted ones per configuration,
+    # appended; the run's epoch is that many images in batches of 4 (the last partial one dropped).
+    size = 20 + len(CONFIGS) * round(fraction * 20)
+    assert json.loads((out / "history.json").read_text())["steps_per_epoch"] == size // 4
     from keypoint_corrupt.cli.data import training_data
 
-    items, val, info = training_data(str(tiny_stb), None, "S-train*")
-    assert len(items) == 20 + 11 * round(0.2 * 20) and len(val) == 4 and info["source"] == "stream"
+    items, val, info = training_data(str(tiny_stb), None, "S-train*", fraction=fraction)
+    assert len(items) == size and len(val) == 4 and info["source"] == "stream"
     assert {items[i]["config"] for i in range(len(items))} == {"clean", *CONFIGS}
 
 

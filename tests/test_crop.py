@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keypoint_corrupt.crop import crop_parameters, hand_crop, uncrop_keypoints
+from keypoint_corrupt.crop import CropInfo, crop_parameters, hand_crop, uncrop_keypoints, warp_crop
 
 
 def spread_hand(center=(320.0, 240.0), radius=40.0, joints=21, seed=0):
@@ -119,3 +119,42 @@ def test_bad_keypoints_are_rejected():
         hand_crop(np.zeros((10, 10, 3), np.uint8), np.zeros((21, 3)))
     with pytest.raises(ValueError, match="visibility"):
         hand_crop(np.zeros((10, 10, 3), np.uint8), np.zeros((21, 2)), np.ones(20, bool))
+
+
+def test_one_scale_convention_for_every_crop_size():
+    # scale = crop pixels per source pixel of the crop it is used with, at every size; CropInfo
+    # carries the size its scale refers to and converts for crops of another side.
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    kp = spread_hand((150.0, 110.0), 40.0)
+    c256, s256 = crop_parameters(kp, None, image.shape)
+    info = CropInfo(c256[None], np.array([s256]))
+    assert info.size == 256 and len(info) == 1
+    for size in (32, 64, 256):
+        ref = hand_crop(image, kp, size=size)
+        center, scale = crop_parameters(kp, None, image.shape, size)
+        assert scale == s256 * size / 256 == ref.scale == info.resized(size).scale[0]
+        np.testing.assert_array_equal(warp_crop(image, center, scale, size), ref.image)
+        np.testing.assert_array_equal(info.crop(image[None], size)[0], ref.image)
+        np.testing.assert_array_equal(info.resized(size).crop([image])[0], ref.image)
+        np.testing.assert_allclose(info.to_source(ref.keypoints[None], size)[0], kp, atol=1e-9)
+        np.testing.assert_allclose(uncrop_keypoints(ref.keypoints, center, scale, size), kp, atol=1e-9)
+        np.testing.assert_allclose(info.resized(size).box(), info.box())
+    # the box is the source square the crop shows
+    x0, y0, x1, y1 = info.box()[0]
+    assert (x1 - x0, y1 - y0) == pytest.approx((256 / s256, 256 / s256))
+    assert ((x0 + x1) / 2, (y0 + y1) / 2) == pytest.approx(tuple(c256))
+
+
+def test_crop_info_handles_batches_of_different_images():
+    images = [np.full((60, 80, 3), 10, np.uint8), np.full((90, 70, 3), 200, np.uint8)]
+    info = CropInfo(np.array([[40.0, 30.0], [35.0, 45.0]]), np.array([2.0, 4.0]), size=64)
+    crops = info.crop(images)
+    assert crops.shape == (2, 64, 64, 3) and crops.dtype == np.uint8
+    assert crops[0, 32, 32, 0] == 10 and crops[1, 32, 32, 0] == 200
+    centre = np.full((2, 1, 2), 32.0)
+    np.testing.assert_allclose(info.to_source(centre)[:, 0], info.center)
+    shifted = info.to_source(centre + np.array([8.0, 0.0]))  # 8 crop pixels right = 8 / scale source pixels
+    np.testing.assert_allclose(shifted[:, 0, 0], [44.0, 37.0])
+    with pytest.raises(ValueError):
+        info.crop(images[:1])  # one crop per image

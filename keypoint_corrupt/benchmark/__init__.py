@@ -26,7 +26,6 @@ import importlib
 from typing import Any
 
 from keypoint_corrupt.benchmark.callables import load_callable
-from keypoint_corrupt.benchmark.crops import CropInfo, warp_crop
 from keypoint_corrupt.benchmark.evaluate import (
     STANDARD,
     BenchmarkResult,
@@ -39,6 +38,7 @@ from keypoint_corrupt.benchmark.evaluate import (
 from keypoint_corrupt.benchmark.published import TABLE_I, TABLE_II, published_row
 from keypoint_corrupt.benchmark.report import build_report, write_report
 from keypoint_corrupt.benchmark.sources import MaterializedSource, StreamSource, is_materialized
+from keypoint_corrupt.crop import CropInfo, warp_crop
 
 __all__ = [
     "STANDARD",

@@ -19,12 +19,14 @@ import platform
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from keypoint_corrupt._model_names import MODEL_NAMES
 from keypoint_corrupt.benchmark import published as pub
 from keypoint_corrupt.benchmark.predictors import ModelPredictor, load_predictor
 from keypoint_corrupt.models import count_parameters
@@ -41,8 +43,8 @@ __all__ = [
     "write_speed_report",
 ]
 
-#: The models of Table I (plus NerPE).
-SPEED_MODELS: tuple[str, ...] = ("posenet-dense", "posenet-depthwise", "nerpe")
+#: The models of Table I (plus NerPE): every bundled model.
+SPEED_MODELS: tuple[str, ...] = MODEL_NAMES
 
 
 @dataclass(frozen=True)
@@ -258,7 +260,7 @@ def measure_speed(
         }
         predictor = load_predictor(name, weights.get(name), **options)
         one = torch.randint(0, 256, (1, image_size, image_size, 3), dtype=torch.uint8, generator=gen).to(dev)
-        times = _time_calls(lambda x=one, p=predictor: p.run_crops(x), dev, warmup, iters)
+        times = _time_calls(partial(predictor.run_crops, one), dev, warmup, iters)
         big = torch.randint(
             0, 256, (large_batch, image_size, image_size, 3), dtype=torch.uint8, generator=gen
         ).to(dev)
@@ -342,9 +344,8 @@ def precision_check(
         precision="fp32",
         channels_last=predictor.channels_last,
     )
-    kw = {"configs": (), "batch_size": 8, "examples": 0}
-    a = evaluate(ref, subset, **kw).rows["standard"]
-    b = evaluate(predictor, subset, **kw).rows["standard"]
+    a = evaluate(ref, subset, (), batch_size=8, examples=0).rows["standard"]
+    b = evaluate(predictor, subset, (), batch_size=8, examples=0).rows["standard"]
     moved = float(np.mean(np.any(a.predictions != b.predictions, axis=-1)))
     return {
         "images": len(subset),

@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from keypoint_corrupt._model_names import MODEL_NAMES
 from keypoint_corrupt.cli.data import open_data, parse_configs
 from keypoint_corrupt.cli.main import CliError
 from keypoint_corrupt.registry import CONFIGS
 
-MODELS = ("posenet-dense", "posenet-depthwise", "nerpe")
 DEFAULT_OUT = "benchmark-report"
 
 EXAMPLES = """examples:
@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     m = p.add_argument_group("model")
-    m.add_argument("--model", choices=MODELS, help="bundled model (checked against --weights' header)")
+    m.add_argument("--model", choices=MODEL_NAMES, help="bundled model (checked against --weights' header)")
     m.add_argument(
         "--weights", metavar="W", help="checkpoint of the model (keypoint-corrupt train / models.save)"
     )
@@ -61,7 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     m.add_argument("--label", help="name of the model in the report")
     c = p.add_argument_group("comparison")
-    c.add_argument("--compare", choices=MODELS, metavar="MODEL", help="a second bundled model to compare")
+    c.add_argument(
+        "--compare", choices=MODEL_NAMES, metavar="MODEL", help="a second bundled model to compare"
+    )
     c.add_argument("--compare-weights", metavar="W", help="checkpoint of the second model")
     c.add_argument("--compare-predict", metavar="MODULE:FUNCTION", help="a second predict callable")
     c.add_argument("--compare-label", help="name of the second model in the report")
@@ -120,8 +122,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument(
         "--speed-models",
         nargs="+",
-        choices=MODELS,
-        default=list(MODELS),
+        choices=MODEL_NAMES,
+        default=list(MODEL_NAMES),
         metavar="MODEL",
         help="models to time: posenet-dense, posenet-depthwise, nerpe (default: all)",
     )

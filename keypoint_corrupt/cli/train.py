@@ -6,10 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from keypoint_corrupt._model_names import MODEL_NAMES
 from keypoint_corrupt.cli.data import DATA_HELP, training_data
 from keypoint_corrupt.cli.main import CliError
-
-MODELS = ("posenet-dense", "posenet-depthwise", "nerpe")
 
 EXAMPLES = """examples:
   # a quick run on the bundled sample, on the CPU
@@ -39,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--model", required=True, choices=MODELS)
+    p.add_argument("--model", required=True, choices=MODEL_NAMES)
     p.add_argument("--data", metavar="PATH", help=DATA_HELP)
     p.add_argument("--images", metavar="DIR", help="image folder of a COCO --data file")
     p.add_argument(

@@ -15,9 +15,11 @@ Examples
 [(1, 21, 8, 8), (1, 21, 8, 8), (1, 21, 8, 8)]
 """
 
-from keypoint_corrupt.crop import HandCrop, crop_parameters, hand_crop, uncrop_keypoints, warp_crop
+from keypoint_corrupt._model_names import MODEL_NAMES
+from keypoint_corrupt.crop import CropInfo, HandCrop, crop_parameters, hand_crop, uncrop_keypoints, warp_crop
 from keypoint_corrupt.models._torch import INSTALL_HINT
-from keypoint_corrupt.models.checkpoint import MODEL_NAMES, build_model, load, read_checkpoint, save
+from keypoint_corrupt.models.checkpoint import build_model, load, read_checkpoint, save
+from keypoint_corrupt.models.data import CropDataset
 from keypoint_corrupt.models.hand3d_weights import export_hand3d_weights, load_hand3d_weights
 from keypoint_corrupt.models.heatmaps import (
     decode_score_maps,
@@ -40,14 +42,17 @@ from keypoint_corrupt.models.posenet import (
     count_parameters,
     preprocess_images,
 )
-from keypoint_corrupt.models.training import CropDataset, TrainResult, evaluate, predict, train
+from keypoint_corrupt.models.predictor import ModelPredictor, predict, validate
+from keypoint_corrupt.models.training import TrainResult, lr_at, train
 
 __all__ = [
     "INSTALL_HINT",
     "MODEL_NAMES",
     "CropDataset",
+    "CropInfo",
     "DecodeResult",
     "HandCrop",
+    "ModelPredictor",
     "NerPE",
     "PoseNet",
     "PoseNetTrunk",
@@ -59,12 +64,12 @@ __all__ = [
     "crop_parameters",
     "decode_field",
     "decode_score_maps",
-    "evaluate",
     "export_hand3d_weights",
     "gaussian_score_maps",
     "hand_crop",
     "load",
     "load_hand3d_weights",
+    "lr_at",
     "nerpe_loss",
     "posenet_loss",
     "predict",
@@ -75,5 +80,6 @@ __all__ = [
     "train",
     "uncrop_keypoints",
     "upsample_score_maps",
+    "validate",
     "warp_crop",
 ]

@@ -7,6 +7,8 @@ instead of a bare ``ModuleNotFoundError`` from deep inside a model file.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 INSTALL_HINT = 'pip install "keypoint-corrupt[models]"'
 
 try:
@@ -18,7 +20,23 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
         f"keypoint_corrupt.models needs PyTorch, which is not installed. Install it with: {INSTALL_HINT}"
     ) from exc
 
-__all__ = ["INSTALL_HINT", "F", "nn", "resolve_device", "torch"]
+__all__ = ["INSTALL_HINT", "F", "channels_last", "nn", "resolve_device", "torch"]
+
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
+def channels_last(module: ModuleT) -> ModuleT:
+    """Convert a module's 4-D parameters and buffers to channels-last memory, in place.
+
+    Examples
+    --------
+    >>> conv = channels_last(nn.Conv2d(3, 4, 3))
+    >>> conv.weight.is_contiguous(memory_format=torch.channels_last)
+    True
+    """
+    # torch's type stubs list no ``memory_format`` for Module.to, which accepts it at runtime.
+    return module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from keypoint_corrupt._model_names import MODEL_NAMES
 from keypoint_corrupt._version import __version__
 from keypoint_corrupt.models._torch import nn, torch
 from keypoint_corrupt.models.nerpe import NerPE
@@ -36,12 +37,10 @@ __all__ = [
 
 CHECKPOINT_FORMAT = "keypoint-corrupt/checkpoint"
 _FORMAT_VERSION = 1
-#: Names accepted by :func:`build_model` (and ``keypoint-corrupt train --model``).
-MODEL_NAMES: tuple[str, ...] = ("posenet-dense", "posenet-depthwise", "nerpe")
 _PLAIN = (str, int, float, bool, type(None))
 
 
-def build_model(name: str, **kwargs: Any) -> nn.Module:
+def build_model(name: str, **kwargs: Any) -> PoseNet | NerPE:
     """Construct a model by registry name.
 
     Parameters
@@ -127,7 +126,8 @@ def save(
     'S-train'
     """
     name = model_name(model)
-    config = model.config() if hasattr(model, "config") else {}
+    get_config = getattr(model, "config", None)
+    config = get_config() if callable(get_config) else {}
     for key, value in info.items():
         _check_plain(value, f"info[{key!r}]")
     header: dict[str, Any] = {
@@ -173,7 +173,7 @@ def read_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> 
 
 def load(
     path: str | os.PathLike[str], *, map_location: Any = "cpu", encoder: nn.Module | None = None
-) -> nn.Module:
+) -> PoseNet | NerPE:
     """Rebuild a model from a checkpoint written by :func:`save`.
 
     Parameters

@@ -29,25 +29,32 @@ HAND3D_SCOPE = "PoseNet2D"
 
 
 def _hand3d_layers(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
-    if hasattr(model, "named_hand3d_layers"):
-        yield from model.named_hand3d_layers()
-    elif hasattr(getattr(model, "encoder", None), "named_hand3d_layers"):  # NerPE's PoseNet trunk
-        yield from model.encoder.named_hand3d_layers()
-    else:
+    layers = getattr(model, "named_hand3d_layers", None)
+    if layers is None:  # NerPE's PoseNet trunk
+        layers = getattr(getattr(model, "encoder", None), "named_hand3d_layers", None)
+    if not callable(layers):
         raise TypeError(
             f"{type(model).__name__} has no hand3d layers (PoseNet, PoseNetTrunk or NerPE expected)"
         )
+    named: Iterator[tuple[str, nn.Module]] = layers()
+    yield from named
 
 
 def _tensors_for(module: nn.Module) -> dict[str, tuple[torch.Tensor, str]]:
     # hand3d leaf name -> (PyTorch parameter, layout of the TF array).
     if isinstance(module, SeparableConv2d):
-        return {
+        tensors = {
             "depthwise_weights": (module.depthwise.weight, "depthwise"),
             "pointwise_weights": (module.pointwise.weight, "hwio"),
-            "biases": (module.pointwise.bias, "bias"),
         }
-    return {"weights": (module.weight, "hwio"), "biases": (module.bias, "bias")}
+        bias = module.pointwise.bias
+    elif isinstance(module, nn.Conv2d):
+        tensors, bias = {"weights": (module.weight, "hwio")}, module.bias
+    else:
+        raise TypeError(f"not a hand3d layer: {type(module).__name__}")
+    if bias is None:
+        raise TypeError(f"{type(module).__name__} has no bias; every hand3d layer has one")
+    return {**tensors, "biases": (bias, "bias")}
 
 
 def _to_torch(array: np.ndarray, layout: str, like: torch.Tensor) -> torch.Tensor:
@@ -175,7 +182,9 @@ def export_hand3d_weights(model: nn.Module, scope: str = HAND3D_SCOPE) -> dict[s
     out: dict[str, np.ndarray] = {}
     for name, module in _hand3d_layers(model):
         for leaf, (param, layout) in _tensors_for(module).items():
-            in_channels = module.depthwise.in_channels if layout == "depthwise" else 1
+            in_channels = 1
+            if isinstance(module, SeparableConv2d) and layout == "depthwise":
+                in_channels = module.depthwise.in_channels
             arr = _to_tf(param, layout, in_channels)
             out[f"{scope}/{name}/{leaf}"] = np.ascontiguousarray(arr, dtype=np.float32)
     return out

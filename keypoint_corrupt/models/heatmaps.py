@@ -17,6 +17,7 @@ from keypoint_corrupt.models._torch import torch
 
 __all__ = [
     "Align",
+    "DecodeMethod",
     "cells_to_pixels",
     "decode_score_maps",
     "gaussian_score_maps",
@@ -25,7 +26,7 @@ __all__ = [
 ]
 
 Align = Literal["tf1", "half-pixel"]
-DecodeMethod = Literal["argmax", "quadratic", "soft-argmax"]
+DecodeMethod = Literal["argmax", "quadratic"]
 
 
 def _check_align(align: str) -> None:
@@ -37,7 +38,9 @@ def _pair(size: int | tuple[int, int]) -> tuple[int, int]:
     return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
 
-def _source_index(n_out: int, n_in: int, align: Align, device: torch.device):
+def _source_index(
+    n_out: int, n_in: int, align: Align, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     dst = torch.arange(n_out, device=device, dtype=torch.float32)
     if align == "tf1":
         src = dst * (n_in / n_out)
@@ -234,7 +237,9 @@ def posenet_loss(
     return total
 
 
-def _refine_quadratic(maps: torch.Tensor, iy: torch.Tensor, ix: torch.Tensor):
+def _refine_quadratic(
+    maps: torch.Tensor, iy: torch.Tensor, ix: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     h, w = maps.shape[-2:]
 
     def offset(lo: torch.Tensor, mid: torch.Tensor, hi: torch.Tensor, ok: torch.Tensor) -> torch.Tensor:
@@ -255,34 +260,12 @@ def _refine_quadratic(maps: torch.Tensor, iy: torch.Tensor, ix: torch.Tensor):
     return ix + dx, iy + dy
 
 
-def _refine_soft_argmax(maps: torch.Tensor, iy: torch.Tensor, ix: torch.Tensor, radius: int, beta: float):
-    h, w = maps.shape[-2:]
-    offsets = torch.arange(-radius, radius + 1, device=maps.device)
-    ys = iy[..., None, None] + offsets.view(-1, 1)
-    xs = ix[..., None, None] + offsets.view(1, -1)
-    valid = (ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)
-    flat = maps.flatten(-2)
-    idx = (ys.clamp(0, h - 1) * w + xs.clamp(0, w - 1)).flatten(-2)
-    vals = flat.gather(-1, idx).view(valid.shape)
-    peak = vals.amax(dim=(-2, -1), keepdim=True)
-    # Softmax on peak-normalised scores: a narrow, peak-centred weight that ignores the window edge.
-    logits = beta * vals / peak.clamp_min(1e-12)
-    logits = logits.masked_fill(~valid, float("-inf"))
-    weights = torch.softmax(logits.flatten(-2), -1).view(valid.shape)
-    x = (weights * xs.to(maps.dtype)).sum(dim=(-2, -1))
-    y = (weights * ys.to(maps.dtype)).sum(dim=(-2, -1))
-    positive = peak[..., 0, 0] > 0
-    return torch.where(positive, x, ix.to(maps.dtype)), torch.where(positive, y, iy.to(maps.dtype))
-
-
 def decode_score_maps(
     maps: torch.Tensor,
     crop_size: int | tuple[int, int] | None = None,
     method: DecodeMethod = "argmax",
     *,
     align: Align = "tf1",
-    radius: int = 2,
-    beta: float = 10.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Keypoint coordinates (crop pixels) from PoseNet score maps.
 
@@ -292,18 +275,14 @@ def decode_score_maps(
         ``B x J x h x w`` score maps (the last stage of ``PoseNet.forward``).
     crop_size : int or (int, int), optional
         Crop ``(H, W)``; default ``8 * (h, w)``.
-    method : {"argmax", "quadratic", "soft-argmax"}
+    method : {"argmax", "quadratic"}
         ``"argmax"``: hand3d's decoding, the argmax of the maps bilinearly upsampled to the
         crop (integer pixels; with ``align="tf1"`` a multiple of the stride).
         ``"quadratic"``: the score-map argmax refined per axis by the vertex of a parabola
         through it and its two neighbours, fitted to log scores when they are positive
         (exact for a Gaussian peak); offsets clipped to half a cell.
-        ``"soft-argmax"``: the centroid of a ``(2 radius + 1)^2`` window around the
-        score-map argmax, weighted by ``softmax(beta * score / peak)``.
     align : {"tf1", "half-pixel"}
         Score-map alignment (see module notes).
-    radius, beta : int, float
-        Window radius (cells) and sharpness of ``"soft-argmax"``.
 
     Returns
     -------
@@ -318,8 +297,8 @@ def decode_score_maps(
     >>> decode_score_maps(m)[0].tolist()
     [[[160.0, 80.0]]]
     """
-    if method not in ("argmax", "quadratic", "soft-argmax"):
-        raise ValueError(f"method must be 'argmax', 'quadratic' or 'soft-argmax', got {method!r}")
+    if method not in ("argmax", "quadratic"):
+        raise ValueError(f"method must be 'argmax' or 'quadratic', got {method!r}")
     _check_align(align)
     maps = maps.detach().float()
     h, w = maps.shape[-2:]
@@ -333,10 +312,7 @@ def decode_score_maps(
         return coords, scores
     scores, idx = maps.flatten(-2).max(dim=-1)
     iy, ix = torch.div(idx, w, rounding_mode="floor"), idx % w
-    if method == "quadratic":
-        cx, cy = _refine_quadratic(maps, iy, ix)
-    else:
-        cx, cy = _refine_soft_argmax(maps, iy, ix, radius, beta)
+    cx, cy = _refine_quadratic(maps, iy, ix)
     coords = torch.stack(
         [cells_to_pixels(cx.float(), crop_w / w, align), cells_to_pixels(cy.float(), crop_h / h, align)], -1
     )

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from keypoint_corrupt.models._torch import nn, torch
 from keypoint_corrupt.models.posenet import LEAKY_SLOPE, PoseNetTrunk
@@ -94,12 +94,16 @@ class NerPE(nn.Module):
         if isinstance(encoder, str):
             if encoder != "posenet":
                 raise ValueError(f"encoder must be 'posenet' or an nn.Module, got {encoder!r}")
-            self.encoder: nn.Module = PoseNetTrunk()
+            trunk = PoseNetTrunk()
+            self.encoder: nn.Module = trunk
             self.encoder_name = "posenet"
+            enc_channels = trunk.out_channels
         elif isinstance(encoder, nn.Module):
-            if not isinstance(getattr(encoder, "out_channels", None), int):
+            out_channels = getattr(encoder, "out_channels", None)
+            if not isinstance(out_channels, int):
                 raise ValueError("a custom encoder must expose an integer `out_channels` attribute")
             self.encoder = encoder
+            enc_channels = out_channels
             self.encoder_name = "custom"
         else:
             raise TypeError(f"encoder must be 'posenet' or an nn.Module, got {type(encoder).__name__}")
@@ -107,7 +111,6 @@ class NerPE(nn.Module):
         self.feature_channels = int(feature_channels)
         self.hidden = tuple(int(h) for h in hidden)
         self.local_ensemble = bool(local_ensemble)
-        enc_channels = int(self.encoder.out_channels)
         self.project: nn.Module
         if enc_channels == self.feature_channels:
             self.project = nn.Identity()
@@ -210,6 +213,32 @@ class NerPE(nn.Module):
         return self.query(images, coords)
 
     @torch.no_grad()
+    @overload
+    def decode(
+        self,
+        images: torch.Tensor,
+        resolution: int | Sequence[int],
+        mode: DecodeMode = ...,
+        *,
+        coarse: int | None = ...,
+        radius: int = ...,
+        return_result: Literal[False] = ...,
+        chunk: int = ...,
+    ) -> torch.Tensor: ...
+
+    @overload
+    def decode(
+        self,
+        images: torch.Tensor,
+        resolution: int | Sequence[int],
+        mode: DecodeMode = ...,
+        *,
+        coarse: int | None = ...,
+        radius: int = ...,
+        return_result: Literal[True],
+        chunk: int = ...,
+    ) -> DecodeResult: ...
+
     def decode(
         self,
         images: torch.Tensor,

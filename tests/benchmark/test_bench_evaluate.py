@@ -215,7 +215,7 @@ def test_row_labels():
 
 def test_warp_crop_equals_models_hand_crop(val):
     pytest.importorskip("torch")
-    from keypoint_corrupt.benchmark.crops import crop_parameters, uncrop
+    from keypoint_corrupt.crop import crop_parameters, uncrop_keypoints
     from keypoint_corrupt.datasets import load_image
     from keypoint_corrupt.models import hand_crop
 
@@ -223,11 +223,11 @@ def test_warp_crop_equals_models_hand_crop(val):
     image = load_image(sample)
     for size in (256, TINY_CROP):
         ref = hand_crop(image, sample.keypoints, sample.visibility, size)
-        center, scale = crop_parameters(sample.keypoints, sample.visibility, image.shape)
+        center, scale = crop_parameters(sample.keypoints, sample.visibility, image.shape, size)
         np.testing.assert_array_equal(warp_crop(image, center, scale, size), ref.image)
-        np.testing.assert_allclose(
-            uncrop(ref.keypoints[None], center[None], [scale], size)[0], sample.keypoints
-        )
+        np.testing.assert_allclose(uncrop_keypoints(ref.keypoints, center, scale, size), sample.keypoints)
+        # CropInfo describes the crop at 256 (as the benchmark passes it) and cuts it at any size
+        center, scale = crop_parameters(sample.keypoints, sample.visibility, image.shape)
         info = CropInfo(center[None], np.array([scale]))
         np.testing.assert_array_equal(info.crop(image[None], size)[0], ref.image)
         np.testing.assert_allclose(info.to_source(ref.keypoints[None], size)[0], sample.keypoints)

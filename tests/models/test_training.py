@@ -9,16 +9,19 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from keypoint_corrupt.crop import uncrop_keypoints  # noqa: E402
 from keypoint_corrupt.models import (  # noqa: E402
     CropDataset,
     PoseNet,
-    evaluate,
     gaussian_score_maps,
     load,
+    lr_at,
     predict,
     read_checkpoint,
     train,
+    validate,
 )
+from keypoint_corrupt.models import training as training_module  # noqa: E402
 
 CROP = 32  # 4 x 4 score maps: small enough for CPU, same code path as 256 -> 32 x 32
 
@@ -136,14 +139,20 @@ def test_crop_dataset_augmentation_is_seeded_per_epoch_and_index(hands):
     b = CropDataset(data, 64, augment=True, seed=1)
     np.testing.assert_array_equal(a[2]["image"], b[2]["image"])
     np.testing.assert_array_equal(a[2]["keypoints"], b[2]["keypoints"])
-    first = a[2]["keypoints"].copy()
+    first = a[2]
     a.set_epoch(1)
-    assert not np.array_equal(a[2]["keypoints"], first)
+    assert not np.array_equal(a[2]["keypoints"], first["keypoints"])
     plain = CropDataset(data, 64)[2]
     assert plain["image"].shape == (64, 64, 3) and plain["image"].dtype == np.uint8
-    # Label noise is a truncated normal of std 2.5 source px: at most 5 px, times the crop scale.
-    shift = np.abs(first - plain["keypoints"]) / plain["scale"]
-    assert shift.max() > 0.1
+    # Label noise is a truncated normal of std 2.5 source px, so at most 5 px: the augmented crop's
+    # keypoints, mapped back through that crop, are the labels plus that noise.
+    source = uncrop_keypoints(first["keypoints"], first["center"], first["scale"], 64)
+    noise = source - data[2]["keypoints"]
+    assert 0.1 < np.abs(noise).max() <= 5.0 + 1e-4
+    # The crop centre (joint 12 with its label noise) moves by hand3d's centre noise: std 20, at most 40 px.
+    offset = first["center"] - (data[2]["keypoints"][12] + noise[12])
+    assert 1.0 < np.abs(offset).max() <= 40.0 + 1e-4
+    assert first["scale"] != plain["scale"]  # the extent is measured from the moved centre
 
 
 class Oracle(PoseNet):
@@ -172,10 +181,10 @@ def test_predictions_map_back_to_source_pixels(hands):
     assert pred.shape == (3, 21, 2)
     np.testing.assert_allclose(pred, gt, atol=1e-3)
 
-    metrics = evaluate(oracle, data, crop_size=64, batch_size=3)  # hand3d's argmax: on the 8 px grid
+    metrics = validate(oracle, data, crop_size=64, batch_size=3)  # hand3d's argmax: on the 8 px grid
     max_err = 4 * np.sqrt(2) / min(crops[i]["scale"] for i in range(3))
-    assert 0 < metrics["mean_epe"] <= max_err and metrics["count"] == 63
-    assert metrics["median_epe"] <= max_err
+    assert 0 < metrics.mean_epe <= max_err and metrics.num_visible == 63
+    assert metrics.median_epe <= max_err
 
 
 def test_bad_requests_fail_early(tmp_path, hands):
@@ -189,3 +198,69 @@ def test_bad_requests_fail_early(tmp_path, hands):
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="CUDA"):
             train("nerpe", data, epochs=1, out_dir=tmp_path, device="cuda")
+
+
+def test_hand3d_schedule_divides_the_rate_by_ten_after_each_third():
+    # lr * 0.1 ** min(2, step // ceil(total / 3)): hand3d's 1e-4 -> 1e-5 -> 1e-6 at 10k and 20k of 30k.
+    expected = {0: 1e-4, 9_999: 1e-4, 10_000: 1e-5, 19_999: 1e-5, 20_000: 1e-6, 29_999: 1e-6, 40_000: 1e-6}
+    for step, lr in expected.items():
+        assert lr_at(step, 30_000, 1e-4) == pytest.approx(lr, rel=1e-12), step
+    # total not divisible by 3: the thirds are ceil(10 / 3) = 4 steps long
+    assert [lr_at(s, 10, 1.0) for s in range(10)] == pytest.approx([1.0] * 4 + [0.1] * 4 + [0.01] * 2)
+    assert lr_at(7, 10, 1e-3, "constant") == 1e-3
+
+
+def test_training_applies_the_default_schedule_step_by_step(tmp_path, hands, monkeypatch):
+    seen = []
+    step = torch.optim.Adam.step
+
+    def recording_step(self, *args, **kwargs):
+        seen.append(self.param_groups[0]["lr"])
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", recording_step)
+    result = tiny_nerpe_run(hands(4), tmp_path, epochs=3, lr_schedule="hand3d")  # 2 steps per epoch
+    assert len(result.step_losses) == 6
+    assert seen == pytest.approx([1e-3, 1e-3, 1e-4, 1e-4, 1e-5, 1e-5])  # NerPE's default rate, 1e-3
+
+
+def test_dataloader_workers_see_the_same_data(tmp_path, hands):
+    data = hands(4)
+    inline = tiny_nerpe_run(data, tmp_path / "a", num_workers=0)
+    workers = tiny_nerpe_run(data, tmp_path / "b", num_workers=2)
+    assert workers.step_losses == inline.step_losses and len(inline.step_losses) == 4
+
+
+def poison_second_loss(monkeypatch):
+    """Make the second training step's loss infinite, so every gradient is inf or NaN."""
+    loss = training_module._loss
+    calls = []
+
+    def poisoned(*args, **kwargs):
+        calls.append(1)
+        value = loss(*args, **kwargs)
+        return value * float("inf") if len(calls) == 2 else value
+
+    monkeypatch.setattr(training_module, "_loss", poisoned)
+
+
+def test_amp_skips_and_counts_steps_with_non_finite_gradients(tmp_path, hands, monkeypatch):
+    try:
+        torch.amp.GradScaler("cpu")
+        with torch.autocast("cpu", dtype=torch.float16):
+            torch.nn.Linear(2, 2)(torch.ones(1, 2))
+    except (RuntimeError, ValueError, TypeError) as exc:  # pragma: no cover - older CPU builds
+        pytest.skip(f"this torch cannot run float16 autocast with a gradient scaler on CPU: {exc}")
+    poison_second_loss(monkeypatch)
+    result = tiny_nerpe_run(hands(4), tmp_path, amp=True)  # 4 steps
+    assert result.skipped_steps == 1
+    assert len(result.step_losses) == 3 and all(np.isfinite(result.step_losses))
+    assert json.loads(result.history.read_text())["skipped_steps"] == 1
+    scaler = read_checkpoint(result.checkpoint)["training_state"]["scaler"]
+    assert scaler["scale"] == 2.0**16 / 2  # halved once, by the skipped step
+
+
+def test_without_a_gradient_scaler_a_non_finite_loss_stops_training(tmp_path, hands, monkeypatch):
+    poison_second_loss(monkeypatch)
+    with pytest.raises(FloatingPointError, match="step 1"):
+        tiny_nerpe_run(hands(4), tmp_path)
