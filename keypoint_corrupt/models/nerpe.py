@@ -212,7 +212,6 @@ class NerPE(nn.Module):
         """Return confidences at ``coords``, like :meth:`query`."""
         return self.query(images, coords)
 
-    @torch.no_grad()
     @overload
     def decode(
         self,
@@ -239,6 +238,7 @@ class NerPE(nn.Module):
         chunk: int = ...,
     ) -> DecodeResult: ...
 
+    @torch.no_grad()
     def decode(
         self,
         images: torch.Tensor,

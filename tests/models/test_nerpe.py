@@ -144,6 +144,15 @@ def test_model_decode_on_its_own_field(model):
     assert (prog.scores <= res.scores + 1e-5).all()
 
 
+def test_decode_builds_no_autograd_graph(model):
+    # decode is inference only: with grad mode on, no result may carry a graph.
+    images = torch.zeros(1, 3, 64, 64)
+    with torch.enable_grad():
+        coords = model.decode(images, 16)
+        res = model.decode(images, 16, return_result=True)
+    assert not coords.requires_grad and not res.coords.requires_grad and not res.scores.requires_grad
+
+
 def test_custom_encoder_and_validation():
     class Tiny(torch.nn.Module):
         out_channels = 16
