@@ -33,7 +33,6 @@ from keypoint_corrupt.models import count_parameters
 from keypoint_corrupt.models._torch import resolve_device
 
 __all__ = [
-    "SPEED_MODELS",
     "SpeedResult",
     "machine_info",
     "measure_speed",
@@ -42,9 +41,6 @@ __all__ = [
     "speed_markdown",
     "write_speed_report",
 ]
-
-#: The models of Table I (plus NerPE): every bundled model.
-SPEED_MODELS: tuple[str, ...] = MODEL_NAMES
 
 
 @dataclass(frozen=True)
@@ -176,7 +172,7 @@ def _time_calls(fn: Callable[[], Any], device: torch.device, warmup: int, iters:
 
 
 def measure_speed(
-    models: Sequence[str] = SPEED_MODELS,
+    models: Sequence[str] = MODEL_NAMES,
     *,
     device: str | torch.device = "auto",
     image_size: int = 256,
