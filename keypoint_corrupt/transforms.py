@@ -12,11 +12,18 @@ visibility and a generator) and applies the corruption in ``apply`` from those p
 only. albumentations calls the two through ``get_params_dependent_on_data`` and ``apply``;
 :meth:`CorruptionTransform.corrupt`, defined once in the base class, is the same two steps
 with an explicit generator, used by the dataset layer for per-image seeding.
+
+Inside a torch DataLoader worker, the albumentations path re-seeds each transform once per
+worker (:meth:`CorruptionTransform._sync_worker_rng`): albumentations 2.0.8 would otherwise
+give every worker the same random stream.
 """
 
 from __future__ import annotations
 
 import inspect
+import os
+import random
+import sys
 import zlib
 from collections.abc import Sequence
 from typing import Any, ClassVar, TypeAlias, TypedDict
@@ -52,11 +59,31 @@ __all__ = [
 ]
 
 
+#: Mixed into every worker re-seed, so the worker streams are unrelated to any user seed.
+_WORKER_SALT = zlib.crc32(b"keypoint_corrupt.worker")
+
+
+def _worker_context() -> tuple[int, int] | None:
+    """``(pid, worker id)`` inside a torch DataLoader worker, else ``None``.
+
+    torch is never imported here: when the program has not loaded it, there are no workers.
+    """
+    data = sys.modules.get("torch.utils.data")
+    get_worker_info = getattr(data, "get_worker_info", None)
+    if get_worker_info is None:
+        return None
+    info = get_worker_info()
+    if info is None:
+        return None
+    return os.getpid(), int(info.id)
+
+
 class CorruptionInfo(TypedDict, total=False):
     """What :meth:`CorruptionTransform.corrupt` reports it drew for one image.
 
     Occlusion reports the painted pixel ``box`` ``(x0, y0, x1, y1)`` (end exclusive) and the
-    drawn ``center`` ``(x, y)``, both ``None`` when no keypoint is visible; the other
+    drawn ``center`` ``(x, y)``, both ``None`` when no keypoint is visible or all visible
+    keypoints lie outside the image (the image is then unchanged); the other
     corruptions report nothing (an empty dict).
 
     Examples
@@ -112,9 +139,59 @@ class CorruptionTransform(A.ImageOnlyTransform):
     """
 
     family: ClassVar[str] = ""
+    # Where the generators were last set: ``None`` in the main process, else (pid, worker id).
+    _rng_context: tuple[int, int] | None = None
+    # Whether the generators come from a seed or explicit state (not from OS entropy).
+    _rng_seeded: bool = False
 
     def __init__(self, p: float = 1.0) -> None:
         super().__init__(p=check_float(p, "p", low=0.0, high=1.0))
+
+    def set_random_seed(self, seed: int | None) -> None:
+        """Seed the transform's generators (albumentations' hook; ``Compose(seed=)`` calls it).
+
+        Called inside a DataLoader worker (e.g. from a ``worker_init_fn`` or per item), the
+        seed is used as given: the worker re-seeding of :meth:`_sync_worker_rng` is skipped.
+        """
+        super().set_random_seed(seed)
+        self._rng_seeded = seed is not None
+        self._rng_context = _worker_context()
+
+    def set_random_state(self, random_generator: np.random.Generator, py_random: random.Random) -> None:
+        """Install explicit generators (albumentations' hook); used as given, as a seed is."""
+        super().set_random_state(random_generator, py_random)
+        self._rng_seeded = True
+        self._rng_context = _worker_context()
+
+    def _sync_worker_rng(self) -> None:
+        """Re-seed once per torch DataLoader worker, so that workers draw different streams.
+
+        albumentations 2.0.8 copies the main process's generators into every worker, so each
+        worker would repeat the others' draws. On its first call in a worker (a new process or
+        worker id), the transform re-seeds its numpy and Python generators from
+        ``SeedSequence([draw, worker_id, salt])``, where ``draw`` is one draw from the copied
+        generator: a seeded pipeline stays reproducible (same seed, same number of workers,
+        same outputs) and its workers differ. Unseeded transforms also mix in fresh OS
+        entropy. Outside workers nothing happens, so num_workers=0 is unchanged; a seed set
+        inside the worker (``set_random_seed``/``set_random_state``) is kept.
+        """
+        context = _worker_context()
+        if context is None or context == self._rng_context:
+            return
+        words = [int(self.random_generator.integers(0, 2**63)), context[1], _WORKER_SALT]
+        if not self._rng_seeded:
+            words.append(int.from_bytes(os.urandom(16), "little"))
+        np_seq, py_seq = np.random.SeedSequence(words).spawn(2)
+        # The base class's setter: our override would mark the state as explicitly seeded.
+        super().set_random_state(
+            np.random.default_rng(np_seq), random.Random(int(py_seq.generate_state(1, np.uint64)[0]))
+        )
+        self._rng_context = context
+
+    def __call__(self, *args: Any, force_apply: bool = False, **kwargs: Any) -> Any:
+        """Albumentations' call, after :meth:`_sync_worker_rng` (a no-op outside workers)."""
+        self._sync_worker_rng()
+        return super().__call__(*args, force_apply=force_apply, **kwargs)
 
     def draw_params(
         self,
@@ -287,7 +364,9 @@ class KeypointOcclusion(CorruptionTransform):
     ``A.KeypointParams(format="xy", label_fields=["visibility"])``); non-zero means visible.
     Without it every keypoint in the data counts as visible, so COCO-style invisible
     ``(0, 0)`` points would stretch the ROI. Called outside Compose, pass the flags under the
-    same keyword. When no keypoint is visible the image is left unchanged.
+    same keyword. When no keypoint is visible, or the visible ones all lie outside the image,
+    the image is left unchanged and ``box`` and ``center`` are ``None``; a single visible
+    keypoint gets a minimum ROI (see :func:`keypoint_corrupt.functional.keypoint_roi`).
 
     Parameters
     ----------

@@ -6,6 +6,9 @@ workers) runs over the definitions table in ``test_transform_contract.py``.
 
 from __future__ import annotations
 
+import sys
+import zlib
+
 import albumentations as A
 import numpy as np
 import pytest
@@ -173,3 +176,124 @@ def test_configurations_accept_all_supported_layouts(name):
             t = kc.make_corruption(name)
             out = t(image=img, keypoints=[(5, 5), (40, 30)])["image"]
             assert out.shape == shape and out.dtype == dtype, (shape, dtype)
+
+
+# --- torch DataLoader workers with the transforms used directly (issue #11) ---------------------
+
+_WORKER_KPS = [(10.0, 8.0), (38.0, 26.0)]
+
+
+class _ReadmeStyleDataset:
+    """Identical images through one seeded pipeline held by the dataset, as the README shows."""
+
+    def __init__(self, n: int = 6):
+        self.pipeline = A.Compose(
+            [kc.KeypointOcclusion(0.3), kc.GaussianNoise()], keypoint_params=KP_XY, seed=0
+        )
+        self.image = np.full((32, 48, 3), 128, np.uint8)
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, index):
+        return self.pipeline(image=self.image, keypoints=_WORKER_KPS)["image"]
+
+
+def _readme_style_stream(n):
+    """The documented main-process stream of that pipeline, from the functional core."""
+    image = np.full((32, 48, 3), 128, np.uint8)
+    occ_gen, noise_gen = np.random.default_rng(0), np.random.default_rng(0)  # Compose(seed=0)
+    outs = []
+    for _ in range(n):
+        occluded, _box = F.occlude(image, _WORKER_KPS, 0.3, rng=occ_gen)
+        draw = int(noise_gen.integers(0, 2**63))
+        crc = zlib.crc32(np.ascontiguousarray(occluded).data)
+        seq = np.random.SeedSequence([draw, crc, zlib.crc32(b"noise-gaussian")])
+        outs.append(F.gaussian_noise(occluded, var=0.01, rng=np.random.default_rng(seq)))
+    return np.stack(outs)
+
+
+def _occluder_mask(image):
+    # fill 0 plus noise of sd 25.5 against 128 plus noise: the channel mean separates them
+    return image.astype(float).mean(axis=-1) < 64
+
+
+def test_dataloader_workers_draw_different_reproducible_streams():
+    torch = pytest.importorskip("torch")
+    n = 6
+
+    def collect(workers):
+        loader = torch.utils.data.DataLoader(_ReadmeStyleDataset(n), batch_size=1, num_workers=workers)
+        return torch.cat(list(loader)).numpy()
+
+    # num_workers=0: exactly the stream of the main process, as before
+    np.testing.assert_array_equal(collect(0), _readme_style_stream(n))
+    first, second = collect(2), collect(2)
+    np.testing.assert_array_equal(first, second)  # same seed, same workers: same batches
+    # batch_size=1: worker 0 yields items 0, 2, 4, worker 1 items 1, 3, 5
+    for k in range(n // 2):
+        a, b = first[2 * k], first[2 * k + 1]
+        assert _occluder_mask(a).any() and _occluder_mask(b).any()
+        assert not np.array_equal(_occluder_mask(a), _occluder_mask(b)), k  # occluder placement
+        outside = ~_occluder_mask(a) & ~_occluder_mask(b)
+        assert np.mean(a[outside] == b[outside]) < 0.2, k  # noise
+    # and the workers left the main-process stream
+    assert not np.array_equal(first[0], _readme_style_stream(1)[0])
+
+
+def test_worker_context_needs_torch_already_loaded(monkeypatch):
+    from keypoint_corrupt import transforms as T
+
+    monkeypatch.delitem(sys.modules, "torch.utils.data", raising=False)
+    assert T._worker_context() is None
+    assert "torch.utils.data" not in sys.modules  # not imported by the check
+
+
+def test_worker_reseed_rules(monkeypatch):
+    # simulated workers (the real ones are exercised above): once per (pid, worker id)
+    from keypoint_corrupt import transforms as T
+
+    img, kps = np.full((40, 60), 100, np.uint8), [(10.0, 10.0), (50.0, 30.0)]
+
+    def centres(t, n=3):
+        return [
+            t.get_params_dependent_on_data({"shape": img.shape}, {"keypoints": kps})["center"]
+            for _ in range(n)
+        ]
+
+    def in_worker(worker_id):
+        monkeypatch.setattr(T, "_worker_context", lambda: (12345, worker_id))
+
+    main = kc.KeypointOcclusion(0.3)
+    main.set_random_seed(0)
+    expected_main = centres(main)
+    streams = {}
+    for worker_id in (0, 1):
+        monkeypatch.setattr(T, "_worker_context", lambda: None)
+        t = kc.KeypointOcclusion(0.3)
+        t.set_random_seed(0)  # in the main process
+        in_worker(worker_id)
+        t(image=img, keypoints=kps)  # first call in the worker re-seeds
+        streams[worker_id] = centres(t)
+        gen = t.random_generator
+        t(image=img, keypoints=kps)  # later calls do not
+        assert t.random_generator is gen
+    assert streams[0] != streams[1] and expected_main not in streams.values()
+    # a seed set inside the worker is kept
+    in_worker(0)
+    t = kc.KeypointOcclusion(0.3)
+    t.set_random_seed(0)
+    t(image=img, keypoints=kps)
+    assert centres(t, 2) == expected_main[1:]
+    # p < 1 decisions (albumentations' Python generator) are re-seeded too
+    monkeypatch.setattr(T, "_worker_context", lambda: None)
+    decisions = {}
+    for worker_id in (0, 1):
+        t = kc.GaussianNoise(p=0.5)
+        t.set_random_seed(0)
+        in_worker(worker_id)
+        t(image=img)
+        decisions[worker_id] = [t.py_random.random() for _ in range(8)]
+        monkeypatch.setattr(T, "_worker_context", lambda: None)
+    assert decisions[0] != decisions[1]

@@ -28,6 +28,7 @@ from keypoint_corrupt._validation import (
 )
 
 __all__ = [
+    "MIN_ROI_FRACTION",
     "Box",
     "Occluder",
     "PixelBox",
@@ -47,6 +48,10 @@ Box: TypeAlias = tuple[float, float, float, float]
 PixelBox: TypeAlias = tuple[int, int, int, int]
 #: A point ``(x, y)`` in pixels.
 Point: TypeAlias = tuple[float, float]
+
+
+#: Side of a degenerate ROI axis, as a fraction of the image's shorter side (see :func:`keypoint_roi`).
+MIN_ROI_FRACTION = 0.1
 
 
 class Occluder(NamedTuple):
@@ -79,6 +84,15 @@ def keypoint_roi(
     result is clipped to ``[0, W] x [0, H]`` (continuous pixel coordinates: pixel ``i``
     covers ``[i, i + 1)``).
 
+    Degenerate cases are explicit, never a zero-size box:
+
+    * an axis along which the visible keypoints span less than one pixel (a single visible
+      keypoint, or keypoints on one row or column) gets a side of
+      ``max(1, MIN_ROI_FRACTION * min(H, W))`` pixels centred on them, before clipping;
+    * when the box, clipped to the image, is empty (every visible keypoint lies outside the
+      image, far enough that even the grown box misses it), the result is ``None``, exactly
+      as when no keypoint is visible: there is nothing in the image to occlude.
+
     Keypoints with a NaN or infinite coordinate count as invisible, as do those whose
     ``visibility`` is false or zero.
 
@@ -96,12 +110,17 @@ def keypoint_roi(
     Returns
     -------
     tuple of float or None
-        ``(x0, y0, x1, y1)``, or ``None`` when no keypoint is visible.
+        ``(x0, y0, x1, y1)`` with ``x0 < x1`` and ``y0 < y1``, or ``None`` when no keypoint is
+        visible or the box lies outside the image.
 
     Examples
     --------
     >>> keypoint_roi([[10, 20], [30, 60]], (100, 100), margin=0.1)
     (8.0, 16.0, 32.0, 64.0)
+    >>> keypoint_roi([[50, 50]], (100, 200))  # one keypoint: a 10 x 10 box (0.1 * 100)
+    (45.0, 45.0, 55.0, 55.0)
+    >>> keypoint_roi([[-30, -40], [-10, -20]], (100, 100)) is None  # all outside the image
+    True
     """
     pts = check_keypoints(keypoints)
     h, w = _image_hw(image_shape)
@@ -110,15 +129,23 @@ def keypoint_roi(
     if not vis.any():
         return None
     sel = pts[vis]
-    x0, y0 = sel.min(axis=0)
-    x1, y1 = sel.max(axis=0)
-    dx, dy = m * (x1 - x0), m * (y1 - y0)
-    return (
-        float(np.clip(x0 - dx, 0, w)),
-        float(np.clip(y0 - dy, 0, h)),
-        float(np.clip(x1 + dx, 0, w)),
-        float(np.clip(y1 + dy, 0, h)),
-    )
+    min_side = max(1.0, MIN_ROI_FRACTION * min(h, w))
+    x0, x1 = _roi_axis(float(sel[:, 0].min()), float(sel[:, 0].max()), m, min_side, w)
+    y0, y1 = _roi_axis(float(sel[:, 1].min()), float(sel[:, 1].max()), m, min_side, h)
+    if x1 <= x0 or y1 <= y0:  # the grown box misses the image
+        return None
+    return (x0, y0, x1, y1)
+
+
+def _roi_axis(lo: float, hi: float, margin: float, min_side: float, size: int) -> tuple[float, float]:
+    """One axis of :func:`keypoint_roi`: grown by ``margin`` (to ``min_side`` if under a pixel), clipped."""
+    if hi - lo < 1.0:
+        mid = (lo + hi) / 2.0
+        lo, hi = mid - min_side / 2.0, mid + min_side / 2.0
+    else:
+        d = margin * (hi - lo)
+        lo, hi = lo - d, hi + d
+    return float(np.clip(lo, 0, size)), float(np.clip(hi, 0, size))
 
 
 def _round_half_up(v: float) -> int:
@@ -186,12 +213,17 @@ def fill_box(image: ImageArray, box: PixelBox | None, fill: float | Sequence[flo
 def occluder_box(roi: Box, area: float, center: Point, image_shape: Sequence[int]) -> PixelBox:
     """Pixel box of a square of ``area`` times the ROI's area, centred at ``center``.
 
+    The side is never below one pixel, so a square centred inside the image always covers
+    at least one pixel (this only matters for a sliver of ROI left after clipping).
+
     Examples
     --------
     >>> occluder_box((20.0, 20.0, 80.0, 80.0), 0.25, (50.0, 50.0), (100, 100))
     (35, 35, 65, 65)
+    >>> occluder_box((0.0, 0.0, 0.2, 0.2), 0.3, (0.1, 0.1), (100, 100))
+    (0, 0, 1, 1)
     """
-    side = math.sqrt(area * (roi[2] - roi[0]) * (roi[3] - roi[1]))
+    side = max(1.0, math.sqrt(area * (roi[2] - roi[0]) * (roi[3] - roi[1])))
     return square_box(center, side, image_shape)
 
 
@@ -236,8 +268,10 @@ def place_occluder(
 
     The ROI is :func:`keypoint_roi`; the centre is ``center`` or, by default,
     :func:`occlusion_center` (two uniform draws from ``rng``); the box is
-    :func:`occluder_box`, a square of side ``sqrt(area * roi_width * roi_height)`` clipped to
-    the image. This is the one implementation of the placement, shared by :func:`occlude` and
+    :func:`occluder_box`, a square of side ``sqrt(area * roi_width * roi_height)`` (at least
+    one pixel) clipped to the image. A single visible keypoint, or keypoints on one row or
+    column, get a minimum ROI (see :func:`keypoint_roi`), so a drawn occluder always covers
+    at least one pixel. This is the one implementation of the placement, shared by :func:`occlude` and
     :class:`~keypoint_corrupt.transforms.KeypointOcclusion`.
 
     Parameters
@@ -260,7 +294,8 @@ def place_occluder(
     Returns
     -------
     Occluder or None
-        ``(center, box)``, or ``None`` when no keypoint is visible (nothing is drawn then).
+        ``(center, box)``, or ``None`` when :func:`keypoint_roi` is ``None``: no keypoint is
+        visible, or the visible ones all lie outside the image (nothing is drawn then).
 
     Examples
     --------
@@ -293,8 +328,9 @@ def occlude(
     is ``center`` or, by default, a uniform draw inside the ROI. The square is clipped to the
     image and painted with :func:`fill_box`. Keypoints are never moved or removed.
 
-    When no keypoint is visible the image is returned unchanged (as a copy) and the box is
-    ``None``.
+    When no keypoint is visible, or the visible keypoints all lie outside the image (their ROI
+    misses it), the image is returned unchanged (as a copy) and the box is ``None``. A single
+    visible keypoint gets a minimum ROI (see :func:`keypoint_roi`) and is occluded.
 
     Parameters
     ----------
@@ -321,7 +357,7 @@ def occlude(
         A new array of the same shape and dtype.
     box : tuple of int or None
         The painted pixels ``image[y0:y1, x0:x1]`` as ``(x0, y0, x1, y1)``; ``None`` if nothing
-        could be placed.
+        could be placed (no visible keypoint, or none near the image).
 
     Examples
     --------
