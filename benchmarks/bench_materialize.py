@@ -97,11 +97,16 @@ def ours(root: Path, out: Path, workers: int) -> int:
     if code != 0:
         raise SystemExit(f"materialize failed with exit status {code}")
     manifest = json.loads((out / "manifest.json").read_text())
-    return len(manifest["files"])
+    return len(corrupted_files(manifest))
+
+
+def corrupted_files(manifest: dict) -> list[dict]:
+    """The corrupted images of a manifest (the baseline writes only those; the clean copies are links)."""
+    return [f for f in manifest["files"] if f["config"] != "clean"]
 
 
 def output_sizes(out: Path) -> list[int]:
-    return [f["size"] for f in json.loads((out / "manifest.json").read_text())["files"]]
+    return [f["size"] for f in corrupted_files(json.loads((out / "manifest.json").read_text()))]
 
 
 def stage_breakdown(root: Path, count: int = 120) -> dict[str, float]:

@@ -20,6 +20,7 @@ from keypoint_corrupt.registry import CONFIGS, get_config
 __all__ = [
     "MaterializedSource",
     "StreamSource",
+    "check_materialized_images",
     "find_materialized_root",
     "is_materialized",
     "open_source",
@@ -210,6 +211,7 @@ class MaterializedSource:
             if not (folder / _ANNOTATIONS).is_file():
                 raise ValueError(f"{folder / _ANNOTATIONS} not found (the clean split's annotations)")
             coco = CocoKeypoints(folder / _ANNOTATIONS)
+            check_materialized_images(coco, self.root)
             self._sets.append((coco, _source_ids(coco)))
             self.groups.append((name, len(coco)))
 
@@ -240,6 +242,30 @@ class MaterializedSource:
         if dataset.get("bundled"):
             info["bundled"] = True
         return info
+
+
+def check_materialized_images(coco: CocoKeypoints, root: str | os.PathLike[str]) -> None:
+    """Fail early, in one line, when a materialised annotation file's images are not on disk.
+
+    ``file_name`` is relative to the annotation file's folder, so an output reads from itself
+    wherever it is; this checks the file's first image (a quick test, not :func:`verify_output`)
+    and names it. Outputs written before the clean split was copied into the output point at
+    the source images, which a moved dataset or a reinstalled package takes away.
+
+    Raises
+    ------
+    FileNotFoundError
+        The first image is missing.
+    """
+    if not len(coco):
+        return
+    first = Path(coco[0].image_path)
+    if not first.is_file():
+        raise FileNotFoundError(
+            f"{coco.annotation_file} lists images that are not on disk (first: {first}); re-run the "
+            f"'keypoint-corrupt materialize' command that wrote {root} (with --root or --annotations where "
+            "the sources are now) to restore them, then 'keypoint-corrupt verify'"
+        )
 
 
 def _read_json(path: Path) -> Any:

@@ -21,11 +21,6 @@ from keypoint_corrupt.datasets import (
 )
 from keypoint_corrupt.registry import CONFIGS, available_configs
 
-DATA_HELP = (
-    "an STB root (with labels/), a COCO keypoint .json file, or a 'keypoint-corrupt materialize' "
-    "output folder (default: the bundled STB-layout sample)"
-)
-
 
 def parse_configs(text: str | None) -> tuple[str, ...] | None:
     """``--configs`` as every command reads it: ``None`` (not given), ``all`` or ``a,b,c``."""
@@ -60,6 +55,8 @@ def open_data(data: str | None, images: str | None = None, split: str = "val") -
         path = Path(data)
         if not path.exists():
             raise CliError(f"--data not found: {path}")
+        if images is not None and not Path(images).is_dir():
+            raise CliError(f"--images not found: {images}")
         if path.is_file():
             if path.suffix.lower() != ".json":
                 raise CliError(f"--data {path}: expected a COCO keypoint .json file, an STB root or a folder")
@@ -91,6 +88,9 @@ class SampleItems(Sequence):
 
 
 def _materialized_split(root: Path, split: str, with_configs: bool) -> list[CocoKeypoints] | None:
+    """The clean split (and each corrupted subset) of a materialised output, read from the output itself."""
+    from keypoint_corrupt.benchmark.sources import check_materialized_images
+
     folder = root / split
     clean = folder / CLEAN / "annotations.json"
     if not clean.is_file():
@@ -100,6 +100,8 @@ def _materialized_split(root: Path, split: str, with_configs: bool) -> list[Coco
         for sub in sorted(p for p in folder.iterdir() if p.is_dir() and p.name != CLEAN):
             if (sub / "annotations.json").is_file():
                 parts.append(CocoKeypoints(sub / "annotations.json"))
+    for part in parts:
+        check_materialized_images(part, root)
     return parts
 
 

@@ -6,18 +6,15 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from keypoint_corrupt.cli.data import parse_configs
 from keypoint_corrupt.cli.main import CliError
-from keypoint_corrupt.materialize import (
-    DatasetSpec,
-    MaterializeError,
-    MaterializeOptions,
-    default_workers,
-    materialize,
-)
-from keypoint_corrupt.materialize.plan import FORMATS
-from keypoint_corrupt.registry import CONFIGS
+
+if TYPE_CHECKING:
+    from keypoint_corrupt.materialize import DatasetSpec, MaterializeResult
+
+# The materialize package (OpenCV, albumentations and, through it, torch) loads in run(), not
+# here: `keypoint-corrupt --help` and `materialize --help` stay fast.
 
 EXAMPLES = """examples:
   # the bundled synthetic STB sample (no dataset needed)
@@ -38,10 +35,16 @@ EXAMPLES = """examples:
   keypoint-corrupt materialize --dataset stb --root /data/STB --out O --shard $TASK_ID/8
   keypoint-corrupt materialize --dataset stb --root /data/STB --out O
 
+  # rewrite exactly the damaged or missing files (options read from O/manifest.json)
+  keypoint-corrupt materialize --out O --repair
+
 Re-running the same command after an interruption (even kill -9) resumes: completed files
-are kept, the rest is written. 'keypoint-corrupt verify O' rechecks every file.
-Exit status: 0 complete, 1 some source images could not be read (the rest is complete),
-2 bad options, a refused output folder or a failed write (full disk, permission).
+are kept, the rest is written. 'keypoint-corrupt verify O' rechecks every file, and
+'--repair' rewrites those it finds damaged. One run writes a folder at a time (shards:
+one per part); a second one stops at once, naming the first one's pid.
+Exit status: 0 complete, 1 some source images could not be read (the rest is complete) or
+a repaired folder still fails verify, 2 bad options, a refused output folder, a folder in
+use by another run, or a failed write (full disk, permission).
 """
 
 
@@ -66,8 +69,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Write each configuration's corrupted subset of each split to\n"
             "OUT/<split>/<config>/images/ with OUT/<split>/<config>/annotations.json (COCO\n"
-            "keypoints), OUT/<split>/clean/annotations.json (the clean split, pointing at the\n"
-            "source images) and OUT/manifest.json (versions, settings, and every file's source\n"
+            "keypoints), OUT/<split>/clean/annotations.json (the clean split, pointing at hard\n"
+            "links or copies of the source images in OUT/<split>/clean/images/: the folder is\n"
+            "self-contained) and OUT/manifest.json (versions, settings, and every file's source\n"
             "and SHA-256). The bytes depend only on the sources, the seed and the options: not\n"
             "on --workers, --shard or interruptions. See docs/cli.md."
         ),
@@ -96,23 +100,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--configs",
-        default="all",
+        default=None,
         metavar="all|A,B",
         help="configurations (default: all eleven; see 'keypoint-corrupt list')",
     )
     p.add_argument(
-        "--fraction", type=float, default=0.2, help="share corrupted per configuration (default: 0.2)"
+        "--fraction", type=float, default=None, help="share corrupted per configuration (default: 0.2)"
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the draws and the noise (default: 0)")
+    p.add_argument("--seed", type=int, default=None, help="seed of the draws and the noise (default: 0)")
     p.add_argument(
         "--workers",
         type=int,
         default=None,
         metavar="N",
-        help=f"processes (default: the machine's cores, {default_workers()} here)",
+        help="processes (default: the cores this process may use)",
     )
-    p.add_argument("--format", choices=tuple(FORMATS), default="png", help="image format (default: png)")
-    p.add_argument("--jpeg-quality", type=int, default=95, metavar="Q", help="JPEG quality (default: 95)")
+    p.add_argument("--format", default=None, metavar="png|jpg", help="image format (default: png)")
+    p.add_argument("--jpeg-quality", type=int, default=None, metavar="Q", help="JPEG quality (default: 95)")
     p.add_argument(
         "--png-compression",
         type=int,
@@ -133,11 +137,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="fsync every file before its rename and its folder after it (durable across power "
         "loss; 1-4 ms per file). Without it a run is still safe against kill -9 at any moment",
     )
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="check every file's SHA-256 and rewrite exactly those that differ or are missing (and "
+        "damaged annotation files or manifest), then verify; options not given are read from "
+        "OUT/manifest.json",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, notes or summary")
     p.set_defaults(func=run)
 
 
 def _spec(args: argparse.Namespace, note: Callable[[str], None]) -> tuple[DatasetSpec, list[str] | None]:
+    from keypoint_corrupt.materialize import DatasetSpec
+
     splits = args.splits
     if args.dataset is None:
         if args.root or args.annotations or args.images:
@@ -173,7 +186,50 @@ def _spec(args: argparse.Namespace, note: Callable[[str], None]) -> tuple[Datase
     return DatasetSpec("coco", annotations=tuple(pairs), images=args.images), splits or names
 
 
+_DEFAULTS = {"fraction": 0.2, "seed": 0, "image_format": "png", "jpeg_quality": 95}
+
+
+def _settings(args: argparse.Namespace, note: Callable[[str], None]) -> tuple[DatasetSpec, dict[str, Any]]:
+    """Return the dataset and the byte-affecting options.
+
+    Each is as given, else (``--repair``) as recorded in the folder, else the default.
+    """
+    from keypoint_corrupt.cli.data import parse_configs
+    from keypoint_corrupt.materialize.repair import recorded_options
+    from keypoint_corrupt.registry import CONFIGS
+
+    recorded = recorded_options(args.out) if args.repair else None
+    if args.repair and recorded is None:
+        note(f"--repair: no readable manifest in {args.out}: using the options given (and their defaults)")
+    recorded = recorded or {}
+    given = {
+        "fraction": args.fraction,
+        "seed": args.seed,
+        "image_format": args.format,
+        "jpeg_quality": args.jpeg_quality,
+        "png_compression": args.png_compression,
+    }
+    values = {k: v if v is not None else recorded.get(k, _DEFAULTS.get(k)) for k, v in given.items()}
+    if args.dataset is None and not (args.root or args.annotations or args.images) and "dataset" in recorded:
+        spec, splits = recorded["dataset"], args.splits
+    else:
+        spec, splits = _spec(args, note)
+    values["splits"] = tuple(splits or recorded.get("splits") or ("train", "val"))
+    if args.configs is not None:
+        values["configs"] = tuple(parse_configs(args.configs) or CONFIGS)  # "all" parses to ()
+    else:
+        values["configs"] = tuple(recorded.get("configs") or CONFIGS)
+    return spec, values
+
+
 def run(args: argparse.Namespace) -> int:
+    from keypoint_corrupt.materialize import (
+        MaterializeError,
+        MaterializeOptions,
+        default_workers,
+        materialize,
+    )
+
     def note(msg: str) -> None:
         if not args.quiet:
             print(f"keypoint-corrupt materialize: {msg}", file=sys.stderr)
@@ -182,35 +238,31 @@ def run(args: argparse.Namespace) -> int:
         if msg.startswith("error:") or not args.quiet:
             print(f"keypoint-corrupt materialize: {msg}", file=sys.stderr)
 
-    spec, splits = _spec(args, note)
-    configs = parse_configs(args.configs) or CONFIGS  # --configs defaults to "all"
-    if not 0.0 < args.fraction <= 1.0:
-        raise CliError(f"--fraction must be in (0, 1], got {args.fraction}")
-    if args.seed < 0:
-        raise CliError(f"--seed must be >= 0, got {args.seed}")
+    spec, values = _settings(args, note)
+    if not 0.0 < values["fraction"] <= 1.0:
+        raise CliError(f"--fraction must be in (0, 1], got {values['fraction']}")
+    if values["seed"] < 0:
+        raise CliError(f"--seed must be >= 0, got {values['seed']}")
     workers = default_workers() if args.workers is None else args.workers
     if workers < 1:
         raise CliError(f"--workers must be >= 1, got {workers}")
     options = MaterializeOptions(
         out=args.out,
         dataset=spec,
-        splits=tuple(splits) if splits else ("train", "val"),
-        configs=tuple(configs),
-        fraction=args.fraction,
-        seed=args.seed,
         workers=workers,
-        image_format=args.format,
-        jpeg_quality=args.jpeg_quality,
-        png_compression=args.png_compression,
         shard=args.shard,
         overwrite=args.overwrite,
         fsync=args.fsync,
+        repair=args.repair,
+        **values,
     )
     progress = sys.stderr.isatty() and not args.quiet
     try:
         result = materialize(options, progress=progress, log=log)
     except MaterializeError as exc:
         raise CliError(str(exc)) from None
+    if args.repair:
+        return _report_repair(args, result)
     if not args.quiet:
         where = f"shard {result.shard[0]}/{result.shard[1]} of {args.out}" if result.shard else str(args.out)
         print(
@@ -223,10 +275,44 @@ def run(args: argparse.Namespace) -> int:
                 "the images written and writes manifest.json and the annotations"
             )
     if result.errors:
-        print(
-            f"keypoint-corrupt materialize: {len(result.errors)} source image(s) could not be read (listed "
-            f"above and under 'errors' in {result.manifest.name}); everything else was written",
-            file=sys.stderr,
-        )
+        _source_errors(result)
         return 1
     return 0
+
+
+def _source_errors(result: MaterializeResult) -> None:
+    print(
+        f"keypoint-corrupt materialize: {len(result.errors)} source image(s) could not be read (listed "
+        f"above and under 'errors' in {result.manifest.name}); everything else was written",
+        file=sys.stderr,
+    )
+
+
+def _report_repair(args: argparse.Namespace, result: MaterializeResult) -> int:
+    """Say what ``--repair`` rewrote, then verify the folder: 0 if it is intact now, else 1."""
+    from keypoint_corrupt.materialize import verify_output
+
+    report = verify_output(args.out)
+    if not args.quiet:
+        if result.rewritten:
+            print(f"repaired {args.out}: rewrote {len(result.rewritten):,} file(s):")
+            for path in result.rewritten:
+                print(f"  {path}")
+        else:
+            print(f"nothing to repair in {args.out}: every file matches")
+        if report.ok:
+            print(
+                f"verify: OK, {report.files:,} image files and {report.annotation_files} annotation "
+                "files match"
+            )
+    if result.errors:
+        _source_errors(result)
+    if not report.ok:
+        for problem in report.problems:
+            print(problem)
+        print(
+            f"keypoint-corrupt materialize: after --repair, {len(report.problems)} problem(s) remain in "
+            f"{args.out} (listed above)",
+            file=sys.stderr,
+        )
+    return 0 if report.ok and not result.errors else 1

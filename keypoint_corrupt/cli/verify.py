@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from keypoint_corrupt.cli.main import CliError
-from keypoint_corrupt.materialize import verify_output
 
 EXAMPLES = """examples:
   keypoint-corrupt verify out/sample
@@ -16,6 +15,9 @@ EXAMPLES = """examples:
 Checks every image file listed in OUT/manifest.json (present, size, SHA-256), every
 annotation file (SHA-256, image and annotation counts, the images it lists), reports an
 incomplete run or source errors, and files under images/ that the manifest does not list.
+When files are damaged or missing, it prints the command that rewrites exactly those:
+  keypoint-corrupt materialize --repair --out OUT
+It reads nothing but the folder and takes no lock (it warns if a run is writing it).
 Exit status: 0 everything matches, 1 problems (listed on stdout), 2 bad arguments.
 """
 
@@ -35,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from keypoint_corrupt.materialize import verify_output  # not at import: `verify --help` stays fast
+
     if not args.out.is_dir():
         raise CliError(f"{args.out} is not a folder")
     bar = None
@@ -53,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
+    if not args.quiet:
+        for note in report.notes:
+            print(f"keypoint-corrupt verify: warning: {note}", file=sys.stderr)
     if report.ok:
         if not args.quiet:
             print(
@@ -68,4 +75,6 @@ def run(args: argparse.Namespace) -> int:
             f"{report.annotation_files} annotation files checked)",
             file=sys.stderr,
         )
+        if report.repair_hint:
+            print(report.repair_hint, file=sys.stderr)
     return 1

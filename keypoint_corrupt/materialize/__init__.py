@@ -14,8 +14,8 @@ Examples
 >>> out = pathlib.Path(tempfile.mkdtemp()) / "o"
 >>> spec = DatasetSpec("stb", bundled_sample_root(), bundled=True)
 >>> res = materialize(MaterializeOptions(out, spec, splits=("val",), configs=("defocus-7", "occlusion-20")))
->>> res.written, res.complete, verify_output(out).ok
-(4, True, True)
+>>> res.written, res.complete, verify_output(out).ok  # 4 corrupted images + the 8 clean copies
+(12, True, True)
 """
 
 from keypoint_corrupt.materialize.plan import DatasetSpec, MaterializeError, build_plan, output_stem

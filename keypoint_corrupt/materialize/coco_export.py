@@ -129,22 +129,42 @@ def corrupted_coco(
     return _document(plan, split, config, images, annotations)
 
 
-def clean_coco(plan: Plan, split: str, cache: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    """COCO file of a whole clean split, pointing at the source images (absolute paths, no copies).
+def clean_coco(
+    plan: Plan,
+    split: str,
+    done: Mapping[str, Mapping[str, Any]],
+    cache: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """COCO file of a whole clean split, pointing at the clean copies inside the output.
 
-    Joined with the corrupted subsets it gives S-train* (clean + corrupted copies).
-    ``width`` / ``height`` come from the source annotations when they have them.
+    ``file_name`` is relative to the annotation file's folder (``images/...``: the copies of
+    the source images under ``<split>/clean/images/``), so the output folder is self-contained:
+    it stays usable when the dataset (or the package that bundles it) moves or goes away. Only
+    copies present in ``done`` are listed, with their annotations (a source that could not be
+    read is left out, as in the corrupted subsets). Image ids are the copy's 1-based position in
+    the split and annotation ids the sample's, so they do not depend on which files a partial run
+    wrote. ``width`` / ``height`` are the decoded image's. Joined with the corrupted subsets it
+    gives S-train* (clean + corrupted copies).
     """
-    images, annotations = [], []
-    image_ids: dict[str, int] = {}
+    copies = plan.by_subset[(split, CLEAN_DIR)]
+    prefix = f"{split}/{CLEAN_DIR}/"
+    images: list[dict[str, Any]] = []
+    for item in copies:
+        entry = done.get(item.path)
+        if entry is None:
+            continue
+        images.append(
+            {
+                "id": item.position,
+                "file_name": item.path[len(prefix) :],
+                "width": int(entry["width"]),
+                "height": int(entry["height"]),
+                "source_file": item.source_path,
+            }
+        )
+    annotations = []
     for i, sample in enumerate(plan.samples[split]):
-        path = str(sample.image_path)
-        if path not in image_ids:
-            image_ids[path] = len(image_ids) + 1
-            image: dict[str, Any] = {"id": image_ids[path], "file_name": path}
-            w, h = sample.meta.get("width"), sample.meta.get("height")
-            if w is not None and h is not None:
-                image["width"], image["height"] = int(w), int(h)
-            images.append(image)
-        annotations.append(annotation_entry(sample, i + 1, image_ids[path], cache))
+        item = copies[plan.clean_of[split][i]]
+        if item.path in done:
+            annotations.append(annotation_entry(sample, i + 1, item.position, cache))
     return _document(plan, split, CLEAN_DIR, images, annotations)

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from keypoint_corrupt._version import __version__
-from keypoint_corrupt.materialize.plan import Plan, config_params
+from keypoint_corrupt.materialize.plan import Plan, config_params, dataset_identity
 from keypoint_corrupt.materialize.writer import EncodeOptions
 
 __all__ = [
@@ -112,6 +112,8 @@ def settings_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list
     diffs = []
     for key in _SETTINGS_KEYS:
         a, b = old.get(key), new.get(key)
+        if key == "dataset":  # what the data is, not where it lives (source_digest: its content)
+            a, b = dataset_identity(a), dataset_identity(b)
         if key == "versions":
             a = {k: (a or {}).get(k) for k in _BYTE_AFFECTING}
             b = {k: (b or {}).get(k) for k in _BYTE_AFFECTING}

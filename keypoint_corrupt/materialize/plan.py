@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePath, PurePosixPath
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -29,6 +29,7 @@ __all__ = [
     "Plan",
     "WorkUnit",
     "build_plan",
+    "dataset_identity",
     "output_stem",
     "shard_units",
     "skeleton_from_names",
@@ -42,6 +43,8 @@ _FINGERS = ("thumb", "index", "middle", "ring", "little")
 _FINGER_PARTS = ("mcp", "pip", "dip", "tip")
 _SAFE_CHARS = re.compile(r"[^\w.\-+=,@ ]")
 _SPLIT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+#: Keys of :meth:`DatasetSpec.describe` that say where the data is, not what it is.
+_LOCATION_KEYS = frozenset({"root", "annotations", "images", "bundled"})
 
 
 class MaterializeError(Exception):
@@ -86,8 +89,17 @@ class DatasetSpec:
             return tuple(STB_SPLITS)
         return tuple(name for name, _ in self.annotations)
 
+    def default_splits(self) -> tuple[str, ...]:
+        """Return the splits written when none are named: STB train and val; COCO every file's."""
+        if self.kind == "stb":
+            return ("train", "val")
+        return self.split_names()
+
     def describe(self) -> dict[str, Any]:
-        """JSON description, with absolute paths (recorded in the manifest and compared on resume)."""
+        """JSON description with absolute paths (recorded in the manifest).
+
+        Only :func:`dataset_identity` of it is compared on resume: where the data lives may change.
+        """
         if self.kind == "stb":
             return {"kind": "stb", "root": str(_absolute(self.root)), "bundled": self.bundled}
         return {
@@ -96,13 +108,26 @@ class DatasetSpec:
             "images": str(_absolute(self.images)) if self.images is not None else None,
         }
 
-    def open(self, split: str) -> Sequence[Sample]:
+    def open(self, split: str) -> STB | CocoKeypoints:
         """Read one split's samples (``FileNotFoundError`` / ``ValueError`` name the problem)."""
         if self.kind == "stb":
             return STB(_absolute(self.root), split)
         path = dict(self.annotations)[split]
         images = _absolute(self.images) if self.images is not None else None
+        if images is not None and not images.is_dir():
+            raise FileNotFoundError(f"COCO image folder (--images) not found: {images}")
         return CocoKeypoints(_absolute(path), images)
+
+    def missing_hint(self) -> str:
+        """Say what to pass when the sources are not where this spec says (moved, deleted, reinstalled)."""
+        if self.kind == "stb":
+            if self.bundled:
+                return (
+                    "the bundled sample is missing from this installation: reinstall keypoint-corrupt, "
+                    "or pass --dataset stb --root DIR with a copy of it"
+                )
+            return "pass --root DIR with the STB tree's current location"
+        return "pass --annotations [SPLIT=]FILE (and --images DIR) with the files' current location"
 
     def categories(self, split: str, samples: Sequence[Sample]) -> list[dict[str, Any]]:
         """COCO categories for the split's annotation files (joint names and skeleton)."""
@@ -141,6 +166,22 @@ class DatasetSpec:
 def _absolute(path: Path | None) -> Path:
     assert path is not None
     return Path(os.path.abspath(Path(path).expanduser()))
+
+
+def dataset_identity(described: Any) -> Any:
+    """Return the part of a :meth:`DatasetSpec.describe` that says what the data is, not where it is.
+
+    Resuming compares this (with the ``source_digest`` of the samples' content), so that an
+    output stays resumable when the dataset or the package that bundles it moves.
+
+    Examples
+    --------
+    >>> dataset_identity({"kind": "stb", "root": "/a", "bundled": True})
+    {'kind': 'stb'}
+    """
+    if not isinstance(described, Mapping):
+        return described
+    return {k: v for k, v in described.items() if k not in _LOCATION_KEYS}
 
 
 def skeleton_from_names(names: Sequence[str]) -> list[list[int]]:
@@ -199,17 +240,65 @@ def output_stem(sample: Sample) -> str:
 
 
 class OutputItem(NamedTuple):
-    """One corrupted output file of the plan."""
+    """One output file of the plan: a corrupted image, or (config ``clean``) a source image's copy."""
 
     split: str
+    #: A configuration name, or :data:`CLEAN_DIR` for the clean copy of a source image.
     config: str
+    #: The sample (for a clean copy: the first sample of its image).
     base_index: int
-    #: 1-based position within its (split, config): the COCO image and annotation id.
+    #: 1-based position within its (split, config): the COCO image id (and annotation id of a
+    #: corrupted subset).
     position: int
     #: Path relative to the output folder, POSIX separators.
     path: str
     sample_id: str
+    #: The source image, relative to the dataset's root where it is inside it (see
+    #: :func:`source_names`), else absolute.
     source_path: str
+
+
+def _sanitized(parts: Sequence[str]) -> list[str]:
+    parts = [p for p in parts if p not in ("", ".", "..")]
+    return [_SAFE_CHARS.sub("_", p) for p in parts]
+
+
+def _inside(path: str, root: str | os.PathLike[str] | None) -> str | None:
+    """Absolute normalised ``path`` relative to ``root`` (POSIX), or ``None`` when not inside it."""
+    if root is None:
+        return None
+    prefix = os.path.join(os.path.abspath(root), "")
+    if not path.startswith(prefix) or len(path) == len(prefix):
+        return None
+    return path[len(prefix) :].replace(os.sep, "/")
+
+
+def source_names(base: Sequence[Sample], sample: Sample) -> tuple[str, str]:
+    """Return a sample's recorded source path and its image's clean copy name (under ``clean/images/``).
+
+    The source path is relative to the dataset's root (STB: ``images/B1Counting/BB_left_0.png``;
+    COCO: the image folder, i.e. ``file_name``) when the image is inside it, else absolute. The
+    clean copy keeps the image's path under the image folder, sanitised as
+    :func:`output_stem` does (an image outside it keeps its absolute path's parts).
+
+    Examples
+    --------
+    >>> from keypoint_corrupt.datasets import STB, bundled_sample_root
+    >>> stb = STB(bundled_sample_root(), "val")
+    >>> source_names(stb, stb[0])
+    ('images/B1Counting/BB_left_0.png', 'B1Counting/BB_left_0.png')
+    """
+    path = os.path.abspath(sample.image_path)
+    image_root = getattr(base, "image_root", None)
+    source = _inside(path, getattr(base, "root", None) or image_root)
+    under_images = _inside(path, image_root)
+    if under_images is not None:
+        parts = _sanitized(under_images.split("/"))
+    else:
+        parts = _sanitized(PurePath(path).parts[1:])
+    if not parts:
+        raise MaterializeError(f"cannot derive a file name for the clean copy of {path}")
+    return source if source is not None else path, "/".join(parts)
 
 
 class WorkUnit(NamedTuple):
@@ -217,7 +306,8 @@ class WorkUnit(NamedTuple):
 
     split: str
     base_index: int
-    #: ``(config, relative output path)`` in configuration order.
+    #: ``(config, relative output path)`` in configuration order, then ``(CLEAN_DIR, path)`` for
+    #: the first sample of each source image: the clean copy (hard link, else copy).
     outputs: tuple[tuple[str, str], ...]
 
 
@@ -242,13 +332,18 @@ class Plan:
     samples : dict
         Split -> list of the split's :class:`Sample`.
     items : list of OutputItem
-        Every output, ordered by split, configuration, source.
+        Every output, ordered by split, then configuration (the clean copies last), then source.
     units : list of WorkUnit
-        Every source image with at least one output, ordered by split then source.
+        Every sample with at least one output (corrupted, or its image's clean copy), ordered
+        by split then source.
     categories : dict
         Split -> COCO categories.
     source_digest : str
-        SHA-256 over every split's sample ids, keypoints and visibility.
+        SHA-256 over every split's sample ids, keypoints and visibility: the content of the
+        annotations, not where they are.
+    clean_of : dict
+        Split -> for each sample, the index of its image's clean copy in
+        ``by_subset[(split, CLEAN_DIR)]``.
     """
 
     spec: DatasetSpec
@@ -263,12 +358,15 @@ class Plan:
     units: list[WorkUnit]
     categories: dict[str, list[dict[str, Any]]]
     source_digest: str
+    clean_of: dict[str, list[int]] = field(default_factory=dict)
     by_path: dict[str, OutputItem] = field(default_factory=dict)
     by_subset: dict[tuple[str, str], list[OutputItem]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.by_path = {item.path: item for item in self.items}
-        self.by_subset = {(split, config): [] for split in self.splits for config in self.configs}
+        self.by_subset = {
+            (split, config): [] for split in self.splits for config in (*self.configs, CLEAN_DIR)
+        }
         for item in self.items:
             self.by_subset[(item.split, item.config)].append(item)
 
@@ -295,10 +393,8 @@ def build_plan(
     """
     if image_format not in FORMATS:
         raise MaterializeError(f"unknown image format {image_format!r}; valid: {', '.join(FORMATS)}")
-    splits = tuple(splits)
+    splits = tuple(splits) or spec.default_splits()
     configs = tuple(configs)
-    if not splits:
-        raise MaterializeError("no split selected")
     if len(set(splits)) != len(splits):
         raise MaterializeError(f"a split is repeated: {', '.join(splits)}")
     valid = spec.split_names()
@@ -318,36 +414,27 @@ def build_plan(
     datasets: dict[str, CorruptedDataset] = {}
     samples: dict[str, list[Sample]] = {}
     categories: dict[str, list[dict[str, Any]]] = {}
+    clean_of: dict[str, list[int]] = {}
     items: list[OutputItem] = []
     units: list[WorkUnit] = []
     digest = hashlib.sha256()
     for split in splits:
-        try:
-            base = spec.open(split)
-            ds = CorruptedDataset(base, configs, fraction=fraction, seed=seed, mode="subset")
-            split_samples = [base[i] for i in range(len(base))]
-            categories[split] = spec.categories(split, split_samples)
-        except (OSError, ValueError, TypeError) as exc:
-            raise MaterializeError(str(exc)) from None
+        base, ds, split_samples, categories[split] = _open_split(spec, split, configs, fraction, seed)
         datasets[split] = ds
         samples[split] = split_samples
         _digest_samples(digest, split, split_samples)
-        stems: dict[str, str] = {}
-        for s in split_samples:
-            stem = output_stem(s)
-            if stem in stems:
-                raise MaterializeError(
-                    f"samples {stems[stem]!r} and {s.id!r} of split {split!r} would both write "
-                    f"{stem}{ext}; their ids must differ after sanitising"
-                )
-            stems[stem] = s.id
+        _check_stems(split, split_samples, ext)
+        sources, clean_items, clean_of[split] = _clean_copies(split, base, split_samples)
         per_source: dict[int, list[tuple[str, str]]] = {}
         for config in configs:
             for pos, i in enumerate(ds.selections[config], start=1):
                 s = split_samples[i]
                 path = f"{split}/{config}/images/{output_stem(s)}{ext}"
-                items.append(OutputItem(split, config, i, pos, path, s.id, str(s.image_path)))
+                items.append(OutputItem(split, config, i, pos, path, s.id, sources[i]))
                 per_source.setdefault(i, []).append((config, path))
+        for item in clean_items:
+            items.append(item)
+            per_source.setdefault(item.base_index, []).append((CLEAN_DIR, item.path))
         units.extend(WorkUnit(split, i, tuple(out)) for i, out in sorted(per_source.items()))
     return Plan(
         spec=spec,
@@ -362,7 +449,72 @@ def build_plan(
         units=units,
         categories=categories,
         source_digest=digest.hexdigest(),
+        clean_of=clean_of,
     )
+
+
+def _open_split(
+    spec: DatasetSpec, split: str, configs: tuple[str, ...], fraction: float, seed: int
+) -> tuple[STB | CocoKeypoints, CorruptedDataset, list[Sample], list[dict[str, Any]]]:
+    """Open one split: its reader, subset dataset, samples and COCO categories.
+
+    A missing source (the dataset moved, deleted, or the package that bundles it reinstalled)
+    gives one line that names it and says what to pass instead.
+    """
+    try:
+        base = spec.open(split)
+        ds = CorruptedDataset(base, configs, fraction=fraction, seed=seed, mode="subset")
+        split_samples = [base[i] for i in range(len(base))]
+        categories = spec.categories(split, split_samples)
+    except FileNotFoundError as exc:
+        raise MaterializeError(f"{exc}; {spec.missing_hint()}") from None
+    except (OSError, ValueError, TypeError) as exc:
+        raise MaterializeError(str(exc)) from None
+    return base, ds, split_samples, categories
+
+
+def _check_stems(split: str, split_samples: Sequence[Sample], ext: str) -> None:
+    """Stop before anything is written when two samples would write the same file."""
+    stems: dict[str, str] = {}
+    for s in split_samples:
+        stem = output_stem(s)
+        if stem in stems:
+            raise MaterializeError(
+                f"samples {stems[stem]!r} and {s.id!r} of split {split!r} would both write "
+                f"{stem}{ext}; their ids must differ after sanitising"
+            )
+        stems[stem] = s.id
+
+
+def _clean_copies(
+    split: str, base: Sequence[Sample], split_samples: Sequence[Sample]
+) -> tuple[list[str], list[OutputItem], list[int]]:
+    """Each sample's recorded source path, one clean-copy item per source image, each sample's copy.
+
+    A clean copy is planned once per image (with its first sample: a COCO image with two hands
+    is one file) under ``<split>/clean/images/``.
+    """
+    sources: list[str] = []
+    clean_items: list[OutputItem] = []
+    clean_of: list[int] = []
+    by_image: dict[str, int] = {}
+    names: dict[str, str] = {}
+    for i, s in enumerate(split_samples):
+        source, name = source_names(base, s)
+        sources.append(source)
+        key = str(s.image_path)
+        if key not in by_image:
+            path = f"{split}/{CLEAN_DIR}/images/{name}"
+            if path in names:
+                raise MaterializeError(
+                    f"images {names[path]} and {key} of split {split!r} would both be copied to {path}; "
+                    "their names must differ after sanitising"
+                )
+            names[path] = key
+            by_image[key] = len(clean_items)
+            clean_items.append(OutputItem(split, CLEAN_DIR, i, len(clean_items) + 1, path, s.id, source))
+        clean_of.append(by_image[key])
+    return sources, clean_items, clean_of
 
 
 def _digest_samples(h: Any, split: str, samples: Sequence[Sample]) -> None:

@@ -2,11 +2,13 @@
 
 The run, in order:
 
-1. build the plan (every output file and work unit) from the options and the sources;
+1. check the output path, build the plan (every output file and work unit) from the
+   options and the sources, and lock the output folder (:mod:`.lock`: one run at a time,
+   shards side by side);
 2. check the output folder: a folder written with other settings is refused (unless
    ``overwrite``); stale temporary files of a killed run are removed;
 3. read what is already done (the journals and a previous manifest; each file's size is
-   checked on disk);
+   checked on disk, or its SHA-256 with ``repair``);
 4. render the pending work units (one decode per source image) in-process or in a pool;
    the process that writes a file appends it to its journal right after the atomic rename;
 5. write the annotation files and the manifest (atomically), or a shard's part manifest.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import multiprocessing
 import os
 import shutil
@@ -24,12 +27,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias, TypedDict
 
 from keypoint_corrupt.materialize.coco_export import clean_coco, corrupted_coco
 from keypoint_corrupt.materialize.journal import STATE_DIR, Journal, journal_name, read_journals
+from keypoint_corrupt.materialize.lock import OutputLock, is_lock_file
 from keypoint_corrupt.materialize.manifest import (
     MANIFEST,
     build_manifest,
@@ -48,15 +52,19 @@ from keypoint_corrupt.materialize.plan import (
     build_plan,
     shard_units,
 )
+from keypoint_corrupt.materialize.verify import sha256_file
 from keypoint_corrupt.materialize.writer import (
     EncodeOptions,
     OutputWriteError,
     UnitResult,
     WorkerContext,
+    holds_bytes,
     init_worker,
+    json_bytes,
     process_units,
     run_unit,
     temp_target,
+    write_atomic,
     write_json_atomic,
 )
 from keypoint_corrupt.registry import CONFIGS
@@ -88,7 +96,8 @@ class MaterializeOptions:
     dataset : DatasetSpec
         The source dataset.
     splits : tuple of str
-        Splits to write.
+        Splits to write; empty (the default): every split of the dataset (STB: train and val;
+        COCO: every annotation file's).
     configs : tuple of str
         Configurations to write.
     fraction : float
@@ -110,11 +119,15 @@ class MaterializeOptions:
     fsync : bool
         ``fsync`` every file before its rename, its folder after it, and the journal every
         second (survives power loss, not only ``kill -9``; 1-4 ms per file measured).
+    repair : bool
+        Check every file's SHA-256 (not only its size) against the manifest and journals,
+        and rewrite exactly the files that differ or are missing, and the annotation files
+        and manifest if their bytes differ. The folder must hold this tool's output.
     """
 
     out: Path
     dataset: DatasetSpec
-    splits: tuple[str, ...] = ("train", "val")
+    splits: tuple[str, ...] = ()
     configs: tuple[str, ...] = CONFIGS
     fraction: float = 0.2
     seed: int = 0
@@ -125,6 +138,7 @@ class MaterializeOptions:
     shard: tuple[int, int] | None = None
     overwrite: bool = False
     fsync: bool = False
+    repair: bool = False
 
 
 class SourceError(TypedDict):
@@ -158,6 +172,9 @@ class MaterializeResult:
         The manifest written (``manifest.json`` or a shard's part).
     shard : (k, n) or None
         The shard this run wrote.
+    rewritten : list of str
+        With ``repair``: the files (images, annotation files, manifest) that were rewritten
+        because they were missing or differed, in the order written.
     """
 
     written: int
@@ -168,6 +185,7 @@ class MaterializeResult:
     complete: bool
     manifest: Path
     shard: tuple[int, int] | None = None
+    rewritten: list[str] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -191,6 +209,25 @@ def _check_options(o: MaterializeOptions) -> None:
                 "--overwrite cannot be combined with --shard (it would delete the other shards' files); "
                 "clear the output folder once before starting the shards"
             )
+        if o.repair:
+            raise MaterializeError("--repair works on a merged folder: run it without --shard")
+    if o.repair and o.overwrite:
+        raise MaterializeError("--repair keeps what is intact and --overwrite replaces everything: pick one")
+
+
+def _check_out_path(out: Path, repair: bool) -> None:
+    """Refuse an output path that cannot be a folder, before any work (one line each)."""
+    if os.path.lexists(out) and not out.exists():
+        raise MaterializeError(f"--out {out} is a broken symbolic link")
+    if out.exists() and not out.is_dir():
+        raise MaterializeError(f"--out {out} exists and is not a folder")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise MaterializeError(f"--out {out} is inside {parent}, which is not a folder")
+            break
+    if repair and not out.is_dir():
+        raise MaterializeError(f"--repair: {out} does not exist; nothing to repair")
 
 
 def materialize(
@@ -224,14 +261,16 @@ def materialize(
     started = time.perf_counter()
     say = log or (lambda _msg: None)
     _check_options(options)
+    out = Path(os.path.abspath(options.out))
+    _check_out_path(out, options.repair)
     plan = build_plan(
         options.dataset, options.splits, options.configs, options.fraction, options.seed, options.image_format
     )
     encode = EncodeOptions(options.image_format, options.jpeg_quality, options.png_compression)
     settings = build_settings(plan, encode)
-    out = Path(os.path.abspath(options.out))
     try:
-        return _materialize(options, plan, encode, settings, out, progress, say, started)
+        with OutputLock(out, options.shard, say):
+            return _materialize(options, plan, encode, settings, out, progress, say, started)
     except BrokenProcessPool:
         raise MaterializeError(
             "a worker process died (killed by the system, out of memory?); the files it and the others "
@@ -271,32 +310,41 @@ def _materialize(
     started: float,
 ) -> MaterializeResult:
     """Run steps 2-5 of the module docstring in the output folder ``out``."""
-    _prepare_output(out, plan, settings, options.overwrite, say)
+    _prepare_output(out, plan, settings, options, say)
     state = _prepare_state(out, settings)
     scope = _Scope.of(plan, options.shard)
     removed = remove_temp_files(out, plan.splits, scope.own)
     if removed:
         say(f"removed {removed} temporary file(s) left by an interrupted run")
-    done = _load_done(out, plan, state, say)
+    done = _load_done(out, plan, state, say, options.repair)
     pending = _pending_units(scope.units, done)
     already = len(scope.paths) - sum(len(u.outputs) for u in pending)
     manifest_path = out / (MANIFEST if options.shard is None else shard_manifest_name(options.shard))
     recorder = _Recorder(plan, settings, scope, done, manifest_path, say)
+    # A repair leaves the manifest alone unless its final bytes differ: no checkpoints (the
+    # journal records what it rewrites, and re-running the repair resumes it).
+    recorder.checkpoints = not options.repair
     if pending:
         ctx = WorkerContext(
-            plan.datasets, out, encode, options.fsync, state / "journal" / journal_name(scope.shard)
+            plan.datasets,
+            out,
+            encode,
+            options.fsync,
+            state / "journal" / journal_name(scope.shard),
+            keep_identical=options.repair,
         )
         _render(pending, ctx, options.workers, recorder, lambda: recorder.show_progress(progress, already))
     complete = _conclude(out, plan, settings, recorder)
     return MaterializeResult(
         written=recorder.written,
-        already_done=already,
+        already_done=already + recorder.unchanged,
         planned=len(scope.paths),
         errors=list(recorder.errors),
         seconds=time.perf_counter() - started,
         complete=complete,
         manifest=manifest_path,
         shard=options.shard,
+        rewritten=recorder.rewritten if options.repair else [],
     )
 
 
@@ -362,12 +410,20 @@ class _Recorder:
         self.manifest_path = manifest_path
         self.say = say
         self.written = 0
+        #: Whether :meth:`checkpoint` writes the manifest.
+        self.checkpoints = True
+        #: Files found already holding the rendered bytes (``repair``), not rewritten.
+        self.unchanged = 0
+        #: Relative paths of the files written, in order (images, then JSON files).
+        self.rewritten: list[str] = []
         self.errors: list[SourceError] = []
         self._bar: Any = None
         self._last_checkpoint = time.monotonic()
 
     def checkpoint(self) -> None:
-        """Write the manifest of what is done so far, marked incomplete."""
+        """Write the manifest of what is done so far, marked incomplete (unless ``checkpoints`` is off)."""
+        if not self.checkpoints:
+            return
         manifest = build_manifest(
             self.plan,
             self.settings,
@@ -393,9 +449,13 @@ class _Recorder:
     def __call__(self, result: UnitResult) -> None:
         """Record one unit's result; raise its write error, if any, to stop the run."""
         if result.entries:
+            kept = set(result.unchanged)
             for entry in result.entries:
                 self.done[entry["path"]] = entry
-            self.written += len(result.entries)
+                if entry["path"] not in kept:
+                    self.rewritten.append(entry["path"])
+            self.written += len(result.entries) - len(kept)
+            self.unchanged += len(kept)
         if result.error is not None:
             self._source_error(result.unit, result.error)
         if self._bar is not None:
@@ -452,7 +512,7 @@ def _conclude(out: Path, plan: Plan, settings: dict[str, Any], recorder: _Record
     """
     errors = recorder.sorted_errors()
     if recorder.scope.shard is None:
-        return _finalize(out, plan, settings, recorder.done, errors)
+        return _finalize(out, plan, settings, recorder.done, errors, recorder.rewritten)
     manifest = build_manifest(
         plan, settings, recorder.done, errors=errors, shard=recorder.scope.shard, paths=recorder.scope.paths
     )
@@ -574,7 +634,9 @@ def _start_pool(
     if forking:
         cv2.setNumThreads(1)  # shut OpenCV's pool down so that no child inherits its state
     try:
-        pool = ProcessPoolExecutor(workers, mp_context=mp_ctx, initializer=init_worker, initargs=(ctx,))
+        pool = ProcessPoolExecutor(
+            workers, mp_context=mp_ctx, initializer=init_worker, initargs=(ctx, os.getpid(), forking)
+        )
         if first is not None:
             inflight.add(pool.submit(process_units, first))
     finally:
@@ -654,11 +716,16 @@ def _finalize(
     settings: dict[str, Any],
     done: Mapping[str, Mapping[str, Any]],
     errors: Sequence[SourceError],
+    rewritten: list[str],
 ) -> bool:
-    """Annotation files, then the manifest; a complete run drops its journal and shard parts."""
-    records = _write_annotations(out, plan, done)
+    """Annotation files, then the manifest; a complete run drops its journal and shard parts.
+
+    A JSON file that already holds the bytes is left as it is (appended to ``rewritten``
+    only when written).
+    """
+    records = _write_annotations(out, plan, done, rewritten)
     manifest = build_manifest(plan, settings, done, errors=errors, annotation_files=records)
-    write_json_atomic(out / MANIFEST, manifest)
+    _write_json_if_changed(out, MANIFEST, manifest, rewritten)
     if manifest["complete"]:
         for part in shard_manifests(out):
             part.unlink()
@@ -666,19 +733,33 @@ def _finalize(
     return bool(manifest["complete"])
 
 
-def _write_annotations(out: Path, plan: Plan, done: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+def _write_json_if_changed(out: Path, rel: str, obj: Any, rewritten: list[str]) -> str:
+    """Write ``obj`` as :func:`write_json_atomic` does unless the file already holds those bytes.
+
+    Return the bytes' SHA-256; append ``rel`` to ``rewritten`` when the file was written.
+    """
+    data = json_bytes(obj)
+    if not holds_bytes(out / rel, data):
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(out / rel, data)
+        rewritten.append(rel)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _write_annotations(
+    out: Path, plan: Plan, done: Mapping[str, Mapping[str, Any]], rewritten: list[str]
+) -> list[dict[str, Any]]:
     """Write each split's corrupted subsets' and clean COCO files; return their manifest records."""
     records: list[dict[str, Any]] = []
     for split in plan.splits:
         cache: dict[str, dict[str, Any]] = {}
         for name in [*plan.configs, CLEAN_DIR]:
             if name == CLEAN_DIR:
-                coco = clean_coco(plan, split, cache)
+                coco = clean_coco(plan, split, done, cache)
             else:
                 coco = corrupted_coco(plan, split, name, done, cache)
             rel = f"{split}/{name}/annotations.json"
-            (out / rel).parent.mkdir(parents=True, exist_ok=True)
-            sha = write_json_atomic(out / rel, coco)
+            sha = _write_json_if_changed(out, rel, coco, rewritten)
             records.append(
                 {
                     "path": rel,
@@ -701,13 +782,15 @@ def _recorded_settings(out: Path) -> dict[str, Any] | None:
 
 
 def _prepare_output(
-    out: Path, plan: Plan, settings: dict[str, Any], overwrite: bool, say: Callable[[str], None]
+    out: Path, plan: Plan, settings: dict[str, Any], options: MaterializeOptions, say: Callable[[str], None]
 ) -> None:
-    if out.exists() and not out.is_dir():
-        raise MaterializeError(f"--out {out} exists and is not a folder")
-    if not out.exists():
-        out.mkdir(parents=True)
-        return
+    """Refuse a folder written with other settings or by something else (unless ``overwrite``).
+
+    Called with the folder locked, so the folder and its state folder (holding the lock)
+    exist; the state folder alone does not make a folder foreign.
+    """
+    overwrite = options.overwrite
+    out.mkdir(parents=True, exist_ok=True)
     recorded = _recorded_settings(out)
     if recorded is not None:
         diffs = settings_differences(recorded, settings)
@@ -720,7 +803,18 @@ def _prepare_output(
             _clear(out, plan, recorded)
             say(f"--overwrite: removed the previous output in {out}")
         return
-    if any(out.iterdir()):
+    if options.repair:
+        if not any((out / path).exists() for path in _json_paths(plan)):
+            raise MaterializeError(
+                f"--repair: {out} holds no keypoint-corrupt output of these settings (no manifest.json, "
+                "no annotation file); run materialize without --repair"
+            )
+        say(
+            "--repair: manifest.json is missing or unreadable: rendering every file again and "
+            "rewriting those that differ"
+        )
+        return
+    if any(entry.name != STATE_DIR for entry in out.iterdir()):
         if not overwrite:
             raise MaterializeError(
                 f"{out} is not empty and holds no keypoint-corrupt manifest; choose an empty or new folder, "
@@ -729,14 +823,30 @@ def _prepare_output(
         _clear(out, plan, None)
 
 
+def _json_paths(plan: Plan) -> list[str]:
+    """Return the annotation files that a run of ``plan`` writes."""
+    names = [*plan.configs, CLEAN_DIR]
+    return [f"{split}/{name}/annotations.json" for split in plan.splits for name in names]
+
+
 def _clear(out: Path, plan: Plan, recorded: Mapping[str, Any] | None) -> None:
-    """Remove what this tool writes (previous and planned folders); leave anything else."""
+    """Remove what this tool writes (previous and planned folders); leave anything else.
+
+    The lock files in the state folder stay: this run holds them.
+    """
     splits = set(plan.splits)
     names = {*plan.configs, CLEAN_DIR}
     if recorded is not None:
         splits.update(str(s) for s in recorded.get("splits") or [])
         names.update(str(c.get("name")) for c in recorded.get("configs") or [] if isinstance(c, dict))
-    shutil.rmtree(out / STATE_DIR, ignore_errors=True)
+    state = out / STATE_DIR
+    for entry in os.listdir(state) if state.is_dir() else []:
+        if not is_lock_file(entry):
+            target = state / entry
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            else:
+                target.unlink()
     for part in [out / MANIFEST, *shard_manifests(out)]:
         with contextlib.suppress(FileNotFoundError):
             part.unlink()
@@ -785,8 +895,13 @@ def _manifest_entries(data: Any) -> dict[str, dict[str, Any]]:
     return found
 
 
-def _load_done(out: Path, plan: Plan, state: Path, say: Callable[[str], None]) -> dict[str, dict[str, Any]]:
-    """Files known complete: journal entries and a previous manifest's files, checked on disk."""
+def _load_done(
+    out: Path, plan: Plan, state: Path, say: Callable[[str], None], repair: bool = False
+) -> dict[str, dict[str, Any]]:
+    """Files known complete: journal entries and a previous manifest's files, checked on disk.
+
+    The check compares each file's size with the record, or with ``repair`` its SHA-256.
+    """
     candidates = _manifest_entries(read_json(out / MANIFEST))
     for part in shard_manifests(out):
         candidates.update(_manifest_entries(read_json(part)))
@@ -796,13 +911,21 @@ def _load_done(out: Path, plan: Plan, state: Path, say: Callable[[str], None]) -
     for path, entry in candidates.items():
         if path not in plan.by_path:
             continue
-        if _size_matches(out / path, entry):
+        if _hash_matches(out / path, entry) if repair else _size_matches(out / path, entry):
             done[path] = entry
         else:
             stale += 1
     if stale:
-        say(f"{stale} file(s) recorded as written are missing or have another size on disk; rewriting them")
+        what = "differ from their recorded SHA-256" if repair else "have another size"
+        say(f"{stale} file(s) recorded as written are missing or {what} on disk; rewriting them")
     return done
+
+
+def _hash_matches(path: Path, entry: Mapping[str, Any]) -> bool:
+    try:
+        return _size_matches(path, entry) and sha256_file(path) == entry["sha256"]
+    except (OSError, KeyError):
+        return False
 
 
 def _size_matches(path: Path, entry: Mapping[str, Any]) -> bool:

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeGuard
 
+from keypoint_corrupt.materialize.lock import running_holders
 from keypoint_corrupt.materialize.manifest import MANIFEST, TOOL, shard_manifests
+from keypoint_corrupt.materialize.repair import repair_command
 
 __all__ = ["VerifyReport", "sha256_file", "verify_output"]
 
@@ -29,17 +31,39 @@ class VerifyReport:
         Annotation files checked.
     problems : list of str
         One line per problem (empty: everything matches).
+    damaged : list of str
+        The files among the problems that are missing or differ from the manifest (images,
+        annotation files, or ``manifest.json`` itself when it cannot be read):
+        ``materialize --repair`` rewrites them (:attr:`repair_hint`).
+    notes : list of str
+        Warnings that are not problems, e.g. a ``materialize`` run writing the folder now.
     """
 
     out: Path
     files: int = 0
     annotation_files: int = 0
     problems: list[str] = field(default_factory=list)
+    damaged: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """No problem found."""
         return not self.problems
+
+    @property
+    def repair_hint(self) -> str | None:
+        """The command that rewrites :attr:`damaged` (``None`` when nothing is damaged)."""
+        if not self.damaged:
+            return None
+        command = repair_command(os.path.abspath(self.out))
+        if MANIFEST in self.damaged:
+            return (
+                f"to rebuild {MANIFEST} and rewrite what differs, run the original materialize command "
+                f"with --repair ({command} plus the original options: they cannot be read from a "
+                "damaged manifest)"
+            )
+        return f"to rewrite the {len(self.damaged)} damaged or missing file(s), run: {command}"
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -79,14 +103,24 @@ def verify_output(
     """
     root = Path(out)
     report = VerifyReport(root)
+    for holder in running_holders(root):
+        report.notes.append(
+            f"a materialize run is writing {root} right now ({holder.describe()}): files may still change"
+        )
     manifest = _read_manifest(root, report.problems)
     if manifest is None:
+        unmerged = bool(shard_manifests(root))
+        if (root / MANIFEST).is_file() or (not unmerged and any(root.glob("*/*/annotations.json"))):
+            report.damaged.append(MANIFEST)
         return report
     _check_run(manifest, report.problems)
     listed = _check_files(root, manifest["files"], report, progress)
     for rec in manifest.get("annotation_files") or []:
         report.annotation_files += 1
+        before = len(report.problems)
         _check_annotations(root, rec, listed, report.problems)
+        if len(report.problems) > before and isinstance(rec, dict) and _safe_rel(rec.get("path")):
+            report.damaged.append(str(rec["path"]))
     _check_unlisted(root, manifest, listed, report.problems)
     return report
 
@@ -141,7 +175,10 @@ def _check_files(
             report.problems.append(f"manifest entry with an invalid path: {rec!r}")
             continue
         listed.setdefault((str(rec.get("split")), str(rec.get("config"))), set()).add(path)
+        before = len(report.problems)
         _check_file(root, path, rec, report.problems)
+        if len(report.problems) > before:
+            report.damaged.append(path)
         report.files += 1
         if progress is not None:
             progress(report.files)

@@ -17,8 +17,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from keypoint_corrupt.datasets import CorruptedDataset
+from keypoint_corrupt.datasets import CLEAN, CorruptedDataset
 from keypoint_corrupt.materialize.journal import Journal
+from keypoint_corrupt.materialize.lifeline import die_with_parent
 from keypoint_corrupt.materialize.plan import WorkUnit
 from keypoint_corrupt.registry import get_config
 
@@ -29,8 +30,11 @@ __all__ = [
     "WorkerContext",
     "encode_image",
     "fsync_folder",
+    "holds_bytes",
     "init_worker",
     "is_temp_name",
+    "json_bytes",
+    "link_or_copy",
     "process_units",
     "run_unit",
     "temp_name",
@@ -163,11 +167,84 @@ def fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+def json_bytes(obj: Any) -> bytes:
+    """``obj`` as compact, deterministic JSON (one line, newline-terminated), UTF-8."""
+    return (json.dumps(obj, separators=(",", ":"), allow_nan=False) + "\n").encode("utf-8")
+
+
 def write_json_atomic(path: Path, obj: Any, *, fsync: bool = True) -> str:
     """Write ``obj`` as compact, deterministic JSON atomically; return the bytes' SHA-256."""
-    data = (json.dumps(obj, separators=(",", ":"), allow_nan=False) + "\n").encode("utf-8")
+    data = json_bytes(obj)
     write_atomic(path, data, fsync=fsync)
     return hashlib.sha256(data).hexdigest()
+
+
+def link_or_copy(source: str | os.PathLike[str], path: Path, *, fsync: bool = False) -> tuple[str, int]:
+    """Place the file ``source`` at ``path`` atomically; return its SHA-256 and size.
+
+    A hard link where the file system allows it (same device: no extra disk, no copying),
+    else (``EXDEV``, ``EPERM``, ...) a copy, hashed as it is copied. Either goes to a hidden
+    temporary sibling first (:func:`temp_name`), then is renamed over ``path``; on any error the
+    temporary file is removed and the ``OSError`` propagates. With ``fsync``, a copy is
+    ``fsync``-ed before its rename and the folder after it.
+    """
+    tmp = temp_name(path)
+    h = hashlib.sha256()
+    size = 0
+    try:
+        try:
+            _hard_link(source, tmp)
+        except OSError:
+            with open(source, "rb") as src, open(tmp, "wb") as dst:
+                while block := src.read(1 << 20):
+                    h.update(block)
+                    dst.write(block)
+                    size += len(block)
+                dst.flush()
+                if fsync:
+                    os.fsync(dst.fileno())
+        else:
+            with open(tmp, "rb") as f:
+                while block := f.read(1 << 20):
+                    h.update(block)
+                    size += len(block)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    if fsync:
+        fsync_folder(path.parent)
+    return h.hexdigest(), size
+
+
+def _hard_link(source: str | os.PathLike[str], target: Path) -> None:
+    try:
+        os.link(source, target)
+    except FileExistsError:  # a temporary name left by a killed process with the same pid
+        os.unlink(target)
+        os.link(source, target)
+
+
+def clean_copy_entry(
+    ctx: WorkerContext, source: str | os.PathLike[str], rel: str, image: Any
+) -> dict[str, Any]:
+    """Place a source image itself at ``ctx.out / rel`` (:func:`link_or_copy`); return its journal entry.
+
+    ``image`` is the decoded source (its size is recorded). ``OSError`` propagates.
+    """
+    path = ctx.out / rel
+    if path.parent not in ctx.made:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ctx.made.add(path.parent)
+    digest, size = link_or_copy(source, path, fsync=ctx.fsync)
+    return {
+        "path": rel,
+        "sha256": digest,
+        "size": size,
+        "width": int(image.shape[1]),
+        "height": int(image.shape[0]),
+    }
 
 
 @dataclass(frozen=True)
@@ -184,6 +261,8 @@ class WorkerContext:
     encode: EncodeOptions
     fsync: bool = False
     journal: Path | None = None
+    #: ``materialize --repair``: leave a file that already holds the rendered bytes untouched.
+    keep_identical: bool = False
     #: Output folders this process has already created (one ``mkdir`` per folder, not per file).
     made: set[Path] = field(default_factory=set, compare=False, repr=False)
 
@@ -203,12 +282,16 @@ class UnitResult:
     write_error : OutputWriteError or None
         A failed write (full disk, permission, ...): the run must stop. ``entries`` still
         lists the files of this unit written before it.
+    unchanged : list of str
+        With ``keep_identical``: the paths in ``entries`` that already held these bytes
+        and were left as they were.
     """
 
     unit: WorkUnit
     entries: list[dict[str, Any]]
     error: str | None = None
     write_error: OutputWriteError | None = None
+    unchanged: list[str] = field(default_factory=list)
 
 
 _CONTEXT: WorkerContext | None = None
@@ -226,9 +309,16 @@ def worker_journal_path(journal: Path) -> Path:
     return journal.with_name(f"{journal.stem}.{os.getpid()}-{_TOKEN}{journal.suffix}")
 
 
-def init_worker(context: WorkerContext) -> None:
-    """Pool initializer: one OpenCV thread, Ctrl-C left to the parent, the worker's journal."""
+def init_worker(context: WorkerContext, coordinator: int | None = None, forked: bool = False) -> None:
+    """Pool initializer: one OpenCV thread, Ctrl-C left to the parent, the worker's journal.
+
+    With ``coordinator`` (the pid of the process running the pool), the worker also dies
+    with its parent (:func:`~keypoint_corrupt.materialize.lifeline.die_with_parent`): the
+    coordinator itself when ``forked``, else the ``forkserver``, which exits with it.
+    """
     global _CONTEXT, _JOURNAL
+    if coordinator is not None:
+        die_with_parent(coordinator if forked else None, coordinator)
     _CONTEXT = context
     cv2.setNumThreads(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -271,26 +361,45 @@ def run_unit(ctx: WorkerContext, unit: WorkUnit, journal: Journal | None = None)
         sample = ds.base[unit.base_index]
         return UnitResult(unit, [], f"cannot corrupt {sample.image_path}: {type(exc).__name__}: {exc}")
     entries: list[dict[str, Any]] = []
+    unchanged: list[str] = []
     made = ctx.made
     for config, rel in unit.outputs:
         item = items[config]
         image = item["image"]
+        if config == CLEAN:  # the source image itself, hard-linked (else copied) into the output
+            try:
+                source = ds.base[unit.base_index].image_path
+                kept = _kept_entry(ctx.out / rel, source, rel, image) if ctx.keep_identical else None
+                if kept:
+                    unchanged.append(rel)
+                entry = kept or clean_copy_entry(ctx, source, rel, image)
+            except OSError as exc:
+                failure = OutputWriteError(str(ctx.out / rel), exc.errno, exc.strerror or str(exc))
+                return UnitResult(unit, entries, write_error=failure, unchanged=unchanged)
+            if journal is not None:
+                journal.append([entry])
+            entries.append(entry)
+            continue
         try:
             data = encode_image(image, ctx.encode)
         except (ValueError, cv2.error) as exc:
             sample = ds.base[unit.base_index]
-            return UnitResult(unit, entries, f"cannot encode {config} of {sample.image_path}: {exc}")
+            message = f"cannot encode {config} of {sample.image_path}: {exc}"
+            return UnitResult(unit, entries, message, unchanged=unchanged)
         path = ctx.out / rel
         try:
-            if path.parent not in made:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                made.add(path.parent)
-            write_atomic(path, data, fsync=ctx.fsync)
+            if ctx.keep_identical and holds_bytes(path, data):
+                unchanged.append(rel)
+            else:
+                if path.parent not in made:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    made.add(path.parent)
+                write_atomic(path, data, fsync=ctx.fsync)
         except OSError as exc:
             failure = OutputWriteError(str(path), exc.errno, exc.strerror or str(exc))
-            return UnitResult(unit, entries, write_error=failure)
+            return UnitResult(unit, entries, write_error=failure, unchanged=unchanged)
         box = item["box"]
-        entry: dict[str, Any] = {
+        entry = {
             "path": rel,
             "sha256": hashlib.sha256(data).hexdigest(),
             "size": len(data),
@@ -302,4 +411,34 @@ def run_unit(ctx: WorkerContext, unit: WorkUnit, journal: Journal | None = None)
         if journal is not None:
             journal.append([entry])
         entries.append(entry)
-    return UnitResult(unit, entries)
+    return UnitResult(unit, entries, unchanged=unchanged)
+
+
+def _kept_entry(path: Path, source: str | os.PathLike[str], rel: str, image: Any) -> dict[str, Any] | None:
+    """Return the entry of a clean copy ``path`` that already holds ``source``'s bytes, else ``None``.
+
+    Used with ``keep_identical`` (``materialize --repair``), which leaves such a copy alone.
+    """
+    try:
+        if not (os.path.samefile(path, source) or holds_bytes(path, Path(source).read_bytes())):
+            return None
+        data = path.read_bytes()
+    except OSError:
+        return None
+    return {
+        "path": rel,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size": len(data),
+        "width": int(image.shape[1]),
+        "height": int(image.shape[0]),
+    }
+
+
+def holds_bytes(path: Path, data: bytes) -> bool:
+    """Whether the file ``path`` exists and holds exactly ``data``."""
+    try:
+        if path.stat().st_size != len(data):
+            return False
+        return path.read_bytes() == data
+    except OSError:
+        return False

@@ -101,12 +101,18 @@ def test_bundled_layout_annotations_keypoints_and_pixels(reference, bundled):
                 assert im["file_name"] == f"images/{sample.id}.png"
                 rel = f"{split}/{config}/{im['file_name']}"
                 rec = by_path[rel]
-                assert (rec["source_id"], rec["source_path"]) == (sample.id, str(sample.image_path))
+                source = sample.image_path.relative_to(bundled).as_posix()  # relative to the root
+                assert (rec["source_id"], rec["source_path"]) == (sample.id, source)
                 assert ("box" in rec) == config.startswith("occlusion")
         clean = load(reference / split / "clean" / "annotations.json")
         check_coco_schema(clean)
         assert len(clean["annotations"]) == len(base)
-        assert all((bundled / "images").as_posix() in im["file_name"] for im in clean["images"])
+        # the clean split points at its own copies of the source images, inside the output
+        assert [im["file_name"] for im in clean["images"]] == [f"images/{s.id}.png" for s in base]
+        for im in clean["images"]:
+            copy = reference / split / "clean" / im["file_name"]
+            assert copy.read_bytes() == (bundled / im["file_name"]).read_bytes()
+            assert by_path[f"{split}/clean/{im['file_name']}"]["source_path"] == im["source_file"]
         if split == "val":  # pixels: each file decodes to the dataset's own item
             for pos, entry in enumerate(ds.plan):
                 sample = base[entry.base_index]
@@ -114,7 +120,7 @@ def test_bundled_layout_annotations_keypoints_and_pixels(reference, bundled):
                 np.testing.assert_array_equal(decode_rgb(reference / rel), ds[pos]["image"])
                 if entry.config.startswith("occlusion"):
                     assert by_path[rel]["box"] == ds[pos]["box"].tolist()
-    assert manifest["written_files"] == len(manifest["files"]) == 110
+    assert manifest["written_files"] == len(manifest["files"]) == 110 + 48  # + the clean copies
     assert {a["path"] for a in manifest["annotation_files"]} == {
         f"{s}/{c}/annotations.json" for s in ("train", "val") for c in (*CONFIGS, "clean")
     }
@@ -130,7 +136,7 @@ def test_worker_counts_and_shards_give_identical_bytes(tmp_path, reference_diges
     assert main(["materialize", "--out", str(sharded), "--workers", "2", "--shard", "2/2", "--quiet"]) == 0
     parts = [load(sharded / f"manifest.shard-{k}-of-2.json") for k in (1, 2)]
     assert all(p["complete"] for p in parts)
-    assert sum(len(p["files"]) for p in parts) == 110
+    assert sum(len(p["files"]) for p in parts) == 110 + 48
     assert not (sharded / "manifest.json").exists()
     assert main(["verify", str(sharded)]) == 1
     assert "without --shard to merge" in capsys.readouterr().out
@@ -203,12 +209,12 @@ def test_console_script_on_freihand_fixture_and_verify(tmp_path, fixtures_dir):
     assert res.returncode == 0, res.stderr
     # not a terminal: no progress bar, one summary line with the rate
     assert "\r" not in res.stderr and "%|" not in res.stderr
-    assert res.stdout.startswith("wrote 22 images in ") and "images/s" in res.stdout
+    assert res.stdout.startswith("wrote 30 images in ") and "images/s" in res.stdout  # 22 + 8 clean
     assert len(list((out / "val").glob("*/images/*.png"))) == 11 * round(0.2 * 8)
     res = subprocess.run(
         [str(CONSOLE_SCRIPT), "verify", str(out)], capture_output=True, text=True, timeout=300
     )
-    assert res.returncode == 0 and res.stdout.startswith("OK: 22 image files and 12 annotation files")
+    assert res.returncode == 0 and res.stdout.startswith("OK: 30 image files and 12 annotation files")
 
 
 class Terminal(io.StringIO):
@@ -225,7 +231,7 @@ def test_progress_bar_on_a_terminal_and_quiet(tmp_path, capsys, monkeypatch):
     assert "bundled synthetic STB sample" in terminal.getvalue()
     assert "img/s" in terminal.getvalue() and "100%" in terminal.getvalue()
     out = capsys.readouterr().out
-    assert out.startswith("wrote 2 images in ") and "images/s" in out
+    assert out.startswith("wrote 10 images in ") and "images/s" in out  # 2 + the 8 clean copies
     argv[2] = str(tmp_path / "b")
     assert main([*argv, "--workers", "1", "--quiet"]) == 0
     assert capsys.readouterr() == ("", "")
@@ -258,7 +264,7 @@ def test_png_compression_reaches_the_encoder_and_the_manifest(tmp_path, referenc
         assert main([*argv, "--out", str(out), "--png-compression", str(level)]) == 0
         manifest = load(out / "manifest.json")
         assert manifest["png_compression"] == level
-        sizes[level] = {f["path"]: f["size"] for f in manifest["files"]}
+        sizes[level] = {f["path"]: f["size"] for f in manifest["files"] if f["config"] != "clean"}
         for path in sizes[level]:  # other bytes, the same pixels
             np.testing.assert_array_equal(decode_rgb(out / path), decode_rgb(reference / path))
     assert len(sizes[0]) == 6
@@ -296,8 +302,8 @@ def test_fsync_syncs_each_file_before_its_rename_and_its_folder_after(tmp_path, 
     synced.clear()
     assert main([*argv, "--out", str(durable), "--fsync"]) == 0
 
-    files = [f["path"] for f in load(durable / "manifest.json")["files"]]
-    assert len(files) == 4
+    files = [f["path"] for f in load(durable / "manifest.json")["files"] if f["config"] != "clean"]
+    assert len(files) == 4  # the encoded ones (the clean copies are hard links)
     for rel in files:
         path = durable / rel
         own = [
@@ -318,15 +324,15 @@ def test_fsync_syncs_each_file_before_its_rename_and_its_folder_after(tmp_path, 
 def test_changed_settings_are_refused_unless_overwrite(tmp_path, reference, bundled, capsys):
     out = tmp_path / "o"
     shutil.copytree(reference, out)
-    other_root = tmp_path / "stb_copy"
-    shutil.copytree(bundled, other_root)
+    # another dataset (a copy of the same one at another path resumes: tests/reliability)
+    other = os.path.join(os.path.dirname(__file__), "..", "data", "hands", "freihand", "test_freihand.json")
     cases = {
         ("--seed", "1"): "seed 0 (existing) vs 1 (now)",
         ("--fraction", "0.3"): "fraction 0.2 (existing) vs 0.3 (now)",
         ("--configs", "defocus-7"): "configs",
         ("--splits", "val"): "splits",
         ("--format", "jpg"): "image_format",
-        ("--dataset", "stb", "--root", str(other_root)): "dataset",
+        ("--dataset", "coco", "--annotations", other): "dataset",
     }
     for extra, message in cases.items():
         assert main(["materialize", "--out", str(out), "--quiet", *extra]) == 2

@@ -25,7 +25,7 @@ def damaged(tmp_path, reference):
 
 def test_verify_accepts_an_intact_output(reference, capsys):
     assert main(["verify", str(reference)]) == 0
-    assert capsys.readouterr().out.startswith("OK: 110 image files and 24 annotation files match")
+    assert capsys.readouterr().out.startswith("OK: 158 image files and 24 annotation files match")
 
 
 def test_verify_catches_a_flipped_byte(damaged, capsys):
