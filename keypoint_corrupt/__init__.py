@@ -16,46 +16,103 @@ Examples
 """
 
 import importlib
+import importlib.abc
+import importlib.util
 import os
+import sys
 import types
+from typing import TYPE_CHECKING, Any
 
 # albumentations checks PyPI on import (a blocking network call, pointless on offline
 # cluster nodes, and urging an upgrade past the MIT releases we pin); users can still opt in.
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
-from keypoint_corrupt import functional, transforms
-from keypoint_corrupt._version import __version__
-from keypoint_corrupt.registry import (
-    CONFIGS,
-    CorruptionConfig,
-    apply_corruption,
-    available_configs,
-    get_config,
-    make_corruption,
-    register_config,
-    unregister_config,
-)
-from keypoint_corrupt.transforms import *  # noqa: F403  (every public transform, from transforms.__all__)
+from keypoint_corrupt._version import __version__  # noqa: F401  (in __all__)
 
-__all__ = [
+if TYPE_CHECKING:  # what type checkers see; at run time these load on first use (__getattr__)
+    # F401: re-exported, and listed in __all__ (built on first use by __getattr__)
+    from keypoint_corrupt import functional, models, transforms  # noqa: F401
+    from keypoint_corrupt.registry import (  # noqa: F401
+        CONFIGS,
+        CorruptionConfig,
+        apply_corruption,
+        available_configs,
+        get_config,
+        make_corruption,
+        register_config,
+        unregister_config,
+    )
+    from keypoint_corrupt.transforms import *  # noqa: F403  (every public transform)
+
+# The public API loads on first use: albumentations imports torch when it is installed, and
+# `import keypoint_corrupt` (the CLI's `--help` among others) should not pay for that.
+_SUBMODULES = ("functional", "models", "transforms")
+_REGISTRY_NAMES = (
     "CONFIGS",
     "CorruptionConfig",
-    "__version__",
     "apply_corruption",
     "available_configs",
-    "functional",
     "get_config",
     "make_corruption",
     "register_config",
-    "transforms",
     "unregister_config",
-]
-__all__ += transforms.__all__
+)
+_OWN_NAMES = (*_REGISTRY_NAMES, "__version__", "functional", "transforms")
 
 
-def __getattr__(name: str) -> types.ModuleType:
-    # `keypoint_corrupt.models` needs torch: import it only on first use, so the rest of the
-    # package works without the `models` extra (the import then explains how to install it).
-    if name == "models":
-        return importlib.import_module("keypoint_corrupt.models")
-    raise AttributeError(f"module 'keypoint_corrupt' has no attribute {name!r}")
+def __getattr__(name: str) -> Any:
+    # `keypoint_corrupt.models` needs torch: it is not in __all__, and importing it without the
+    # `models` extra explains how to install it.
+    if name in _SUBMODULES:
+        value: Any = importlib.import_module(f"keypoint_corrupt.{name}")
+    elif name in _REGISTRY_NAMES:
+        value = getattr(importlib.import_module("keypoint_corrupt.registry"), name)
+    elif name == "__all__" or not name.startswith("__"):
+        transforms_module = importlib.import_module("keypoint_corrupt.transforms")
+        if name == "__all__":  # every public transform, from transforms.__all__
+            value = sorted((*_OWN_NAMES, *transforms_module.__all__))
+        elif name in transforms_module.__all__:
+            value = getattr(transforms_module, name)
+        else:
+            raise AttributeError(f"module 'keypoint_corrupt' has no attribute {name!r}")
+    else:
+        raise AttributeError(f"module 'keypoint_corrupt' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_OWN_NAMES, *__getattr__("__all__")})
+
+
+class _TransformsFollowAlbumentations(importlib.abc.MetaPathFinder):
+    """Import ``keypoint_corrupt.transforms`` as soon as albumentations is imported.
+
+    ``A.load`` / ``A.from_dict`` find a transform class only once it exists (albumentations'
+    metaclass registers it), and "import keypoint_corrupt, then A.load" is documented to work
+    (docs/corruptions.md). The transforms load lazily, so they follow albumentations in: at
+    once if it is already imported, else right after whoever imports it first.
+    """
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != "albumentations":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        loader = getattr(spec, "loader", None)
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        exec_module = loader.exec_module
+
+        def exec_then_load_transforms(module: types.ModuleType) -> None:
+            exec_module(module)
+            importlib.import_module("keypoint_corrupt.transforms")  # (or its import under way)
+
+        loader.exec_module = exec_then_load_transforms
+        return spec
+
+
+if "albumentations" in sys.modules:
+    importlib.import_module("keypoint_corrupt.transforms")
+else:
+    sys.meta_path.insert(0, _TransformsFollowAlbumentations())

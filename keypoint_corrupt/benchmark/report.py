@@ -17,14 +17,18 @@ from keypoint_corrupt.benchmark.evaluate import BenchmarkResult, row_label
 from keypoint_corrupt.metrics import SUMMARY_METRICS
 
 __all__ = [
+    "REPORT_FILES",
     "REPORT_FORMAT",
     "build_report",
+    "check_output_dir",
     "published_columns",
     "render_markdown",
     "write_report",
 ]
 
 REPORT_FORMAT = "keypoint-corrupt/benchmark-report"
+#: What :func:`write_report` writes in its folder; ``report.json`` carries :data:`REPORT_FORMAT`.
+REPORT_FILES = ("report.json", "report.csv", "report.md", "pck_curves.png", "examples.png")
 _METRICS = tuple(SUMMARY_METRICS)  # mean_epe, median_epe, auc
 _HEAD = {"mean_epe": "mean EPE (px)", "median_epe": "median EPE (px)", "auc": "AUC"}
 
@@ -299,6 +303,73 @@ def _csv(value: Any) -> str:
     return "" if value is None else repr(float(value))
 
 
+def check_output_dir(
+    out_dir: str | os.PathLike[str],
+    files: Sequence[str] = REPORT_FILES,
+    report_format: str = REPORT_FORMAT,
+) -> Path:
+    """Check that a report may be written in ``out_dir`` without replacing anyone else's files.
+
+    ``out_dir`` may be missing (it is created), empty, or hold unrelated files. If any of
+    ``files`` is already there, the folder must hold an earlier report: ``files[0]`` (a JSON
+    document) with ``"format": report_format``. So re-running a benchmark into the same folder
+    replaces its own report, and nothing a user wrote is overwritten. Cheap: call it before
+    any work (the ``benchmark`` command does, before loading a model).
+
+    Parameters
+    ----------
+    out_dir : path
+        The output folder.
+    files : sequence of str
+        The file names the report writes, its JSON document first (default :data:`REPORT_FILES`).
+    report_format : str
+        The ``format`` field of that JSON document (default :data:`REPORT_FORMAT`).
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    NotADirectoryError
+        If ``out_dir``, or a folder above it, is a file.
+    FileExistsError
+        If writing would replace a file that an earlier report did not write.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "report.md").write_text("my notes")
+    >>> check_output_dir(d)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    FileExistsError: .../report.md exists and is not from an earlier benchmark report; ...
+    """
+    out = Path(out_dir)
+    above = out
+    while not above.exists() and above != above.parent:
+        above = above.parent
+    if above.exists() and not above.is_dir():
+        what = "exists and is not a folder" if above == out else f"is inside {above}, a file"
+        raise NotADirectoryError(f"{out} {what}")
+    present = [name for name in files if (out / name).exists() or (out / name).is_symlink()]
+    if not present or _is_report(out / files[0], report_format):
+        return out
+    raise FileExistsError(
+        f"{out / present[0]} exists and is not from an earlier benchmark report; "
+        "move it or choose another output folder"
+    )
+
+
+def _is_report(path: Path, report_format: str) -> bool:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(doc, dict) and doc.get("format") == report_format
+
+
 def write_report(
     result: BenchmarkResult,
     out_dir: str | os.PathLike[str],
@@ -317,7 +388,8 @@ def write_report(
     result : BenchmarkResult
         From :func:`~keypoint_corrupt.benchmark.evaluate`.
     out_dir : path
-        Output folder (created).
+        Output folder (created). Files of an earlier report there are replaced; any other
+        file of the same name is not (:func:`check_output_dir`).
     label, compare_label : str
         Names of the models in the report.
     compare : BenchmarkResult, optional
@@ -334,6 +406,11 @@ def write_report(
     dict
         File kind -> path.
 
+    Raises
+    ------
+    NotADirectoryError, FileExistsError
+        From :func:`check_output_dir`, before anything is written.
+
     Examples
     --------
     >>> import tempfile, numpy as np
@@ -344,7 +421,7 @@ def write_report(
     >>> sorted(write_report(res, tempfile.mkdtemp(), plots=False))
     ['csv', 'json', 'md']
     """
-    out = Path(out_dir)
+    out = check_output_dir(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     doc = build_report(
         result,

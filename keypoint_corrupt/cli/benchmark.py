@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from keypoint_corrupt._model_names import MODEL_NAMES
-from keypoint_corrupt.cli.data import open_data, parse_configs
 from keypoint_corrupt.cli.main import CliError
-from keypoint_corrupt.registry import CONFIGS
+from keypoint_corrupt.cli.options import DATA_HELP
 
 DEFAULT_OUT = "benchmark-report"
+# What --speed writes with --out (benchmark.speed.write_speed_report), its JSON document first.
+SPEED_FILES = ("speed.json", "speed.md")
+SPEED_FORMAT = "keypoint-corrupt/speed-report"
 
 EXAMPLES = """examples:
   # a trained checkpoint on the real STB validation split, all eleven configurations
@@ -35,6 +37,8 @@ EXAMPLES = """examples:
 
 --data is an STB root (labels/ + images/), a COCO keypoint file (.json, with --images for
 its image folder) or a 'keypoint-corrupt materialize' output; default: the bundled sample.
+--out is checked before any work: a new folder, or one whose report files (if any) are an
+earlier benchmark's, which are replaced; any other file of those names is never overwritten.
 """
 
 
@@ -68,9 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--compare-predict", metavar="MODULE:FUNCTION", help="a second predict callable")
     c.add_argument("--compare-label", help="name of the second model in the report")
     d = p.add_argument_group("data")
-    d.add_argument(
-        "--data", metavar="PATH", help="STB root, COCO .json or materialised output (default: bundled)"
-    )
+    d.add_argument("--data", metavar="PATH", help=DATA_HELP)
     d.add_argument("--images", metavar="DIR", help="image folder of a COCO --data file")
     d.add_argument("--split", help="STB split (default val) or split of a materialised output")
     d.add_argument(
@@ -107,7 +109,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--nerpe-decode", choices=("standard", "progressive"), default="standard")
     o = p.add_argument_group("output")
     o.add_argument(
-        "--out", metavar="DIR", help=f"output folder (default ./{DEFAULT_OUT}; --speed: print only)"
+        "--out",
+        metavar="DIR",
+        help=f"output folder (default ./{DEFAULT_OUT}; --speed: print only); an earlier report "
+        "there is replaced, other files of the same names are refused",
     )
     o.add_argument(
         "--train-set",
@@ -186,7 +191,23 @@ def _check_args(args: argparse.Namespace) -> None:
         raise CliError("--fraction must be in (0, 1]")
     if args.examples < 0:
         raise CliError("--examples must be >= 0")
+    from keypoint_corrupt.cli.data import parse_configs
+
     args.configs = parse_configs(args.configs)
+
+
+def _check_out(args: argparse.Namespace) -> Path | None:
+    """The output folder, refused before any work if writing there would replace a foreign file."""
+    from keypoint_corrupt.benchmark.report import check_output_dir
+
+    if args.speed and not args.out:
+        return None
+    try:
+        if args.speed:
+            return check_output_dir(args.out, SPEED_FILES, SPEED_FORMAT)
+        return check_output_dir(args.out or DEFAULT_OUT)
+    except OSError as exc:
+        raise CliError(f"--out {exc}") from None
 
 
 def _default_workers(device: str) -> int:
@@ -240,6 +261,7 @@ def _predictor(
 
 def run(args: argparse.Namespace) -> int:
     _check_args(args)
+    _check_out(args)
     if args.speed:
         return _run_speed(args)
     return _run_benchmark(args)
@@ -248,6 +270,8 @@ def run(args: argparse.Namespace) -> int:
 def _run_benchmark(args: argparse.Namespace) -> int:
     from keypoint_corrupt.benchmark import evaluate, write_report
     from keypoint_corrupt.benchmark.published import TRAIN_SETS
+    from keypoint_corrupt.cli.data import open_data
+    from keypoint_corrupt.registry import CONFIGS
 
     if not (args.model or args.weights or args.predict):
         raise CliError("choose the model: --model NAME --weights W, or --predict MODULE:FUNCTION")
@@ -287,16 +311,19 @@ def _run_benchmark(args: argparse.Namespace) -> int:
         header = getattr(predict, "checkpoint", {}) or {}
         train_set = header.get("train_set") if header.get("train_set") in TRAIN_SETS else "S-train"
     out = Path(args.out or DEFAULT_OUT)
-    files = write_report(
-        result,
-        out,
-        label=label,
-        compare=other,
-        compare_label=compare_label,
-        train_set=train_set,
-        command=_command_line(args),
-        plots=not args.no_plots,
-    )
+    try:
+        files = write_report(
+            result,
+            out,
+            label=label,
+            compare=other,
+            compare_label=compare_label,
+            train_set=train_set,
+            command=_command_line(args),
+            plots=not args.no_plots,
+        )
+    except OSError as exc:  # the folder changed since the check, or a failed write (disk full)
+        raise CliError(f"cannot write the report in {out}: {exc}") from None
     _print_rows(result, other, label, compare_label)
     t = result.timing
     print(
@@ -337,6 +364,8 @@ def _run_speed(args: argparse.Namespace) -> int:
         )
     except ImportError as exc:
         raise CliError(f"--speed needs PyTorch: {exc}") from None
+    from keypoint_corrupt.cli.data import open_data
+
     for name in ("iters", "large_batch", "throughput_iters"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -379,6 +408,9 @@ def _run_speed(args: argparse.Namespace) -> int:
     command = _command_line(args)
     print(speed_markdown(results, machine, command))
     if args.out:
-        files = write_speed_report(results, machine, args.out, command)
+        try:
+            files = write_speed_report(results, machine, args.out, command)
+        except OSError as exc:
+            raise CliError(f"cannot write the report in {args.out}: {exc}") from None
         print(f"wrote {', '.join(str(p) for p in files.values())}")
     return 0

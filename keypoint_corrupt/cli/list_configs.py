@@ -6,8 +6,6 @@ import argparse
 import json
 from typing import Any
 
-from keypoint_corrupt.registry import available_configs, get_config
-
 EXAMPLES = """examples:
   keypoint-corrupt list
   keypoint-corrupt list --json
@@ -27,6 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from keypoint_corrupt.registry import available_configs, get_config
+
     rows: list[dict[str, Any]] = []
     for name in available_configs():
         cfg = get_config(name)

@@ -13,23 +13,54 @@ from collections.abc import Sequence
 
 from keypoint_corrupt._version import __version__
 
-# Command modules, in the order `--help` lists them.
-COMMAND_MODULES: tuple[str, ...] = (
-    "keypoint_corrupt.cli.list_configs",
-    "keypoint_corrupt.cli.synth_stb",
-    "keypoint_corrupt.cli.materialize",
-    "keypoint_corrupt.cli.verify",
-    "keypoint_corrupt.cli.preview",
-    "keypoint_corrupt.cli.train",
-    "keypoint_corrupt.cli.benchmark",
-)
+# Commands in the order `--help` lists them: name -> (module, the one-line help `--help` shows).
+# A run imports only its own command's module, so `keypoint-corrupt --help` and a command's
+# `--help` do not import albumentations, torch or OpenCV (tests/test_cli_help.py checks this, and
+# that these lines match each module's own `help=`).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "list": (
+        "keypoint_corrupt.cli.list_configs",
+        "list the corruption configurations and their parameters",
+    ),
+    "synth-stb": (
+        "keypoint_corrupt.cli.synth_stb",
+        "write a synthetic dataset in STB's layout (drawn hands, exact labels)",
+    ),
+    "materialize": (
+        "keypoint_corrupt.cli.materialize",
+        "write the corrupted subsets (S-train*, S-val*) to disk with COCO annotations",
+    ),
+    "verify": (
+        "keypoint_corrupt.cli.verify",
+        "recheck a materialised folder against its manifest (sha256, counts)",
+    ),
+    "preview": (
+        "keypoint_corrupt.cli.preview",
+        "contact sheet PNG: the clean image and each configuration, keypoints and ROI drawn",
+    ),
+    "train": (
+        "keypoint_corrupt.cli.train",
+        "train a reference model (PoseNet dense/depthwise, NerPE) on S-train or S-train*",
+    ),
+    "benchmark": (
+        "keypoint_corrupt.cli.benchmark",
+        "benchmark a keypoint model under every corruption (Table II) or its speed (Table I)",
+    ),
+}
+COMMAND_MODULES: tuple[str, ...] = tuple(module for module, _ in COMMANDS.values())
 
 
 class CliError(Exception):
     """A user-facing error: printed as one line, exit code 2."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None, *, all_commands: bool = True) -> argparse.ArgumentParser:
+    """The ``keypoint-corrupt`` parser.
+
+    With ``all_commands`` (the default) every command module is imported and registers its
+    full parser. Otherwise only ``command``'s module is (if it names one); the other commands
+    get a placeholder parser carrying their one-line help, which is all ``--help`` shows.
+    """
     parser = argparse.ArgumentParser(
         prog="keypoint-corrupt",
         description="Corrupt keypoint datasets on purpose: defocus, motion blur, keypoint-aware "
@@ -38,13 +69,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in COMMAND_MODULES:
-        importlib.import_module(module).register(sub)
+    for name, (module, help_line) in COMMANDS.items():
+        if all_commands or name == command:
+            importlib.import_module(module).register(sub)
+        else:
+            sub.add_parser(name, help=help_line, add_help=False)
     return parser
 
 
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names: its first word that is not an option (the top-level
+    options, ``--help`` and ``--version``, take no value)."""
+    for word in argv:
+        if word == "--":
+            return None
+        if not word.startswith("-"):
+            return word
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command_of(argv), all_commands=False)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

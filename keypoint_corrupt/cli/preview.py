@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import struct
 import sys
+import zlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from keypoint_corrupt.cli.data import parse_configs
 from keypoint_corrupt.cli.main import CliError
-from keypoint_corrupt.registry import CONFIGS
+
+if TYPE_CHECKING:  # numpy, OpenCV and the package load in run(): `preview --help` stays light
+    import numpy as np
 
 EXAMPLES = """examples:
   # the first S-val sample of the bundled synthetic STB
@@ -29,7 +31,13 @@ EXAMPLES = """examples:
 
 The sheet shows the clean image and each configuration, with the visible keypoints, the
 keypoint ROI (yellow) and, for occlusion, the painted square (red).
+An existing --out file is replaced only if an earlier 'preview' wrote it (or with --overwrite).
 """
+
+#: PNG text chunk that marks a sheet written by this command: only such a file is replaced
+#: without --overwrite.
+PNG_MARK = (b"Software", b"keypoint-corrupt preview")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -53,7 +61,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--index", type=int, default=0, metavar="N", help="sample index (default: 0)")
     src.add_argument("--image", type=Path, metavar="FILE", help="an image file (with --keypoints)")
     src.add_argument("--keypoints", type=Path, metavar="JSON", help="its keypoints (see the examples)")
-    p.add_argument("--out", type=Path, required=True, metavar="FILE.png", help="where to write the PNG")
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="FILE.png",
+        help="where to write the PNG; an existing file is replaced only if an earlier preview wrote it",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace an existing --out file whatever wrote it"
+    )
     p.add_argument("--configs", default="all", metavar="all|A,B", help="configurations (default: all)")
     p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     p.add_argument("--tile-width", type=int, default=320, metavar="PX", help="tile width (default: 320)")
@@ -63,6 +80,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _flat_triples(values: list[Any], where: str) -> tuple[np.ndarray, np.ndarray]:
+    import numpy as np
+
     arr = np.asarray(values, dtype=np.float64)
     if arr.ndim == 1:
         if arr.size == 0 or arr.size % 3:
@@ -76,6 +95,8 @@ def _flat_triples(values: list[Any], where: str) -> tuple[np.ndarray, np.ndarray
 
 def read_keypoints(path: Path, image: Path) -> tuple[np.ndarray, np.ndarray]:
     """Keypoints and visibility from the JSON forms that ``--keypoints`` accepts."""
+    import numpy as np
+
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -157,9 +178,75 @@ def _load(load_image: Any, source: Any) -> np.ndarray:
         raise CliError(str(exc)) from None
 
 
-def run(args: argparse.Namespace) -> int:
-    from keypoint_corrupt.preview import contact_sheet, save_png
+def is_preview_png(path: Path) -> bool:
+    """Whether ``path`` is a PNG that this command wrote (it carries :data:`PNG_MARK`)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 16)
+    except OSError:
+        return False
+    if not head.startswith(_PNG_SIGNATURE):
+        return False
+    pos = len(_PNG_SIGNATURE)
+    while pos + 8 <= len(head):
+        length, kind = struct.unpack(">I4s", head[pos : pos + 8])
+        if kind == b"tEXt":
+            return head[pos + 8 : pos + 8 + length] == b"\0".join(PNG_MARK)
+        if kind in (b"IDAT", b"IEND"):
+            return False
+        pos += 12 + length
+    return False
 
+
+def check_out(path: Path, overwrite: bool) -> None:
+    """Refuse, before any work, an ``--out`` that cannot be written or is someone else's file."""
+    if path.is_dir():
+        raise CliError(f"--out {path} is a folder; give a file name such as {path / 'sheet.png'}")
+    if path.exists() or path.is_symlink():
+        if not path.is_file():
+            raise CliError(f"--out {path} exists and is not a regular file")
+        if not overwrite and not is_preview_png(path):
+            raise CliError(
+                f"--out {path} exists and was not written by 'keypoint-corrupt preview'; "
+                "pass --overwrite to replace it, or choose another --out"
+            )
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise CliError(f"--out {path}: {parent} is not a folder")
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def write_sheet(path: Path, sheet: np.ndarray) -> None:
+    """Write ``sheet`` (RGB) as a PNG carrying :data:`PNG_MARK`, atomically (temp file + rename)."""
+    import cv2
+    import numpy as np
+
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(sheet[..., ::-1]))
+    if not ok:
+        raise OSError(f"could not encode PNG for {path}")
+    png = buf.tobytes()
+    end_of_ihdr = len(_PNG_SIGNATURE) + 25  # IHDR: length, type, 13 bytes, CRC
+    png = png[:end_of_ihdr] + _png_chunk(b"tEXt", b"\0".join(PNG_MARK)) + png[end_of_ihdr:]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(png)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from keypoint_corrupt.cli.data import parse_configs
+    from keypoint_corrupt.preview import contact_sheet
+    from keypoint_corrupt.registry import CONFIGS
+
+    check_out(args.out, args.overwrite)
     configs = parse_configs(args.configs)
     if configs is None:  # --configs defaults to "all"; None only when it is unset
         configs = CONFIGS
@@ -182,9 +269,7 @@ def run(args: argparse.Namespace) -> int:
     except (TypeError, ValueError) as exc:
         raise CliError(f"cannot draw {label}: {exc}") from None
     try:
-        if args.out.parent and not args.out.parent.exists():
-            args.out.parent.mkdir(parents=True)
-        save_png(args.out, sheet)
+        write_sheet(args.out, sheet)
     except OSError as exc:
         raise CliError(f"cannot write {args.out}: {exc.strerror or exc}") from None
     if not args.quiet:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from keypoint_corrupt.cli.main import CliError
-from keypoint_corrupt.datasets.bundled import BUNDLED_SAMPLE_ARGS
-from keypoint_corrupt.datasets.stb import STB_SEQUENCES
-from keypoint_corrupt.datasets.synth import write_synthetic_stb
+
+# keypoint_corrupt.datasets.stb.STB_SEQUENCES and datasets.bundled.BUNDLED_SAMPLE_ARGS, written
+# out so that `synth-stb --help` does not import the dataset layer (numpy, OpenCV, albumentations);
+# tests/test_cli_help.py checks that they match.
+STB_SEQUENCES: tuple[str, ...] = tuple(f"B{b}{kind}" for b in range(1, 7) for kind in ("Counting", "Random"))
+BUNDLED_SAMPLE_ARGS: dict[str, Any] = {"frames_per_sequence": 2, "sequences": None, "seed": 0}
 
 EXAMPLES = f"""examples:
   keypoint-corrupt synth-stb --out stb_synth
@@ -71,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         (out / sub).is_dir() and any((out / sub).iterdir()) for sub in ("images", "labels")
     ):
         raise CliError(f"{out} already holds an STB tree; pass --overwrite to replace its files")
+    from keypoint_corrupt.datasets.synth import write_synthetic_stb
+
     seqs = tuple(args.sequences) if args.sequences else STB_SEQUENCES
     write_synthetic_stb(out, args.frames_per_sequence, seqs, args.seed)
     n = len(seqs) * args.frames_per_sequence

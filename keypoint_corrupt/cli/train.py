@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from keypoint_corrupt._model_names import MODEL_NAMES
-from keypoint_corrupt.cli.data import DATA_HELP, training_data
 from keypoint_corrupt.cli.main import CliError
+from keypoint_corrupt.cli.options import DATA_HELP
+
+# The files a run writes in --out: an existing folder may hold them only as an earlier run's.
+RUN_FILES = ("last.pt", "model.pt", "loss_curve.png", "history.json")
 
 EXAMPLES = """examples:
   # a quick run on the bundled sample, on the CPU
@@ -26,7 +30,9 @@ EXAMPLES = """examples:
 
 Writes OUT/last.pt (every epoch and on Ctrl-C), OUT/model.pt, OUT/loss_curve.png and
 OUT/history.json. Keypoints must be in hand3d's joint order (STB is read that way); the crop is
-centred on --center-joint (12 = middle-finger MCP in that order).
+centred on --center-joint (12 = middle-finger MCP in that order; it must be a joint of the data).
+--out must be a new or empty folder, or hold an earlier run (continued with --resume); it is
+checked, like every option, before any work starts.
 """
 
 
@@ -54,32 +60,79 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers (default 0)")
     p.add_argument("--crop-size", type=int, default=256, help="network input side (hand3d: 256)")
     p.add_argument("--center-joint", type=int, default=12, help="joint the crop is centred on (default 12)")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument(
+        "--out", required=True, metavar="DIR", help="output folder (new, or an earlier run's with --resume)"
+    )
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    try:
-        from keypoint_corrupt.models import train
-    except ImportError as exc:
-        raise CliError(str(exc)) from None
+def check_out(out: Path, resume: bool) -> None:
+    """Refuse, before any work, an ``--out`` that is not a folder or holds files a run did not write."""
+    if out.exists() and not out.is_dir():
+        raise CliError(f"--out {out} exists and is not a folder")
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise CliError(f"--out {out}: {parent} is not a folder")
+    last = out / "last.pt"
+    if resume and not last.is_file():
+        raise CliError(f"--resume: no checkpoint at {last}")
+    if not resume and last.is_file():
+        raise CliError(
+            f"{out} already holds a run (last.pt); pass --resume to continue it or choose another --out"
+        )
+    if not last.is_file():
+        found = [name for name in RUN_FILES if (out / name).exists()]
+        if found:
+            raise CliError(
+                f"--out {out} holds {', '.join(found)} but no last.pt (not a 'keypoint-corrupt train' "
+                "run); choose another --out"
+            )
+
+
+def _check_args(args: argparse.Namespace) -> None:
     for name in ("epochs", "batch_size", "crop_size"):
         if getattr(args, name) < 1:
             raise CliError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if not 0 < args.fraction <= 1:
         raise CliError(f"--fraction must be in (0, 1], got {args.fraction}")
+    if args.center_joint < 0:
+        raise CliError(f"--center-joint must be >= 0, got {args.center_joint}")
+    check_out(Path(args.out), args.resume)
+
+
+def _joints(items: Any) -> int:
+    import numpy as np
+
+    try:
+        return int(np.asarray(items[0]["keypoints"]).shape[0])
+    except (OSError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    _check_args(args)
+    try:
+        from keypoint_corrupt.models import train
+    except ImportError as exc:
+        raise CliError(str(exc)) from None
+    from keypoint_corrupt.cli.data import training_data
+
     out = Path(args.out)
-    if args.resume and not (out / "last.pt").is_file():
-        raise CliError(f"--resume: no checkpoint at {out / 'last.pt'}")
-    if not args.resume and (out / "last.pt").is_file():
-        raise CliError(
-            f"{out} already holds a run (last.pt); pass --resume to continue it or choose another --out"
-        )
     train_items, val_items, info = training_data(
         args.data, args.images, args.train_set, fraction=args.fraction, seed=args.seed, val_data=args.val_data
     )
+    if len(train_items) == 0:
+        raise CliError(f"--data {args.data or 'bundled sample'}: no training images")
+    joints = _joints(train_items)
+    if args.center_joint >= joints:
+        raise CliError(
+            f"--center-joint {args.center_joint} is out of range: the data has {joints} joints "
+            f"(0..{joints - 1})"
+        )
     from keypoint_corrupt.models._torch import resolve_device
 
     try:
@@ -111,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.quiet and sys.stderr.isatty(),
             info=info,
         )
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
     last = result.epoch_losses[-1] if result.epoch_losses else float("nan")
     epe = f", validation mean EPE {result.val_epe[-1]:.2f} px" if result.val_epe else ""

@@ -18,7 +18,9 @@ class CocoKeypoints(Sequence[Sample]):
 
     Keypoints may be flat ``[x, y, v, x, y, v, ...]`` (COCO) or nested ``[[x, y, v], ...]``
     (some MMPose exports); ``v == 0`` means not labelled / invisible, any other value
-    visible. Joint names come from the annotation's category (``categories[].keypoints``).
+    visible. An invisible joint may have NaN or infinite coordinates (some exports write
+    missing joints so); they read as ``0, 0``, as COCO writes an unlabelled joint. Joint names
+    come from the annotation's category (``categories[].keypoints``).
 
     Parameters
     ----------
@@ -45,7 +47,8 @@ class CocoKeypoints(Sequence[Sample]):
     ValueError
         If the file is not JSON, lacks a required field, refers to unknown images or
         categories, repeats an annotation id, has keypoint counts that disagree with the
-        category, or NaN / infinite keypoints; the message names the file (and the annotation).
+        category, or NaN / infinite coordinates of a visible joint (``v != 0``); the message
+        names the file (and the annotation).
 
     Examples
     --------

@@ -246,7 +246,9 @@ def parse_keypoints(
     ------
     ValueError
         Not a list, not numbers, not ``x, y, v`` triples, a joint count other than
-        ``num_joints``, or NaN / infinite values.
+        ``num_joints``, NaN / infinite coordinates of a labelled joint (``v != 0``), or a
+        NaN / infinite ``v``. An unlabelled joint (``v == 0``) may have NaN or infinite
+        coordinates: they are returned as ``0, 0``, how COCO writes an unlabelled joint.
 
     Examples
     --------
@@ -254,6 +256,8 @@ def parse_keypoints(
     [[1.0, 2.0, 2.0], [3.0, 4.0, 0.0]]
     >>> parse_keypoints([1, 2, 2, 3, 4, 0], 2).tolist()
     [[1.0, 2.0, 2.0], [3.0, 4.0, 0.0]]
+    >>> parse_keypoints([1, 2, 2, float("nan"), float("nan"), 0], 2).tolist()
+    [[1.0, 2.0, 2.0], [0.0, 0.0, 0.0]]
     """
     fail = error if error is not None else _plain_error
     if not isinstance(raw, list):
@@ -271,8 +275,16 @@ def parse_keypoints(
     arr = arr.reshape(-1, 3)
     if arr.shape[0] != num_joints:
         raise fail(where, f"has {arr.shape[0]} keypoints but its category defines {num_joints} joints")
-    if not np.isfinite(arr).all():
-        raise fail(where, f"{field!r} holds NaN or infinite values")
+    bad = ~np.isfinite(arr[:, :2]).all(axis=1)
+    labelled = arr[:, 2] != 0
+    if not np.isfinite(arr[:, 2]).all() or (bad & labelled).any():
+        joints = ", ".join(str(j) for j in np.flatnonzero(bad & labelled | ~np.isfinite(arr[:, 2])))
+        raise fail(
+            where,
+            f"{field!r} holds NaN or infinite values at labelled joint(s) {joints} "
+            "(only an unlabelled joint, v = 0, may have NaN or infinite coordinates)",
+        )
+    arr[bad, :2] = 0.0  # an unlabelled joint's NaN / inf coordinates read as 0, 0 (COCO's convention)
     return arr
 
 

@@ -158,8 +158,32 @@ def read_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> 
     """Read a checkpoint file as a dict (``header``, ``state_dict``, ``training_state``).
 
     Uses ``torch.load(weights_only=True)``: no arbitrary code runs.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file is missing (other ``OSError`` such as permission denied passes through).
+    ValueError
+        If the file is not a keypoint_corrupt checkpoint (not a ``torch.save`` file, a file
+        holding pickled objects that ``weights_only`` refuses, or one without our header), or
+        one newer than this package understands; the message names the file.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> junk = pathlib.Path(tempfile.mkdtemp()) / "junk.pt"
+    >>> _ = junk.write_bytes(b"not a checkpoint")
+    >>> read_checkpoint(junk)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: .../junk.pt is not a keypoint_corrupt checkpoint (not a file torch.load can read: ...)
     """
-    payload = torch.load(Path(path), map_location=map_location, weights_only=True)
+    try:
+        payload = torch.load(Path(path), map_location=map_location, weights_only=True)
+    except OSError:
+        raise
+    except Exception as exc:  # torch.load raises whatever its unpickler meets in a junk file
+        raise ValueError(f"{path} is not a keypoint_corrupt checkpoint ({_load_failure(exc)})") from exc
     header = payload.get("header") if isinstance(payload, dict) else None
     if not isinstance(header, dict) or header.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a keypoint_corrupt checkpoint (no header)")
@@ -169,6 +193,21 @@ def read_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> 
             f"understands ({_FORMAT_VERSION}); upgrade keypoint-corrupt"
         )
     return payload
+
+
+def _load_failure(exc: Exception) -> str:
+    """One line on why ``torch.load`` could not read a file."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    if "Unsupported global" in text:  # a real pickle, of objects other than tensors and plain values
+        return (
+            "it holds pickled objects that a weights-only load refuses, e.g. a whole model saved "
+            "with torch.save(model); save it with keypoint_corrupt.models.save"
+        )
+    if first.startswith("Weights only load failed"):  # junk the unpickler stumbles on
+        first = ""
+    detail = f"{type(exc).__name__} {first}".strip() if len(first) <= 80 else type(exc).__name__
+    return f"not a file torch.load can read: {detail}"
 
 
 def load(

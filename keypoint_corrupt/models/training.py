@@ -229,7 +229,9 @@ def _check_arguments(
     batch_size: int,
     crop_size: int,
     lr_schedule: str,
-) -> None:
+    center_joint: int,
+) -> int:
+    """Raise on a bad argument, before any work; return the number of joints of the data."""
     if model_name not in MODEL_NAMES:
         raise ValueError(f"unknown model {model_name!r}; expected one of {', '.join(MODEL_NAMES)}")
     if len(dataset) == 0:
@@ -240,6 +242,14 @@ def _check_arguments(
         raise ValueError(f"lr_schedule must be 'hand3d' or 'constant', got {lr_schedule!r}")
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs and batch_size must be >= 1, got {epochs!r}, {batch_size!r}")
+    joints = int(np.asarray(dataset[0]["keypoints"]).shape[0])
+    if isinstance(center_joint, bool) or not isinstance(center_joint, (int, np.integer)):
+        raise TypeError(f"center_joint must be an int, got {center_joint!r}")
+    if not 0 <= center_joint < joints:
+        raise ValueError(
+            f"center_joint={center_joint} is out of range: the data has {joints} joints (0..{joints - 1})"
+        )
+    return joints
 
 
 def _make_loader(
@@ -492,7 +502,8 @@ def train(
     model_kwargs : mapping, optional
         Constructor arguments (``num_keypoints`` defaults to the dataset's J).
     center_joint : int
-        Joint the crop is centred on (12 = middle MCP in hand3d's order).
+        Joint the crop is centred on (12 = middle MCP in hand3d's order); must be a joint of
+        the data (``0 <= center_joint < J``), else ``ValueError`` before any work.
     posenet_loss_resolution : {"crop", "map"}
         :func:`~keypoint_corrupt.models.heatmaps.posenet_loss` resolution (hand3d: crop).
     posenet_sigma : float, optional
@@ -527,13 +538,14 @@ def train(
     (1, 'model.pt')
     """
     started = time.perf_counter()
-    _check_arguments(
+    joints = _check_arguments(
         model_name,
         dataset,
         epochs=epochs,
         batch_size=batch_size,
         crop_size=crop_size,
         lr_schedule=lr_schedule,
+        center_joint=center_joint,
     )
     lr = DEFAULT_LR[model_name] if lr is None else lr
     dev = resolve_device(device)
@@ -551,7 +563,7 @@ def train(
     )
 
     kwargs = dict(model_kwargs or {})
-    kwargs.setdefault("num_keypoints", int(np.asarray(dataset[0]["keypoints"]).shape[0]))
+    kwargs.setdefault("num_keypoints", joints)
     torch.manual_seed(seed)
     model = build_model(model_name, **kwargs).to(dev)
     if channels_last:

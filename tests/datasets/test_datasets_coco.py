@@ -184,7 +184,9 @@ def test_minimal_file(tmp_path):
         (lambda d: d["annotations"][0].update(image_id=99), "unknown image_id 99"),
         (lambda d: d["annotations"][0].update(category_id=5), "unknown category_id 5"),
         (lambda d: d["annotations"].append(dict(d["annotations"][0])), "repeats an annotation id"),
-        (lambda d: d["annotations"][0].update(keypoints=[1, 2, 2, 3, float("nan"), 0]), "NaN or infinite"),
+        (lambda d: d["annotations"][0].update(keypoints=[1, 2, 2, 3, float("nan"), 1]), "NaN or infinite"),
+        (lambda d: d["annotations"][0].update(keypoints=[float("inf"), 2, 2, 3, 4, 0]), "NaN or infinite"),
+        (lambda d: d["annotations"][0].update(keypoints=[1, 2, float("nan"), 3, 4, 0]), "NaN or infinite"),
         (lambda d: d["images"].append(dict(d["images"][0])), r"images\[1\]: repeats image id 1"),
         (lambda d: d["annotations"][0].update(id=[7]), r"'id' must be a number or a string"),
     ],
@@ -196,6 +198,26 @@ def test_broken_files_name_the_file(tmp_path, mutate, match):
     with pytest.raises(ValueError, match=match) as err:
         CocoKeypoints(path)
     assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_coordinates_of_an_unlabelled_joint_read_as_invisible_zeros(tmp_path, bad):
+    """docs/corruptions.md: NaN means invisible. With v = 0 such a joint reads as 0, 0, 0."""
+    path = write(tmp_path, minimal(keypoints=[1, 2, 2, bad, bad, 0]))
+    assert "NaN" in path.read_text() or "Infinity" in path.read_text()  # as json.dumps writes it
+    s = CocoKeypoints(path)[0]
+    assert s.keypoints.tolist() == [[1.0, 2.0], [0.0, 0.0]] and s.visibility.tolist() == [True, False]
+    assert s.meta["v"].tolist() == [2.0, 0.0]
+    nested = CocoKeypoints(write(tmp_path, minimal(keypoints=[[1, 2, 2], [3, bad, 0]])))[0]
+    assert nested.keypoints.tolist() == [[1.0, 2.0], [0.0, 0.0]]
+
+
+def test_nan_at_a_labelled_joint_names_the_joint(tmp_path):
+    path = write(tmp_path, minimal(keypoints=[1, 2, 2, 3, float("nan"), 2]))
+    with pytest.raises(
+        ValueError, match=r"annotation 7: 'keypoints' holds NaN or infinite values at labelled joint\(s\) 1"
+    ):
+        CocoKeypoints(path)
 
 
 def test_not_json_and_missing(tmp_path):

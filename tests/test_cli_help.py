@@ -1,0 +1,96 @@
+"""``keypoint-corrupt --help`` and each command's ``--help`` import no heavy module.
+
+albumentations imports torch when it is installed, and OpenCV and torch take seconds to load
+on a busy machine: a CLI must answer ``--help`` at once. Each case runs in a fresh interpreter
+and lists what ``--help`` left in ``sys.modules`` (a behavioural check, not a timing).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from keypoint_corrupt.cli.main import COMMANDS, build_parser
+
+HEAVY = ("torch", "albumentations", "cv2", "numpy", "scipy", "matplotlib")
+
+SCRIPT = """
+import json, sys
+from keypoint_corrupt.cli.main import main
+try:
+    main(json.loads(sys.argv[1]))
+except SystemExit as exc:
+    assert exc.code == 0, exc.code
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in json.loads(sys.argv[2]))))
+"""
+
+
+def _loaded_by(argv: list[str]) -> list[str]:
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, json.dumps(argv), json.dumps(HEAVY)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "usage: keypoint-corrupt" in proc.stdout
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_top_level_help_imports_no_heavy_module():
+    assert _loaded_by(["--help"]) == []
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_command_help_imports_no_heavy_module(command):
+    assert _loaded_by([command, "--help"]) == []
+
+
+def test_python_m_keypoint_corrupt_help():
+    proc = subprocess.run(
+        [sys.executable, "-m", "keypoint_corrupt", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert all(name in proc.stdout for name in COMMANDS)
+
+
+def test_the_help_lines_of_main_match_each_command_module():
+    """main.COMMANDS repeats each command's one-line help, so that --help imports no module."""
+    parser = build_parser()  # every module, registering its own parser
+    (action,) = [a for a in parser._actions if a.dest == "command"]
+    own = {choice.dest: choice.help for choice in action._choices_actions}
+    assert own == {name: help_line for name, (_, help_line) in COMMANDS.items()}
+
+
+def test_synth_stb_constants_match_the_dataset_layer():
+    from keypoint_corrupt.cli import synth_stb
+    from keypoint_corrupt.datasets.bundled import BUNDLED_SAMPLE_ARGS
+    from keypoint_corrupt.datasets.stb import STB_SEQUENCES
+
+    assert synth_stb.STB_SEQUENCES == STB_SEQUENCES
+    assert synth_stb.BUNDLED_SAMPLE_ARGS == BUNDLED_SAMPLE_ARGS
+
+
+def test_the_package_loads_its_api_on_first_use():
+    script = (
+        "import sys, keypoint_corrupt as kc\n"
+        "assert 'albumentations' not in sys.modules\n"
+        "from keypoint_corrupt import transforms\n"
+        "assert set(transforms.__all__) <= set(kc.__all__)\n"
+        "assert kc.CONFIGS[0] == 'defocus-7' and kc.DefocusBlur is transforms.DefocusBlur\n"
+        "assert 'make_corruption' in dir(kc)\n"
+        "try:\n"
+        "    kc.nope\n"
+        "except AttributeError:\n"
+        "    print('ok')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == "ok", proc.stderr
