@@ -10,6 +10,7 @@ import os
 import re
 import secrets
 import signal
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,13 +138,23 @@ def write_atomic(path: Path, data: bytes, *, fsync: bool = True) -> None:
     the rename too, so that the new name also survives a power loss. On any error the
     temporary file is removed and the ``OSError`` propagates.
     """
+    with _replacing(path, fsync=fsync) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        if fsync:
+            os.fsync(f.fileno())
+
+
+@contextlib.contextmanager
+def _replacing(path: Path, *, fsync: bool) -> Iterator[Path]:
+    """Yield a hidden temporary sibling of ``path`` to fill; rename it over ``path`` at the end.
+
+    On any error the temporary file is removed and the error propagates; with ``fsync`` the
+    folder is ``fsync``-ed after the rename, so that the new name survives a power loss.
+    """
     tmp = temp_name(path)
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            if fsync:
-                os.fsync(f.fileno())
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -188,10 +199,9 @@ def link_or_copy(source: str | os.PathLike[str], path: Path, *, fsync: bool = Fa
     temporary file is removed and the ``OSError`` propagates. With ``fsync``, a copy is
     ``fsync``-ed before its rename and the folder after it.
     """
-    tmp = temp_name(path)
     h = hashlib.sha256()
     size = 0
-    try:
+    with _replacing(path, fsync=fsync) as tmp:
         try:
             _hard_link(source, tmp)
         except OSError:
@@ -208,13 +218,6 @@ def link_or_copy(source: str | os.PathLike[str], path: Path, *, fsync: bool = Fa
                 while block := f.read(1 << 20):
                     h.update(block)
                     size += len(block)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    if fsync:
-        fsync_folder(path.parent)
     return h.hexdigest(), size
 
 

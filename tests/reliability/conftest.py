@@ -2,37 +2,23 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
-import sys
 from pathlib import Path
 
+import kc_cli_helpers
 import pytest
+from kc_cli_helpers import PY_CLI
 
 from keypoint_corrupt.cli.main import main
-
-#: Run the CLI in a fresh interpreter (a process to kill), as `python -m`.
-PY_CLI = (sys.executable, "-m", "keypoint_corrupt")
-
-
-def digest_tree(root: Path) -> dict[str, str]:
-    """Relative path -> sha256 of every file under ``root`` (hidden ones included)."""
-    out = {}
-    for dirpath, _dirs, files in os.walk(root):
-        for name in files:
-            path = Path(dirpath, name)
-            out[path.relative_to(root).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return out
 
 
 @pytest.fixture(scope="session")
 def py_cli() -> tuple[str, ...]:
-    return PY_CLI
+    return tuple(PY_CLI)
 
 
 @pytest.fixture(scope="session")
 def tree_digest():
-    return digest_tree
+    return kc_cli_helpers.tree_digest
 
 
 @pytest.fixture(scope="session")

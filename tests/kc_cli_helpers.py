@@ -1,4 +1,4 @@
-"""Helpers shared by the CLI tests (imported by name: pytest puts this folder on sys.path)."""
+"""Helpers shared by the CLI and reliability tests (imported by name: tests/ is on sys.path)."""
 
 from __future__ import annotations
 
