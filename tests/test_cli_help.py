@@ -94,3 +94,20 @@ def test_the_package_loads_its_api_on_first_use():
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_list_loads_the_registry_without_torch_and_leaves_torch_importable():
+    pytest.importorskip("torch")
+    script = (
+        "import sys\n"
+        "from keypoint_corrupt.cli.main import main\n"
+        "assert main(['list', '--json']) == 0\n"
+        "assert 'albumentations' in sys.modules and 'torch' not in sys.modules\n"
+        "import torch\n"
+        "print('torch', torch.__version__)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert '"name": "defocus-7"' in proc.stdout and "\ntorch " in proc.stdout

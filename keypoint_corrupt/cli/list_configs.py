@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 EXAMPLES = """examples:
@@ -25,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    _import_registry_without_torch()
     from keypoint_corrupt.registry import available_configs, get_config
 
     rows: list[dict[str, Any]] = []
@@ -47,3 +49,20 @@ def run(args: argparse.Namespace) -> int:
         params = ", ".join(f"{k}={v}" for k, v in r["params"].items())
         print(f"{r['name']:<{width}}  {r['transform']}({params})  {r['description']}")
     return 0
+
+
+def _import_registry_without_torch() -> None:
+    """Import the registry without letting albumentations pull in torch.
+
+    albumentations imports torch (for its optional ``ToTensorV2``) when torch is installed:
+    ~1.4 s that a listing never uses. While the registry loads, a ``None`` entry makes that
+    optional import fail, which albumentations handles as "no torch"; the entry is removed
+    right after, so a later ``import torch`` in the same process works as usual.
+    """
+    if "albumentations" in sys.modules or "torch" in sys.modules:
+        return
+    sys.modules["torch"] = None  # type: ignore[assignment]  # None: "import torch" raises ImportError
+    try:
+        import keypoint_corrupt.registry  # noqa: F401
+    finally:
+        del sys.modules["torch"]
