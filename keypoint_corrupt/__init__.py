@@ -15,6 +15,7 @@ Examples
 (48, 64, 3)
 """
 
+import contextlib
 import importlib
 import importlib.abc
 import importlib.util
@@ -67,7 +68,7 @@ def __getattr__(name: str) -> Any:
         value: Any = importlib.import_module(f"keypoint_corrupt.{name}")
     elif name in _REGISTRY_NAMES:
         value = getattr(importlib.import_module("keypoint_corrupt.registry"), name)
-    elif name == "__all__" or not name.startswith("__"):
+    elif name == "__all__" or not name.startswith("_"):  # private names never import anything
         transforms_module = importlib.import_module("keypoint_corrupt.transforms")
         if name == "__all__":  # every public transform, from transforms.__all__
             value = sorted((*_OWN_NAMES, *transforms_module.__all__))
@@ -94,19 +95,31 @@ class _TransformsFollowAlbumentations(importlib.abc.MetaPathFinder):
     once if it is already imported, else right after whoever imports it first.
     """
 
+    _busy = False
+
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
-        if fullname != "albumentations":
+        if fullname != "albumentations" or self._busy:
             return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(fullname)
+        self._busy = True  # the lookup below walks sys.meta_path, this finder included
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            self._busy = False
         loader = getattr(spec, "loader", None)
         if loader is None or not hasattr(loader, "exec_module"):
             return spec
         exec_module = loader.exec_module
+        finder = self
 
         def exec_then_load_transforms(module: types.ModuleType) -> None:
             exec_module(module)
-            importlib.import_module("keypoint_corrupt.transforms")  # (or its import under way)
+            # Only a real import gets here (a find_spec probe does not), so the finder's job is
+            # done. The transforms must never break the user's `import albumentations`: an error
+            # (or an import lock held by another thread) surfaces on first use of kc instead.
+            with contextlib.suppress(ValueError):
+                sys.meta_path.remove(finder)
+            with contextlib.suppress(Exception):
+                importlib.import_module("keypoint_corrupt.transforms")  # (or its import under way)
 
         loader.exec_module = exec_then_load_transforms
         return spec

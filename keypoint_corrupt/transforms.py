@@ -45,7 +45,7 @@ from keypoint_corrupt._validation import (
 from keypoint_corrupt.functional.occlusion import PixelBox, Point
 
 #: The noise source of a noise transform (``None``: fresh OS entropy, not reproducible).
-NoiseSource: TypeAlias = np.random.Generator | np.random.SeedSequence | None
+NoiseSource: TypeAlias = np.random.Generator | Sequence[int] | None
 
 __all__ = [
     "CorruptionInfo",
@@ -102,8 +102,9 @@ class DrawnParams(CorruptionInfo, total=False):
 
     Besides the reported :class:`CorruptionInfo`, noise transforms carry their noise source
     ``noise_rng``: in :meth:`~CorruptionTransform.corrupt` the caller's generator itself (its
-    draws are the noise), inside albumentations a :class:`numpy.random.SeedSequence` (a fresh
-    generator per image, so every image of one call and a replay get the same noise).
+    draws are the noise), inside albumentations the integer entropy of a fresh generator per
+    image (so every image of one call and a replay get the same noise, and a replay's
+    parameters stay JSON).
 
     Examples
     --------
@@ -480,8 +481,8 @@ class _NoiseTransform(CorruptionTransform):
         image = data["image"] if "image" in data else data["images"][0]
         fingerprint = zlib.crc32(np.ascontiguousarray(image).data)
         draw = int(self.random_generator.integers(0, 2**63))
-        seed = np.random.SeedSequence([draw, fingerprint, zlib.crc32(self.family.encode())])
-        return {"noise_rng": seed}
+        # Plain ints (not a SeedSequence): albumentations' replay and applied params stay JSON.
+        return {"noise_rng": (draw, fingerprint, zlib.crc32(self.family.encode()))}
 
 
 class GaussianNoise(_NoiseTransform):

@@ -101,7 +101,8 @@ def test_list_loads_the_registry_without_torch_and_leaves_torch_importable():
     script = (
         "import sys\n"
         "from keypoint_corrupt.cli.main import main\n"
-        "assert main(['list', '--json']) == 0\n"
+        "sys.argv = ['keypoint-corrupt', 'list', '--json']\n"
+        "assert main() == 0\n"  # the console script's call: this process is the command
         "assert 'albumentations' in sys.modules and 'torch' not in sys.modules\n"
         "import torch\n"
         "print('torch', torch.__version__)\n"
@@ -111,3 +112,37 @@ def test_list_loads_the_registry_without_torch_and_leaves_torch_importable():
     )
     assert proc.returncode == 0, proc.stderr
     assert '"name": "defocus-7"' in proc.stdout and "\ntorch " in proc.stdout
+
+
+def test_list_called_from_a_program_leaves_albumentations_whole():
+    pytest.importorskip("torch")
+    script = (
+        "import sys\n"
+        "from keypoint_corrupt.cli.main import main\n"
+        "assert main(['list']) == 0\n"
+        "import albumentations as A\n"
+        "print('ToTensorV2' if hasattr(A, 'ToTensorV2') else 'missing')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "ToTensorV2"
+
+
+def test_the_transforms_follow_albumentations_in_even_after_a_probe():
+    script = (
+        "import importlib.util, sys\n"
+        "import keypoint_corrupt as kc\n"
+        "assert not hasattr(kc, '_private') and 'albumentations' not in sys.modules\n"
+        "assert importlib.util.find_spec('albumentations') is not None  # an 'is it installed' probe\n"
+        "import albumentations as A\n"
+        "assert 'keypoint_corrupt.transforms' in sys.modules\n"
+        "spec = {'__class_fullname__': 'keypoint_corrupt.transforms.DefocusBlur', 'p': 1.0}\n"
+        "print(type(A.from_dict({'transform': {**spec, 'kernel_size': 7}})).__name__)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "DefocusBlur"

@@ -151,7 +151,7 @@ def test_single_visible_keypoint_gets_the_minimum_roi_and_is_occluded():
     assert x1 > x0 and y1 > y0
     painted = (out != img).any(axis=2)
     assert painted.sum() == (x1 - x0) * (y1 - y0) and (out[y0:y1, x0:x1] == 0).all()
-    # the same through the transform, inside a pipeline
+    # the same through the transform (explicit generator, as the dataset layer calls it)
     t = kc.KeypointOcclusion(0.3)
     _, info = t.corrupt(img, keypoints=[[10, 12]], rng=0)
     assert info["box"] == box and roi[0] <= info["center"][0] < roi[2]

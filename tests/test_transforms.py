@@ -6,6 +6,7 @@ workers) runs over the definitions table in ``test_transform_contract.py``.
 
 from __future__ import annotations
 
+import json
 import sys
 import zlib
 
@@ -82,6 +83,9 @@ def test_replay_reproduces_the_noise():
     first = pipe(image=img)
     again = A.ReplayCompose.replay(first["replay"], image=img)
     np.testing.assert_array_equal(first["image"], again["image"])
+    # A replay saved as JSON (how one is kept on disk) reproduces the same noise.
+    from_json = A.ReplayCompose.replay(json.loads(json.dumps(first["replay"])), image=img)
+    np.testing.assert_array_equal(first["image"], from_json["image"])
 
 
 def test_occlusion_uses_keypoints_after_geometric_transforms():

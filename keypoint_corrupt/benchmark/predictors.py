@@ -39,7 +39,8 @@ def load_predictor(
     weights : path, optional
         Checkpoint from :func:`keypoint_corrupt.models.save` (or ``keypoint-corrupt train``).
     **kwargs
-        :class:`ModelPredictor` options.
+        :class:`ModelPredictor` options (``cudnn_benchmark`` defaults to True here: a benchmark
+        process runs fixed crop shapes and wants the fastest kernels).
 
     Examples
     --------
@@ -48,6 +49,7 @@ def load_predictor(
     """
     if model is not None and model not in MODEL_NAMES:
         raise ValueError(f"unknown model {model!r}; expected one of {', '.join(MODEL_NAMES)}")
+    kwargs.setdefault("cudnn_benchmark", True)
     if weights is None:
         if model is None:
             raise ValueError("give a model name, a checkpoint, or both")

@@ -26,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    _import_registry_without_torch()
+    if getattr(args, "own_process", False):
+        _import_registry_without_torch()
     from keypoint_corrupt.registry import available_configs, get_config
 
     rows: list[dict[str, Any]] = []
@@ -57,7 +58,9 @@ def _import_registry_without_torch() -> None:
     albumentations imports torch (for its optional ``ToTensorV2``) when torch is installed:
     ~1.4 s that a listing never uses. While the registry loads, a ``None`` entry makes that
     optional import fail, which albumentations handles as "no torch"; the entry is removed
-    right after, so a later ``import torch`` in the same process works as usual.
+    right after, so a later ``import torch`` in the same process works as usual. Only when the
+    process is the command itself: albumentations then lacks ``ToTensorV2`` for good, which a
+    program that called ``main(["list"])`` could need.
     """
     if "albumentations" in sys.modules or "torch" in sys.modules:
         return

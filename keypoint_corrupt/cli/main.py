@@ -89,9 +89,13 @@ def _command_of(argv: Sequence[str]) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Without argv this process is the command itself (console script, python -m): a command
+    # may then take shortcuts that would be wrong inside someone else's program.
+    own_process = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_command_of(argv), all_commands=False)
     args = parser.parse_args(argv)
+    args.own_process = own_process
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

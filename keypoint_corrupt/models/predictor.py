@@ -120,6 +120,10 @@ class ModelPredictor:
         PoseNet decoding (:func:`~keypoint_corrupt.models.decode_score_maps`; hand3d: argmax).
     name : str, optional
         Label in reports (default: the model's registry name).
+    cudnn_benchmark : bool
+        On CUDA, switch on ``torch.backends.cudnn.benchmark`` (process-wide; fastest kernels for
+        the fixed crop shapes, not bit-reproducible). The benchmark's :func:`load_predictor`
+        asks for it; :func:`predict` and :func:`validate` leave the setting alone.
 
     Notes
     -----
@@ -149,6 +153,7 @@ class ModelPredictor:
         nerpe_mode: NerPEMode = "standard",
         posenet_method: DecodeMethod = "argmax",
         name: str | None = None,
+        cudnn_benchmark: bool = False,
     ) -> None:
         if not isinstance(model, (PoseNet, NerPE)):
             raise TypeError(f"model must be a PoseNet or NerPE, got {type(model).__name__}")
@@ -171,8 +176,9 @@ class ModelPredictor:
             warnings.warn("cuda_graphs needs a CUDA device; running eagerly", stacklevel=2)
         self.nerpe_mode: NerPEMode = nerpe_mode
         self.posenet_method: DecodeMethod = posenet_method
-        if self.device.type == "cuda":
-            # Fixed crop shapes: let cuDNN pick the fastest convolution algorithms.
+        if cudnn_benchmark and self.device.type == "cuda":
+            # Fixed crop shapes: let cuDNN pick the fastest convolution algorithms. A process-wide
+            # switch, so only on request (the benchmark), never for training's validation.
             torch.backends.cudnn.benchmark = True
         self.model: PoseNet | NerPE = model.to(self.device).eval()
         if self.channels_last:
@@ -310,7 +316,8 @@ def predict(
     Parameters
     ----------
     model : PoseNet or NerPE
-        The model (moved to ``device``; its train / eval mode is restored afterwards).
+        The model (run on ``device``; its train / eval mode, device and memory format are
+        restored afterwards).
     dataset : sequence of mapping
         Items as for :func:`~keypoint_corrupt.models.train` (the ground-truth keypoints place
         the crop).
@@ -332,6 +339,7 @@ def predict(
         ``N x J x 2`` (x, y) in source pixels.
     """
     was_training = model.training
+    home = next(model.parameters()).device
     predictor = ModelPredictor(
         model,
         device=device,
@@ -350,7 +358,11 @@ def predict(
             info = CropInfo(batch["center"].numpy(), batch["scale"].numpy(), crop_size)
             out.append(_Pending(predictor.run_crops(batch["image"]), info, crop_size).result())
     finally:
+        # Give the caller's model back as it came: mode, device and memory format.
         model.train(was_training)
+        model.to(home)
+        if predictor.channels_last:
+            model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
     return np.concatenate(out, 0)
 
 

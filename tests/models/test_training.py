@@ -187,6 +187,16 @@ def test_predictions_map_back_to_source_pixels(hands):
     assert metrics.median_epe <= max_err
 
 
+def test_predict_gives_the_model_back_as_it_came(hands):
+    model = PoseNet("depthwise", refinement_stages=0).train()
+    weight = next(p for p in model.parameters() if p.dim() == 4)
+    assert weight.is_contiguous()
+    predict(model, hands(2), crop_size=64, batch_size=2, channels_last=True)
+    assert model.training and weight.device.type == "cpu"
+    assert weight.is_contiguous()  # channels-last was for the run only
+    assert not torch.backends.cudnn.benchmark  # a process-wide switch predict() leaves alone
+
+
 def test_bad_requests_fail_early(tmp_path, hands):
     data = hands(2)
     with pytest.raises(ValueError, match="unknown model"):
