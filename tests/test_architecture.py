@@ -12,8 +12,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "keypoint_corrupt"
 # their level says so, and nothing imports cli).
 LAYERS: dict[str, int] = {
     "_validation": 0,
+    "_paths": 0,
     "_version": 0,
     "_model_names": 0,
+    "schema": 0,
     "functional": 1,
     "transforms": 2,
     "registry": 3,
@@ -23,6 +25,7 @@ LAYERS: dict[str, int] = {
     "preview": 6,
     "materialize": 6,
     "models": 6,
+    "adapters": 6,
     "benchmark": 7,
     "cli": 8,
     "__main__": 9,

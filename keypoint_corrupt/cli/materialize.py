@@ -219,7 +219,22 @@ def _settings(args: argparse.Namespace, note: Callable[[str], None]) -> tuple[Da
         values["configs"] = tuple(parse_configs(args.configs) or CONFIGS)  # "all" parses to ()
     else:
         values["configs"] = tuple(recorded.get("configs") or CONFIGS)
+    if args.repair and not recorded:
+        _check_annotations_agree(args.out, values)
     return spec, values
+
+
+def _check_annotations_agree(out: Path, values: dict[str, Any]) -> None:
+    """``--repair`` without a manifest: refuse options other than those the annotation files record."""
+    from keypoint_corrupt.materialize.repair import annotation_differences
+
+    diffs = annotation_differences(out, values)
+    if diffs:
+        raise CliError(
+            f"--repair: {out} has no readable manifest and its annotation files were written with other "
+            f"options ({'; '.join(diffs)}); give the original options, or rewrite the whole output with "
+            "--overwrite"
+        )
 
 
 def run(args: argparse.Namespace) -> int:

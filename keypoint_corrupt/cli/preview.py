@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import struct
 import sys
 import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from keypoint_corrupt._paths import check_output_path, write_atomic
 from keypoint_corrupt.cli.main import CliError
 
 if TYPE_CHECKING:  # numpy, OpenCV and the package load in run(): `preview --help` stays light
@@ -200,21 +200,15 @@ def is_preview_png(path: Path) -> bool:
 
 def check_out(path: Path, overwrite: bool) -> None:
     """Refuse, before any work, an ``--out`` that cannot be written or is someone else's file."""
-    if path.is_dir():
-        raise CliError(f"--out {path} is a folder; give a file name such as {path / 'sheet.png'}")
-    if path.exists() or path.is_symlink():
-        if not path.is_file():
-            raise CliError(f"--out {path} exists and is not a regular file")
-        if not overwrite and not is_preview_png(path):
-            raise CliError(
-                f"--out {path} exists and was not written by 'keypoint-corrupt preview'; "
-                "pass --overwrite to replace it, or choose another --out"
-            )
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if parent.exists() and not parent.is_dir():
-        raise CliError(f"--out {path}: {parent} is not a folder")
+    try:
+        check_output_path(path, want="file")
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if path.exists() and not overwrite and not is_preview_png(path):
+        raise CliError(
+            f"--out {path} exists and was not written by 'keypoint-corrupt preview'; "
+            "pass --overwrite to replace it, or choose another --out"
+        )
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -233,12 +227,7 @@ def write_sheet(path: Path, sheet: np.ndarray) -> None:
     end_of_ihdr = len(_PNG_SIGNATURE) + 25  # IHDR: length, type, 13 bytes, CRC
     png = png[:end_of_ihdr] + _png_chunk(b"tEXt", b"\0".join(PNG_MARK)) + png[end_of_ihdr:]
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(png)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic(path, png, fsync=False)
 
 
 def run(args: argparse.Namespace) -> int:

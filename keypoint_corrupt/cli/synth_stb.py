@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from keypoint_corrupt._paths import check_output_path
 from keypoint_corrupt.cli.main import CliError
 
 # keypoint_corrupt.datasets.stb.STB_SEQUENCES and datasets.bundled.BUNDLED_SAMPLE_ARGS, written
@@ -69,8 +70,10 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"unknown sequence(s) {', '.join(unknown)}; valid: {', '.join(STB_SEQUENCES)}")
     if args.sequences and len(set(args.sequences)) != len(args.sequences):
         raise CliError(f"--sequences repeats a sequence: {' '.join(args.sequences)}")
-    if out.exists() and not out.is_dir():
-        raise CliError(f"--out {out} exists and is not a folder")
+    try:
+        check_output_path(out, want="folder")
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     if not args.overwrite and any(
         (out / sub).is_dir() and any((out / sub).iterdir()) for sub in ("images", "labels")
     ):
@@ -78,7 +81,11 @@ def run(args: argparse.Namespace) -> int:
     from keypoint_corrupt.datasets.synth import write_synthetic_stb
 
     seqs = tuple(args.sequences) if args.sequences else STB_SEQUENCES
-    write_synthetic_stb(out, args.frames_per_sequence, seqs, args.seed)
+    try:
+        write_synthetic_stb(out, args.frames_per_sequence, seqs, args.seed)
+    except OSError as exc:
+        where = exc.filename if exc.filename is not None else out
+        raise CliError(f"cannot write {where}: {exc.strerror or exc}") from None
     n = len(seqs) * args.frames_per_sequence
     print(
         f"wrote {len(seqs)} sequences x {args.frames_per_sequence} frames ({3 * n} images, "

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from keypoint_corrupt._model_names import MODEL_NAMES
+from keypoint_corrupt._paths import check_output_path
 from keypoint_corrupt.cli.main import CliError
 from keypoint_corrupt.cli.options import DATA_HELP
 
@@ -70,13 +71,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def check_out(out: Path, resume: bool) -> None:
     """Refuse, before any work, an ``--out`` that is not a folder or holds files a run did not write."""
-    if out.exists() and not out.is_dir():
-        raise CliError(f"--out {out} exists and is not a folder")
-    parent = out.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if parent.exists() and not parent.is_dir():
-        raise CliError(f"--out {out}: {parent} is not a folder")
+    try:
+        check_output_path(out, want="folder")
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     last = out / "last.pt"
     if resume and not last.is_file():
         raise CliError(f"--resume: no checkpoint at {last}")

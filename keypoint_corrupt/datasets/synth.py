@@ -23,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from keypoint_corrupt._paths import replacing, write_atomic
 from keypoint_corrupt._validation import check_int
 from keypoint_corrupt.datasets.stb import (
     BB_BASELINE_MM,
@@ -433,7 +434,9 @@ def write_synthetic_stb(
     Parameters
     ----------
     out : path
-        Destination folder (created if needed; existing files are overwritten).
+        Destination folder (created if needed). Existing files are replaced: each file is
+        written to a temporary sibling and renamed over the old one, so that a hard link to an
+        old file (a ``materialize`` output's clean copy) keeps its bytes.
     frames_per_sequence : int, default 2
         Frames per sequence (the real dataset has 1500).
     sequences : sequence of str, optional
@@ -483,7 +486,9 @@ def write_synthetic_stb(
         seq_dir.mkdir(parents=True, exist_ok=True)
         for kind, attr in (("BB", "bb"), ("SK", "sk")):
             para = np.stack([getattr(p, attr).T for p in poses], axis=-1)  # (3, 21, frames)
-            savemat(str(root / "labels" / f"{seq}_{kind}.mat"), {"handPara": para}, do_compression=True)
+            # a new file renamed over the old one: never written through a hard link to it
+            with replacing(root / "labels" / f"{seq}_{kind}.mat") as tmp, open(tmp, "wb") as f:
+                savemat(f, {"handPara": para}, do_compression=True)
         if not images:
             continue
         if seq[:2] not in backgrounds:  # Counting and Random share their background, as in STB
@@ -495,6 +500,10 @@ def write_synthetic_stb(
         sleeve = _SLEEVES[int(look.integers(len(_SLEEVES)))]
         for i, pose in enumerate(poses):
             for cam, rgb in _render_frame(pose, views, skin, sleeve).items():
-                # RGB -> BGR for OpenCV
-                cv2.imwrite(str(seq_dir / f"{cam}_{i}.png"), np.ascontiguousarray(rgb[..., ::-1]), png)
+                # RGB -> BGR for OpenCV; renamed over the old file, never written through a hard
+                # link to it (a materialize output's clean copy of it)
+                ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]), png)
+                if not ok:
+                    raise OSError(f"OpenCV could not encode {seq_dir / f'{cam}_{i}.png'}")
+                write_atomic(seq_dir / f"{cam}_{i}.png", buf.tobytes(), fsync=False)
     return root

@@ -162,6 +162,10 @@ class OutputLock:
         self._fds: list[int] = []
         self._owned: int | None = None  # the fd whose file names this run
         self._made: list[Path] = []
+        #: Set by the run once it has accepted the folder (its settings checked): from then on
+        #: :meth:`release` leaves the state folder alone (a complete run removed it already,
+        #: and another run may have made a new one since).
+        self.accepted = False
 
     def acquire(self) -> None:
         """Take the lock(s); raise :class:`MaterializeError` naming the holder if another run has them."""
@@ -227,13 +231,13 @@ class OutputLock:
     def release(self) -> None:
         """Release the lock(s): empty the holder record, unlock, close (idempotent).
 
-        A whole run that was refused leaves no trace: while it still holds the lock, a
-        state folder holding only lock files that it created is removed again, and so is an
-        output folder it created.
+        A run that was refused (never :attr:`accepted`) leaves no trace: while it holds the
+        folder's lock exclusively (a shard: when no other run holds it), a state folder holding
+        only lock files that it created is removed again, and so is an output folder it created.
         """
         if fcntl is None:  # pragma: no cover - Windows
             return
-        if self.shard is None and self._owned is not None:
+        if not self.accepted and self._made and self._alone():
             for folder in reversed(self._made):
                 with contextlib.suppress(OSError):
                     _remove_if_bare(folder, lock_files=folder == self.state)
@@ -245,6 +249,17 @@ class OutputLock:
                 fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
         self._fds, self._owned = [], None
+
+    def _alone(self) -> bool:
+        """Whether no other run holds the folder's lock (a shard tries to take it exclusively)."""
+        if self.shard is None or not self._fds:
+            return self._owned is not None
+        assert fcntl is not None
+        try:
+            fcntl.flock(self._fds[0], fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # other shards (or a merging run) hold it
+            return False
+        return True
 
     def __enter__(self) -> OutputLock:
         self.acquire()

@@ -7,15 +7,18 @@ that ``verify`` prints is exact without repeating the original command line.
 
 from __future__ import annotations
 
+import json
 import shlex
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from keypoint_corrupt._version import __version__
 from keypoint_corrupt.materialize.journal import STATE_DIR
 from keypoint_corrupt.materialize.manifest import MANIFEST, read_json, shard_manifests
-from keypoint_corrupt.materialize.plan import DatasetSpec, MaterializeError
+from keypoint_corrupt.materialize.plan import CLEAN_DIR, DatasetSpec, MaterializeError, config_params
 
-__all__ = ["recorded_options", "repair_command"]
+__all__ = ["annotation_differences", "recorded_options", "repair_command"]
 
 
 def repair_command(out: Path | str) -> str:
@@ -78,3 +81,69 @@ def recorded_options(out: Path) -> dict[str, Any] | None:
             continue
         return options
     return None
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether two values are equal as JSON (tuples and lists alike)."""
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def _written_folders(out: Path) -> tuple[set[str], set[str]]:
+    """Return the splits and configurations that ``out`` holds ``<split>/<config>/images`` folders of."""
+    from keypoint_corrupt.registry import CONFIGS
+
+    splits, configs = set(), set()
+    for folder in out.glob("*/*/images"):
+        name = folder.parent.name
+        if folder.is_dir() and (name == CLEAN_DIR or name in CONFIGS):
+            splits.add(folder.parent.parent.name)
+            if name != CLEAN_DIR:
+                configs.add(name)
+    return splits, configs
+
+
+def annotation_differences(out: Path, values: Mapping[str, Any]) -> list[str]:
+    """How the options ``values`` differ from those that the annotation files in ``out`` record.
+
+    What ``materialize --repair`` checks when the folder has no readable manifest: each
+    ``<split>/<config>/annotations.json`` records its split and configuration (with its
+    parameters), the seed, the fraction and the package version in ``info``, and its images'
+    file names the format; the folders show which splits and configurations were written.
+    ``values`` holds ``splits``, ``configs``, ``seed``, ``fraction`` and ``image_format``.
+    Returns one phrase per difference, ``seed 3 (existing) vs 0 (now)``; empty: none.
+    """
+    diffs: list[str] = []
+
+    def differ(what: str, existing: Any, now: Any) -> None:
+        text = f"{what} {existing} (existing) vs {now} (now)"
+        if not _same(existing, now) and text not in diffs:
+            diffs.append(text)
+
+    splits, configs = _written_folders(out)
+    extension = ".jpg" if values.get("image_format") == "jpg" else ".png"
+    for path in sorted(out.glob("*/*/annotations.json")):
+        data = read_json(path)
+        info = data.get("info") if isinstance(data, dict) else None
+        if not isinstance(info, dict) or "seed" not in info or "config" not in info:
+            continue
+        config = str(info["config"])
+        splits.add(str(info.get("split")))
+        differ("seed", info.get("seed"), values.get("seed"))
+        differ("fraction", info.get("fraction"), values.get("fraction"))
+        differ("keypoint_corrupt version", info.get("version"), __version__)
+        if config == CLEAN_DIR:
+            continue
+        configs.add(config)
+        known = config in values.get("configs", ())
+        if known and not _same(info.get("corruption"), config_params([config])[0]):
+            diffs.append(f"the parameters of {config} differ")
+        images = data.get("images")
+        first = images[0] if isinstance(images, list) and images and isinstance(images[0], dict) else {}
+        name = str(first.get("file_name", ""))
+        if name and not name.endswith(extension):
+            differ("format", name.rsplit(".", 1)[-1], extension[1:])
+    if splits:
+        differ("splits", ",".join(sorted(splits)), ",".join(sorted(values.get("splits", ()))))
+    if configs:
+        differ("configs", ",".join(sorted(configs)), ",".join(sorted(values.get("configs", ()))))
+    return diffs

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias, TypedDict
 
+from keypoint_corrupt._paths import check_output_path
 from keypoint_corrupt.materialize.coco_export import clean_coco, corrupted_coco
 from keypoint_corrupt.materialize.journal import STATE_DIR, Journal, journal_name, read_journals
 from keypoint_corrupt.materialize.lock import OutputLock, is_lock_file
@@ -217,15 +218,10 @@ def _check_options(o: MaterializeOptions) -> None:
 
 def _check_out_path(out: Path, repair: bool) -> None:
     """Refuse an output path that cannot be a folder, before any work (one line each)."""
-    if os.path.lexists(out) and not out.exists():
-        raise MaterializeError(f"--out {out} is a broken symbolic link")
-    if out.exists() and not out.is_dir():
-        raise MaterializeError(f"--out {out} exists and is not a folder")
-    for parent in out.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise MaterializeError(f"--out {out} is inside {parent}, which is not a folder")
-            break
+    try:
+        check_output_path(out, want="folder")
+    except ValueError as exc:
+        raise MaterializeError(str(exc)) from None
     if repair and not out.is_dir():
         raise MaterializeError(f"--repair: {out} does not exist; nothing to repair")
 
@@ -269,8 +265,8 @@ def materialize(
     encode = EncodeOptions(options.image_format, options.jpeg_quality, options.png_compression)
     settings = build_settings(plan, encode)
     try:
-        with OutputLock(out, options.shard, say):
-            return _materialize(options, plan, encode, settings, out, progress, say, started)
+        with OutputLock(out, options.shard, say) as lock:
+            return _materialize(options, plan, encode, settings, out, progress, say, started, lock)
     except BrokenProcessPool:
         raise MaterializeError(
             "a worker process died (killed by the system, out of memory?); the files it and the others "
@@ -308,15 +304,18 @@ def _materialize(
     progress: bool,
     say: Callable[[str], None],
     started: float,
+    lock: OutputLock,
 ) -> MaterializeResult:
     """Run steps 2-5 of the module docstring in the output folder ``out``."""
     _prepare_output(out, plan, settings, options, say)
+    lock.accepted = True  # from here on, the folder is this run's: a failure leaves its state
     state = _prepare_state(out, settings)
     scope = _Scope.of(plan, options.shard)
     removed = remove_temp_files(out, plan.splits, scope.own)
     if removed:
         say(f"removed {removed} temporary file(s) left by an interrupted run")
-    done = _load_done(out, plan, state, say, options.repair)
+    recorded = _recorded_entries(out, state)
+    done = _load_done(out, plan, recorded, say, options.repair)
     pending = _pending_units(scope.units, done)
     already = len(scope.paths) - sum(len(u.outputs) for u in pending)
     manifest_path = out / (MANIFEST if options.shard is None else shard_manifest_name(options.shard))
@@ -324,6 +323,8 @@ def _materialize(
     # A repair leaves the manifest alone unless its final bytes differ: no checkpoints (the
     # journal records what it rewrites, and re-running the repair resumes it).
     recorder.checkpoints = not options.repair
+    if options.repair:  # a source that cannot be rendered again keeps its files' records
+        recorder.recorded = recorded
     if pending:
         ctx = WorkerContext(
             plan.datasets,
@@ -332,6 +333,7 @@ def _materialize(
             options.fsync,
             state / "journal" / journal_name(scope.shard),
             keep_identical=options.repair,
+            recorded_sources=_recorded_sources(plan, recorded) if options.repair else {},
         )
         _render(pending, ctx, options.workers, recorder, lambda: recorder.show_progress(progress, already))
     complete = _conclude(out, plan, settings, recorder)
@@ -417,6 +419,9 @@ class _Recorder:
         #: Relative paths of the files written, in order (images, then JSON files).
         self.rewritten: list[str] = []
         self.errors: list[SourceError] = []
+        #: ``repair``: the files recorded before this run; a unit that fails keeps its records
+        #: (the manifest goes on naming what its files should hold).
+        self.recorded: Mapping[str, dict[str, Any]] = {}
         self._bar: Any = None
         self._last_checkpoint = time.monotonic()
 
@@ -457,6 +462,9 @@ class _Recorder:
             self.written += len(result.entries) - len(kept)
             self.unchanged += len(kept)
         if result.error is not None:
+            for _, path in result.unit.outputs:
+                if path not in self.done and path in self.recorded:
+                    self.done[path] = self.recorded[path]
             self._source_error(result.unit, result.error)
         if self._bar is not None:
             self._bar.update(len(result.unit.outputs))
@@ -895,17 +903,36 @@ def _manifest_entries(data: Any) -> dict[str, dict[str, Any]]:
     return found
 
 
-def _load_done(
-    out: Path, plan: Plan, state: Path, say: Callable[[str], None], repair: bool = False
-) -> dict[str, dict[str, Any]]:
-    """Files known complete: journal entries and a previous manifest's files, checked on disk.
-
-    The check compares each file's size with the record, or with ``repair`` its SHA-256.
-    """
+def _recorded_entries(out: Path, state: Path) -> dict[str, dict[str, Any]]:
+    """Every file recorded as written: a previous manifest's, shards' parts' and journal entries."""
     candidates = _manifest_entries(read_json(out / MANIFEST))
     for part in shard_manifests(out):
         candidates.update(_manifest_entries(read_json(part)))
     candidates.update(read_journals(state / "journal"))
+    return candidates
+
+
+def _recorded_sources(plan: Plan, recorded: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Source image path -> the SHA-256 recorded for its clean copy (what ``repair`` checks)."""
+    found: dict[str, str] = {}
+    for path, entry in recorded.items():
+        item = plan.by_path.get(path)
+        if item is not None and item.config == CLEAN_DIR and isinstance(entry.get("sha256"), str):
+            found[str(plan.samples[item.split][item.base_index].image_path)] = entry["sha256"]
+    return found
+
+
+def _load_done(
+    out: Path,
+    plan: Plan,
+    candidates: Mapping[str, dict[str, Any]],
+    say: Callable[[str], None],
+    repair: bool = False,
+) -> dict[str, dict[str, Any]]:
+    """Files known complete among the recorded ones (:func:`_recorded_entries`), checked on disk.
+
+    The check compares each file's size with the record, or with ``repair`` its SHA-256.
+    """
     done: dict[str, dict[str, Any]] = {}
     stale = 0
     for path, entry in candidates.items():

@@ -188,11 +188,12 @@ def _check_files(
 def _check_unlisted(
     root: Path, manifest: dict[str, Any], listed: dict[tuple[str, str], set[str]], problems: list[str]
 ) -> None:
-    """Note files under an ``images/`` folder of the manifest that it does not list."""
+    """Note files under an ``images/`` folder of the manifest (clean copies too) that it does not list."""
     known = {p for paths in listed.values() for p in paths}
+    names = [str(c.get("name")) for c in manifest.get("configs") or [] if isinstance(c, dict)]
     for split in manifest.get("splits") or []:
-        for cfg in manifest.get("configs") or []:
-            images = root / str(split) / str(cfg.get("name")) / "images"
+        for name in [*names, "clean"]:
+            images = root / str(split) / name / "images"
             for dirpath, _dirs, files in os.walk(images):
                 for name in sorted(files):
                     rel = Path(dirpath, name).relative_to(root).as_posix()

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import hashlib
 import json
 import os
-import re
-import secrets
 import signal
-from collections.abc import Iterator
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +14,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from keypoint_corrupt._paths import TOKEN as _TOKEN
+from keypoint_corrupt._paths import fsync_folder, is_temp_name, temp_name, temp_target, write_atomic
+from keypoint_corrupt._paths import replacing as _replacing
 from keypoint_corrupt.datasets import CLEAN, CorruptedDataset
 from keypoint_corrupt.materialize.journal import Journal
 from keypoint_corrupt.materialize.lifeline import die_with_parent
@@ -25,10 +24,12 @@ from keypoint_corrupt.materialize.plan import WorkUnit
 from keypoint_corrupt.registry import get_config
 
 __all__ = [
+    "CHANGED_SOURCE",
     "EncodeOptions",
     "OutputWriteError",
     "UnitResult",
     "WorkerContext",
+    "changed_source",
     "encode_image",
     "fsync_folder",
     "holds_bytes",
@@ -45,11 +46,8 @@ __all__ = [
     "write_json_atomic",
 ]
 
-_TMP_MARK = ".tmp-"
-_TMP_TAIL = re.compile(r"^\d+(-[0-9a-f]+)?$")
-#: Random per process tree, so that processes on different hosts sharing a file system
-#: (shards of a job array) never pick the same temporary name.
-_TOKEN = secrets.token_hex(4)
+#: The start of a source error of ``materialize --repair`` for a source whose bytes changed.
+CHANGED_SOURCE = "source {source} changed since the output was written"
 
 
 class OutputWriteError(Exception):
@@ -104,78 +102,6 @@ def encode_image(image_rgb: np.ndarray, options: EncodeOptions) -> bytes:
     if not ok:
         raise ValueError(f"OpenCV could not encode a {image_rgb.shape} image as {options.image_format}")
     return buf.tobytes()
-
-
-def temp_name(path: Path) -> Path:
-    """Hidden temporary sibling of ``path``: ``.<name>.tmp-<pid>-<token>``."""
-    return path.with_name(f".{path.name}{_TMP_MARK}{os.getpid()}-{_TOKEN}")
-
-
-def temp_target(name: str) -> str | None:
-    """Return the final file name that a :func:`temp_name` stands for (``None``: not one).
-
-    Examples
-    --------
-    >>> temp_target(".BB_left_0.png.tmp-4242-0badc0de"), temp_target("BB_left_0.png")
-    ('BB_left_0.png', None)
-    """
-    head, mark, tail = name.rpartition(_TMP_MARK)
-    if not mark or not name.startswith(".") or len(head) < 2 or not _TMP_TAIL.match(tail):
-        return None
-    return head[1:]
-
-
-def is_temp_name(name: str) -> bool:
-    """Whether a file name is one of :func:`temp_name`'s."""
-    return temp_target(name) is not None
-
-
-def write_atomic(path: Path, data: bytes, *, fsync: bool = True) -> None:
-    """Write ``data`` to ``path`` so that the final name only ever holds complete content.
-
-    The bytes go to a hidden temporary sibling, are flushed (and ``fsync``-ed), then renamed
-    over ``path`` with :func:`os.replace`; with ``fsync``, the folder is ``fsync``-ed after
-    the rename too, so that the new name also survives a power loss. On any error the
-    temporary file is removed and the ``OSError`` propagates.
-    """
-    with _replacing(path, fsync=fsync) as tmp, open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        if fsync:
-            os.fsync(f.fileno())
-
-
-@contextlib.contextmanager
-def _replacing(path: Path, *, fsync: bool) -> Iterator[Path]:
-    """Yield a hidden temporary sibling of ``path`` to fill; rename it over ``path`` at the end.
-
-    On any error the temporary file is removed and the error propagates; with ``fsync`` the
-    folder is ``fsync``-ed after the rename, so that the new name survives a power loss.
-    """
-    tmp = temp_name(path)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    if fsync:
-        fsync_folder(path.parent)
-
-
-def fsync_folder(folder: Path) -> None:
-    """``fsync`` a folder, making the names renamed into it durable (POSIX; nothing elsewhere)."""
-    if os.name != "posix":  # pragma: no cover - Windows cannot open a folder
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        if exc.errno != errno.EINVAL:  # a file system that cannot sync folders
-            raise
-    finally:
-        os.close(fd)
 
 
 def json_bytes(obj: Any) -> bytes:
@@ -266,6 +192,10 @@ class WorkerContext:
     journal: Path | None = None
     #: ``materialize --repair``: leave a file that already holds the rendered bytes untouched.
     keep_identical: bool = False
+    #: ``materialize --repair``: the SHA-256 that the output records for each source image's
+    #: clean copy, by source path. A source whose bytes differ now is a source error, and
+    #: nothing is written from it (its corrupted subsets came from the recorded bytes).
+    recorded_sources: Mapping[str, str] = field(default_factory=dict)
     #: Output folders this process has already created (one ``mkdir`` per folder, not per file).
     made: set[Path] = field(default_factory=set, compare=False, repr=False)
 
@@ -355,14 +285,9 @@ def run_unit(ctx: WorkerContext, unit: WorkUnit, journal: Journal | None = None)
     result with ``write_error`` set, after the files written before it.
     """
     ds = ctx.datasets[unit.split]
-    configs = [config for config, _ in unit.outputs]
-    try:
-        items = ds.render(unit.base_index, configs)
-    except OSError as exc:  # FileNotFoundError / ImageDecodeError name the file
-        return UnitResult(unit, [], str(exc))
-    except Exception as exc:
-        sample = ds.base[unit.base_index]
-        return UnitResult(unit, [], f"cannot corrupt {sample.image_path}: {type(exc).__name__}: {exc}")
+    items = _render(ctx, unit)
+    if isinstance(items, str):
+        return UnitResult(unit, [], items)
     entries: list[dict[str, Any]] = []
     unchanged: list[str] = []
     made = ctx.made
@@ -415,6 +340,49 @@ def run_unit(ctx: WorkerContext, unit: WorkUnit, journal: Journal | None = None)
             journal.append([entry])
         entries.append(entry)
     return UnitResult(unit, entries, unchanged=unchanged)
+
+
+def _render(ctx: WorkerContext, unit: WorkUnit) -> dict[str, Any] | str:
+    """Render a unit's outputs (config -> item), or say why its source cannot be rendered."""
+    ds = ctx.datasets[unit.split]
+    try:
+        items: dict[str, Any] = ds.render(unit.base_index, [config for config, _ in unit.outputs])
+    except OSError as exc:  # FileNotFoundError / ImageDecodeError name the file
+        return str(exc)
+    except Exception as exc:
+        sample = ds.base[unit.base_index]
+        return f"cannot corrupt {sample.image_path}: {type(exc).__name__}: {exc}"
+    if ctx.recorded_sources:
+        changed = changed_source(ds.base[unit.base_index].image_path, ctx.recorded_sources)
+        if changed is not None:
+            return changed
+    return items
+
+
+def changed_source(source: str | os.PathLike[str], recorded: Mapping[str, str]) -> str | None:
+    """Say why ``source`` no longer holds the bytes recorded for its clean copy (``None``: it does).
+
+    ``recorded`` maps source paths to SHA-256; a source it does not list, or one that cannot
+    be read (rendering it reports that), passes.
+    """
+    want = recorded.get(str(source))
+    if want is None:
+        return None
+    h = hashlib.sha256()
+    try:
+        with open(source, "rb") as f:
+            while block := f.read(1 << 20):
+                h.update(block)
+    except OSError:
+        return None
+    have = h.hexdigest()
+    if have == want:
+        return None
+    return (
+        CHANGED_SOURCE.format(source=source) + f": its SHA-256 is {have[:12]}..., the output recorded "
+        f"{want[:12]}... (edited in place, through the output's hard link?); restore it, or rewrite the "
+        "whole output with --overwrite"
+    )
 
 
 def _kept_entry(path: Path, source: str | os.PathLike[str], rel: str, image: Any) -> dict[str, Any] | None:

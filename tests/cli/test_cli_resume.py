@@ -16,6 +16,7 @@ import time
 import pytest
 from kc_cli_helpers import PY_CLI, temp_files, tree_digest
 
+from keypoint_corrupt import _paths
 from keypoint_corrupt.cli.main import main
 from keypoint_corrupt.datasets import load_image
 from keypoint_corrupt.materialize import run as materialize_run
@@ -155,7 +156,7 @@ def test_full_disk_or_permission_error_stops_cleanly_then_resumes(
     tmp_path, monkeypatch, capsys, reference_digest, err, message, workers
 ):
     out = tmp_path / "o"
-    monkeypatch.setattr(writer, "os", FailingOS(5, err))
+    monkeypatch.setattr(_paths, "os", FailingOS(5, err))  # where the atomic rename happens
     force_fork(monkeypatch)
     assert main(["materialize", "--out", str(out), "--workers", workers, "--quiet"]) == 2
     stderr = capsys.readouterr().err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from scipy.io import loadmat
@@ -147,6 +149,44 @@ def test_cli_out_is_a_file(tmp_path, capsys):
     (tmp_path / "f").write_text("x")
     assert main(["synth-stb", "--out", str(tmp_path / "f")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_cli_out_inside_a_file_is_one_line(tmp_path, capsys):
+    (tmp_path / "f").write_text("x")
+    assert main(["synth-stb", "--out", str(tmp_path / "f" / "sub"), "--sequences", "B1Random"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"--out {tmp_path / 'f' / 'sub'} is inside {tmp_path / 'f'}, which is not a folder" in err
+    assert (tmp_path / "f").read_text() == "x"
+
+
+def test_cli_write_failure_is_one_line(tmp_path, capsys, monkeypatch):
+    import keypoint_corrupt.datasets.synth as synth
+
+    def full(path, data, **kwargs):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(synth, "write_atomic", full)
+    assert main(["synth-stb", "--out", str(tmp_path / "o"), "--sequences", "B1Random"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert "cannot write " in err and "No space left on device" in err, err
+
+
+def test_rewriting_never_writes_through_a_hard_link(tmp_path):
+    """A materialize output's clean copies may be hard links to these files: --overwrite replaces them."""
+    root = write_synthetic_stb(tmp_path / "stb", 1, ["B1Random"], seed=0)
+    image = root / "images" / "B1Random" / "BB_left_0.png"
+    label = root / "labels" / "B1Random_BB.mat"
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    for path in (image, label):
+        os.link(path, kept / path.name)
+    before = {p.name: p.read_bytes() for p in kept.iterdir()}
+    write_synthetic_stb(root, 1, ["B1Random"], seed=5)
+    assert {p.name: p.read_bytes() for p in kept.iterdir()} == before
+    assert image.read_bytes() != before[image.name]  # the dataset itself has the new files
+    assert not [p for p in root.rglob("*") if ".tmp-" in p.name]
 
 
 def test_library_errors(tmp_path):

@@ -287,3 +287,30 @@ def test_coco_nan_keypoint_with_v0_is_read_as_invisible(tmp_path):
     (tmp_path / "b.json").write_text(text.replace("NaN, NaN, 0", "NaN, NaN, 2"))
     with pytest.raises(ValueError, match=r"b\.json.*annotation 1: 'keypoints' holds NaN or infinite values"):
         CocoKeypoints(tmp_path / "b.json")
+
+
+# -- the shared --out check -------------------------------------------------------------------
+
+
+def test_check_output_path_is_one_line_naming_the_path(tmp_path):
+    from keypoint_corrupt._paths import check_output_path
+
+    a_file = tmp_path / "f"
+    a_file.write_text("x")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    check_output_path(tmp_path / "new" / "deeper")  # missing: fine
+    check_output_path(tmp_path / "d")
+    check_output_path(a_file, want="file")
+    for path, want, words in [
+        (a_file, "folder", "exists and is not a folder"),
+        (a_file / "sub" / "x", "folder", f"is inside {a_file}, which is not a folder"),
+        (a_file / "sub.png", "file", f"is inside {a_file}, which is not a folder"),
+        (tmp_path / "d", "file", "is a folder; give a file name"),
+        (tmp_path / "dangling", "folder", "is a broken symbolic link"),
+    ]:
+        with pytest.raises(ValueError) as info:
+            check_output_path(path, want=want)
+        message = str(info.value)
+        assert message.startswith(f"--out {path} ") and words in message and "\n" not in message
+    assert a_file.read_text() == "x"

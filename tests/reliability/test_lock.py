@@ -173,3 +173,45 @@ def test_verify_warns_while_a_run_holds_the_folder(tmp_path, sample_output, caps
     finally:
         sleeper.kill()
         sleeper.wait(timeout=60)
+
+
+def test_a_refused_shard_leaves_a_complete_folder_as_it_was(tmp_path, tree_digest, capsys):
+    out = tmp_path / "o"
+    assert main(["materialize", "--out", str(out), *SMALL, "--quiet"]) == 0
+    before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
+    digest = tree_digest(out)
+    assert main(["materialize", "--out", str(out), *SMALL, "--seed", "1", "--shard", "1/2", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "other settings" in err and err.count("\n") == 1, err
+    assert not (out / STATE).exists()  # no lock and no lock.shard-1-of-2 left
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before
+    assert tree_digest(out) == digest
+
+
+def test_a_refused_shard_beside_a_running_shard_keeps_its_lock(tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(["materialize", "--out", str(out), *SMALL, "--quiet"]) == 0
+    shard2 = held(out, (2, 2))  # shard 2/2 runs, holding "lock" shared
+    argv = ["materialize", "--out", str(out), *SMALL, "--seed", "1", "--shard", "1/2", "--quiet"]
+    try:
+        assert main(argv) == 2
+        capsys.readouterr()
+        assert (out / STATE / "lock").exists() and (out / STATE / "lock.shard-2-of-2").exists()
+    finally:
+        shard2.release()
+
+
+def test_an_accepted_run_never_removes_a_later_runs_lock(tmp_path):
+    """Run A completes (its state folder removed), run B starts, then A releases: B's lock stays."""
+    out = tmp_path / "o"
+    a = held(out)
+    a.accepted = True  # what materialize sets once the folder passed its checks
+    shutil.rmtree(out / STATE)  # A's complete run drops its state folder
+    b = held(out)
+    try:
+        a.release()
+        assert (out / STATE / "lock").is_file()
+        with pytest.raises(Exception, match="is in use"):
+            held(out)  # B still holds the folder
+    finally:
+        b.release()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -142,3 +143,67 @@ def test_repair_needs_an_output_to_repair(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "holds no keypoint-corrupt output" in err and err.count("\n") == 1
     assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]  # no lock or state left
+
+
+def _rewrite_in_place(path: Path) -> None:
+    """Give ``path`` other (valid) pixels in place: the same inode, as an editor saving over it does."""
+    import cv2
+
+    image = cv2.imread(str(path))
+    image[:8, :8] = 255 - image[:8, :8]
+    ok, buf = cv2.imencode(".png", image)
+    assert ok
+    with open(path, "r+b") as f:
+        f.truncate(0)
+        f.write(buf.tobytes())
+
+
+def test_repair_refuses_a_source_edited_in_place_through_its_clean_copy(tmp_path, capsys):
+    from keypoint_corrupt.datasets import bundled_sample_root
+
+    src = tmp_path / "stb"
+    shutil.copytree(bundled_sample_root(), src)
+    out = tmp_path / "o"
+    argv = ["--dataset", "stb", "--root", str(src), "--out", str(out), "--splits", "val",
+            "--configs", "defocus-7,occlusion-20", "--workers", "1"]  # fmt: skip
+    assert main(["materialize", *argv, "--quiet"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    clean = next(f for f in manifest["files"] if f["config"] == "clean")
+    source = src / clean["source_path"]
+    assert os.path.samefile(source, out / clean["path"])
+    _rewrite_in_place(source)  # edited through the hard link: the clean copy changed with it
+    capsys.readouterr()
+
+    assert main(["materialize", *argv, "--repair"]) == 1
+    captured = capsys.readouterr()
+    assert f"source {source} changed since the output was written" in captured.err, captured.err
+    assert "restore it, or rewrite the whole output with --overwrite" in captured.err
+    after = json.loads((out / "manifest.json").read_text())
+    kept = {f["path"]: f["sha256"] for f in after["files"]}
+    assert kept[clean["path"]] == clean["sha256"]  # the record still names the original bytes
+    assert main(["verify", str(out), "--quiet"]) == 1
+    assert main(["materialize", *argv, "--repair", "--quiet"]) == 1  # and a second repair refuses too
+
+
+def test_repair_without_a_manifest_refuses_options_other_than_the_annotation_files(
+    tmp_path, tree_digest, capsys
+):
+    out = tmp_path / "o"
+    argv = ["--out", str(out), "--splits", "val", "--configs", "defocus-7,occlusion-20", "--seed", "3"]
+    assert main(["materialize", *argv, "--workers", "1", "--quiet"]) == 0
+    (out / "manifest.json").unlink()
+    reference = tree_digest(out)
+    for extra, words in [
+        ([], ["seed 3 (existing) vs 0 (now)", "splits val (existing) vs train,val (now)"]),
+        ([*argv[2:], "--fraction", "0.5"], ["fraction 0.2 (existing) vs 0.5 (now)"]),
+        ([*argv[2:4], "--seed", "3"], ["configs defocus-7,occlusion-20 (existing) vs "]),
+        ([*argv[2:], "--format", "jpg"], ["format png (existing) vs jpg (now)"]),
+    ]:
+        assert main(["materialize", "--out", str(out), "--repair", *extra, "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "no readable manifest" in err, err
+        for word in words:
+            assert word in err, (word, err)
+        assert tree_digest(out) == reference
+    assert main(["materialize", *argv, "--repair", "--workers", "1", "--quiet"]) == 0
+    assert main(["verify", str(out), "--quiet"]) == 0

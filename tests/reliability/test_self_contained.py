@@ -310,3 +310,28 @@ def test_an_output_pointing_at_vanished_sources_fails_in_one_line(moved, output,
     # re-running the command that wrote it (sources where they are now) rewrites its annotations
     assert main(stb_argv(moved[1], output, "--quiet")) == 0
     assert main(argv) == 0
+
+
+def test_linking_over_a_link_to_the_same_file_leaves_no_temporary_file(tmp_path):
+    """``os.replace`` between two links to one inode does nothing: the temporary name would stay."""
+    source = tmp_path / "a.png"
+    source.write_bytes(b"pixels")
+    folder = tmp_path / "clean" / "images"
+    folder.mkdir(parents=True)
+    target = folder / "a.png"
+    os.link(source, target)  # a resume after a kill between the rename and the journal append
+    assert writer.link_or_copy(source, target) == (hashlib.sha256(b"pixels").hexdigest(), 6)
+    assert sorted(p.name for p in folder.iterdir()) == ["a.png"]
+    assert os.path.samefile(source, target)
+
+
+def test_verify_reports_a_stray_file_among_the_clean_copies(tmp_path, capsys):
+    src = tmp_path / "stb"
+    shutil.copytree(bundled_sample_root(), src)
+    out = tmp_path / "o"
+    assert main(stb_argv(src, out, "--splits", "val", "--quiet")) == 0
+    copy = sorted((out / "val" / "clean" / "images").glob("*/*.png"))[0]
+    stray = copy.with_name(writer.temp_name(copy).name)
+    os.link(copy, stray)
+    assert main(["verify", str(out)]) == 1
+    assert f"{stray.relative_to(out).as_posix()}: on disk but not in the manifest" in capsys.readouterr().out
