@@ -8,9 +8,11 @@ pixels. For hand3d's 256 crop ``scale`` is hand3d's own; the same region cut at 
 OpenCV (no torch), so user predictors can use it.
 
 The protocol (``../shared/docs/stb-format.md``): centre on keypoint 12 (middle-finger MCP in
-hand3d's order); crop extent ``2 * max(max_xy - centre, centre - min_xy)`` over the visible
-keypoints clipped to the image, clipped to [50, 500] px; ``scale = clip(256 / extent, 1, 10)``;
-a 256 x 256 crop around the centre, keypoints mapping as ``uv' = (uv - centre) * scale + 128``.
+hand3d's order; for other joint orders pass ``schema=`` and the crop centres on the schema's
+``crop_anchor`` joints by name, see :mod:`keypoint_corrupt.schema`); crop extent
+``2 * max(max_xy - centre, centre - min_xy)`` over the visible keypoints clipped to the image,
+clipped to [50, 500] px; ``scale = clip(256 / extent, 1, 10)``; a 256 x 256 crop around the
+centre, keypoints mapping as ``uv' = (uv - centre) * scale + 128``.
 
 The image is resampled with exactly that map (bilinear), so the crop and its keypoints agree
 to floating-point precision. hand3d's ``tf.image.crop_and_resize`` call normalises its box
@@ -27,6 +29,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from keypoint_corrupt.schema import KeypointSchema, get_schema
+
 __all__ = [
     "CENTER_JOINT",
     "CROP_SIZE",
@@ -40,7 +44,7 @@ __all__ = [
 
 #: hand3d's crop size; the clipping bounds below are defined for it.
 CROP_SIZE = 256
-#: hand3d's centre joint: middle-finger MCP in hand3d's (RHD) joint order.
+#: hand3d's centre joint: middle-finger MCP in hand3d's (RHD) joint order (``"rhd"``'s crop anchor).
 CENTER_JOINT = 12
 _EXTENT_RANGE = (50.0, 500.0)
 _SCALE_RANGE = (1.0, 10.0)
@@ -94,15 +98,29 @@ def _as_keypoints(
     return kp, vis & np.isfinite(kp).all(axis=1)
 
 
+def _anchor_joints(joints: int, center_joint: int | None, schema: KeypointSchema | str | None) -> list[int]:
+    """Return the indices of the joints whose visible mean centres the crop."""
+    if center_joint is not None and schema is not None:
+        raise ValueError("pass center_joint or schema, not both")
+    if schema is None:  # hand3d's default: joint 12, the RHD schema's anchor for 21 joints
+        joint = CENTER_JOINT if center_joint is None else center_joint
+        return [joint] if 0 <= joint < joints else []
+    resolved = get_schema(schema)
+    if len(resolved) != joints:
+        raise ValueError(f"schema {resolved.name!r} has {len(resolved)} joints, the keypoints {joints}")
+    return resolved.anchor_indices()
+
+
 def crop_parameters(
     keypoints: np.ndarray,
     visibility: np.ndarray | Sequence[bool] | None,
     image_shape: tuple[int, ...],
     size: int = CROP_SIZE,
     *,
-    center_joint: int = CENTER_JOINT,
+    center_joint: int | None = None,
     wrist_extent: bool = False,
     center_offset: tuple[float, float] | np.ndarray | None = None,
+    schema: KeypointSchema | str | None = None,
 ) -> tuple[np.ndarray, float]:
     """Centre and scale of hand3d's crop for one hand.
 
@@ -117,15 +135,21 @@ def crop_parameters(
     size : int
         Output side. The crop is hand3d's 256 crop resampled to ``size``, so the scale
         bounds [1, 10] are scaled by ``size / 256`` too.
-    center_joint : int
-        Joint the crop is centred on (12 = middle MCP in hand3d's order). When it is not
-        visible, the centre of the visible joints' bounding box is used instead.
+    center_joint : int, optional
+        Joint the crop is centred on; default 12 (middle MCP in hand3d's order) unless
+        ``schema`` is given. When it is not visible, the centre of the visible joints'
+        bounding box is used instead.
     wrist_extent : bool
         hand3d's STB reader measures the extent with joint 0 (palm centre) replaced by the
         wrist ``kp[16] + 2 * (kp[0] - kp[16])``. Off by default, as in ``stb-format.md``.
     center_offset : pair of float, optional
         Shift (x, y) in source pixels added to the centre before the extent is measured
         (hand3d's training-time ``crop_center_noise``; every keypoint stays inside).
+    schema : KeypointSchema or str, optional
+        The keypoints' joint order: the crop centres on the mean of the schema's visible
+        ``crop_anchor`` joints (middle-finger MCP for the hand presets), found by name; the
+        bounding-box centre when none is visible. Exclusive with ``center_joint``; ``"rhd"``
+        gives the default crop.
 
     Returns
     -------
@@ -140,6 +164,14 @@ def crop_parameters(
     >>> c, s = crop_parameters(kp, None, (480, 640), center_joint=2)
     >>> c.tolist(), s  # extent 50 px (clipped from 40) -> 256 / 50
     ([120.0, 110.0], 5.12)
+
+    The same hand in another joint order, centred by name:
+
+    >>> hand = np.random.default_rng(0).uniform(100, 200, (21, 2))
+    >>> from keypoint_corrupt.schema import remap
+    >>> c, _ = crop_parameters(remap(hand, "rhd", "hand21"), None, (480, 640), schema="hand21")
+    >>> bool((c == crop_parameters(hand, None, (480, 640))[0]).all())
+    True
     """
     kp, vis = _as_keypoints(keypoints, visibility)
     if size < 1:
@@ -149,8 +181,11 @@ def crop_parameters(
         kp = kp.copy()
         kp[0] = kp[16] + 2.0 * (kp[0] - kp[16])
     visible = kp[vis]
-    if 0 <= center_joint < len(kp) and vis[center_joint]:
-        center = kp[center_joint].copy()
+    anchor = [j for j in _anchor_joints(len(kp), center_joint, schema) if vis[j]]
+    if len(anchor) == 1:
+        center = kp[anchor[0]].copy()
+    elif anchor:
+        center = kp[anchor].mean(axis=0)
     elif len(visible):
         center = 0.5 * (visible.min(axis=0) + visible.max(axis=0))
     else:
@@ -174,10 +209,11 @@ def hand_crop(
     visibility: np.ndarray | Sequence[bool] | None = None,
     size: int = CROP_SIZE,
     *,
-    center_joint: int = CENTER_JOINT,
+    center_joint: int | None = None,
     wrist_extent: bool = False,
     center_offset: tuple[float, float] | np.ndarray | None = None,
     fill: float | None = None,
+    schema: KeypointSchema | str | None = None,
 ) -> HandCrop:
     """Crop a hand as hand3d does for PoseNet (ground-truth crop, ``stb-format.md``).
 
@@ -191,7 +227,7 @@ def hand_crop(
         Visible joints; invisible ones are carried along but do not set the crop.
     size : int
         Output side (256 for PoseNet; smaller sizes give the 256 crop resampled).
-    center_joint, wrist_extent, center_offset
+    center_joint, wrist_extent, center_offset, schema
         See :func:`crop_parameters`.
     fill : float, optional
         Value outside the source image. Default mid-grey (127.5 on uint8, 0.5 on float),
@@ -223,6 +259,7 @@ def hand_crop(
         center_joint=center_joint,
         wrist_extent=wrist_extent,
         center_offset=center_offset,
+        schema=schema,
     )
     crop = warp_crop(image, center, scale, size, fill=fill)
     crop_kp = (kp - center) * scale + 0.5 * size

@@ -11,6 +11,13 @@ reference study (Costa et al.) reports:
 * the reported figures are the averages over joints of the per-joint mean EPE, median EPE
   and AUC (joints never visible are left out), and the PCK curve averaged over joints.
 
+Misses. A prediction with a NaN coordinate is a *miss* (the model did not find the joint).
+One rule holds everywhere: PCK and AUC count a visible miss as wrong at every threshold (the
+denominator is the visible joints); the EPEs are taken over the visible joints *found*, and the
+detection rates say how many that is (``num_found / num_visible``; an instance counts as found
+when any of its visible joints is). Where an EPE cannot exist (nothing found), it is NaN and
+:meth:`KeypointMetrics.reason` says why. A model that always answers gets hand3d's numbers.
+
 Corruption summaries follow the COCO-C / MPII-C benchmarks (Michaelis et al. 2019,
 Wang et al. 2021): ``mPC`` is the mean of a metric over the corruption configurations and
 ``rPC = mPC / P_clean``. For the error metrics (lower is better) the ratio is inverted,
@@ -147,6 +154,10 @@ def _nanmean(values: np.ndarray) -> float:
     return float(np.mean(finite)) if finite.size else math.nan
 
 
+def _rate(part: int, whole: int) -> float:
+    return part / whole if whole else math.nan
+
+
 @dataclass(frozen=True, eq=False)
 class KeypointMetrics:
     """hand3d's 2D metrics of one set of predictions.
@@ -169,6 +180,23 @@ class KeypointMetrics:
         Images evaluated.
     num_visible : int
         Visible (image, joint) pairs that were scored.
+    num_found : int
+        Of those, the pairs with a prediction (no NaN coordinate).
+    num_instances, instances_found : int
+        Images (instances) with at least one visible joint; those with at least one found.
+    per_joint_visible, per_joint_found : numpy.ndarray
+        ``J`` counts of visible and of found joints.
+
+    A miss (NaN prediction) counts as wrong in PCK and AUC at every threshold; the EPEs are
+    over the joints found. :attr:`detection_rate` and :attr:`instance_detection_rate` give
+    the shares found, and :meth:`reason` explains a NaN figure.
+
+    Examples
+    --------
+    >>> m = keypoint_metrics([[[0.0, 0.0]], [[np.nan, np.nan]]], np.zeros((2, 1, 2)),
+    ...                      thresholds=[0.0, 30.0])
+    >>> m.mean_epe, m.auc, m.detection_rate, m.instance_detection_rate
+    (0.0, 0.5, 0.5, 0.5)
     """
 
     mean_epe: float
@@ -182,24 +210,83 @@ class KeypointMetrics:
     per_joint_pck: np.ndarray
     num_images: int
     num_visible: int
+    num_found: int = -1
+    num_instances: int = -1
+    instances_found: int = -1
+    per_joint_visible: np.ndarray | None = None
+    per_joint_found: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        # Built without the miss counts (older callers): everything visible was found.
+        if self.num_found < 0:
+            object.__setattr__(self, "num_found", int(self.num_visible))
+        if self.num_instances < 0:
+            object.__setattr__(self, "num_instances", int(self.num_images))
+        if self.instances_found < 0:
+            object.__setattr__(self, "instances_found", int(self.num_instances))
+
+    @property
+    def detection_rate(self) -> float:
+        """Visible joints found / visible joints (NaN when nothing is visible)."""
+        return _rate(self.num_found, self.num_visible)
+
+    @property
+    def instance_detection_rate(self) -> float:
+        """Instances with a visible joint found / instances with a visible joint."""
+        return _rate(self.instances_found, self.num_instances)
+
+    @property
+    def num_missed(self) -> int:
+        """Visible joints not found (NaN predictions)."""
+        return int(self.num_visible - self.num_found)
+
+    def reason(self, metric: str) -> str | None:
+        """Why ``metric`` has no value (``None`` when it has one).
+
+        Examples
+        --------
+        >>> m = keypoint_metrics(np.full((2, 1, 2), np.nan), np.zeros((2, 1, 2)))
+        >>> m.reason("mean_epe"), m.reason("auc"), m.auc
+        ('0 of 2 visible joints found', None, 0.0)
+        """
+        value = getattr(self, metric)
+        if not math.isnan(float(value)):
+            return None
+        if self.num_visible == 0:
+            return "no visible joint"
+        if self.num_found == 0:
+            return f"0 of {self.num_visible} visible joints found"
+        return "undefined"
 
     def to_dict(self, per_joint: bool = True) -> dict[str, Any]:
-        """JSON-ready dict (NaN becomes ``None``)."""
+        """JSON-ready dict: NaN becomes ``None``, with a ``<metric>_reason`` beside it."""
         out: dict[str, Any] = {
             "mean_epe": _json_float(self.mean_epe),
             "median_epe": _json_float(self.median_epe),
             "auc": _json_float(self.auc),
             "num_images": int(self.num_images),
             "num_visible": int(self.num_visible),
+            "num_found": int(self.num_found),
+            "detection_rate": _json_float(self.detection_rate),
+            "num_instances": int(self.num_instances),
+            "instances_found": int(self.instances_found),
+            "instance_detection_rate": _json_float(self.instance_detection_rate),
             "thresholds": [float(t) for t in self.thresholds],
             "pck": [_json_float(v) for v in self.pck],
         }
+        for key in (*SUMMARY_METRICS, "detection_rate", "instance_detection_rate"):
+            why = self.reason(key)
+            if why is not None:
+                out[f"{key}_reason"] = why
         if per_joint:
             out["per_joint"] = {
                 "mean_epe": [_json_float(v) for v in self.per_joint_mean_epe],
                 "median_epe": [_json_float(v) for v in self.per_joint_median_epe],
                 "auc": [_json_float(v) for v in self.per_joint_auc],
             }
+            if self.per_joint_visible is not None and self.per_joint_found is not None:
+                out["per_joint"]["visible"] = [int(v) for v in self.per_joint_visible]
+                out["per_joint"]["found"] = [int(v) for v in self.per_joint_found]
         return out
 
     def summary(self) -> dict[str, float]:
@@ -222,7 +309,7 @@ def metrics_from_errors(
     Parameters
     ----------
     errors : array_like
-        ``N x J`` errors in pixels.
+        ``N x J`` errors in pixels; NaN is a miss (wrong in PCK / AUC, left out of the EPEs).
     visibility : array_like, optional
         ``N x J`` bools; only visible joints are scored (default: all).
     thresholds : array_like
@@ -250,20 +337,23 @@ def metrics_from_errors(
     median_j = np.full(num_joints, np.nan)
     auc_j = np.full(num_joints, np.nan)
     pck_j = np.full((num_joints, t.size), np.nan)
+    found = vis & ~np.isnan(err)
     for j in range(num_joints):
         data = err[vis[:, j], j]
         if data.size == 0:
             continue  # hand3d skips joints without data
-        mean_j[j] = np.mean(data)
-        median_j[j] = np.median(data)
-        pck_j[j] = pck_curve(data, t)
+        pck_j[j] = pck_curve(data, t)  # a miss (NaN) is wrong at every threshold
         auc_j[j] = auc(pck_j[j], t)
+        hits = data[~np.isnan(data)]
+        if hits.size:  # the EPEs are over the joints found
+            mean_j[j] = np.mean(hits)
+            median_j[j] = np.median(hits)
     scored = ~np.isnan(auc_j)
     pck = np.mean(pck_j[scored], axis=0) if scored.any() else np.full(t.shape, np.nan)
     return KeypointMetrics(
-        mean_epe=_nanmean(mean_j) if scored.any() else math.nan,
-        median_epe=_nanmean(median_j) if scored.any() else math.nan,
-        auc=_nanmean(auc_j) if scored.any() else math.nan,
+        mean_epe=_nanmean(mean_j),
+        median_epe=_nanmean(median_j),
+        auc=_nanmean(auc_j),
         pck=pck,
         thresholds=t.copy(),
         per_joint_mean_epe=mean_j,
@@ -272,6 +362,11 @@ def metrics_from_errors(
         per_joint_pck=pck_j,
         num_images=int(err.shape[0]),
         num_visible=int(vis.sum()),
+        num_found=int(found.sum()),
+        num_instances=int(vis.any(axis=1).sum()),
+        instances_found=int(found.any(axis=1).sum()),
+        per_joint_visible=vis.sum(axis=0),
+        per_joint_found=found.sum(axis=0),
     )
 
 
@@ -287,7 +382,8 @@ def keypoint_metrics(
     ----------
     pred, gt : array_like
         ``N x J x 2`` keypoints (x, y) in the same pixels (original-image pixels for the
-        reference protocol: crop-pixel errors divided by the crop scale).
+        reference protocol: crop-pixel errors divided by the crop scale). A NaN coordinate in
+        ``pred`` is a miss.
     visibility : array_like, optional
         ``N x J`` bools; invisible joints are not scored (default: all visible).
     thresholds : array_like
@@ -321,16 +417,23 @@ class CorruptionSummary:
     clean : dict
         Metric -> value on clean data (``P_clean``).
     mpc : dict
-        Metric -> mean over the corruption configurations (mPC).
+        Metric -> mean over the corruption configurations where the metric exists (mPC).
     rpc : dict
         Metric -> ``mPC / P_clean`` for AUC, ``P_clean / mPC`` for the EPEs: the share of clean
         performance kept (1 = unaffected).
     delta : dict
         Metric -> ``mPC - P_clean``.
     by_family : dict
-        Family -> metric -> mean over that family's configurations.
+        Family -> metric -> mean over that family's configurations where it exists.
     configs : tuple of str
         The configurations averaged.
+    excluded : dict
+        Metric -> configurations left out of its means because it does not exist there (an
+        EPE where no visible joint was found). AUC always exists where a joint is visible:
+        misses count as wrong.
+    reasons : dict
+        ``"<part>.<metric>"`` (``clean``, ``mPC``, ``rPC``, ``delta``, ``by_family.<family>``)
+        -> why that figure is NaN.
     """
 
     clean: dict[str, float]
@@ -339,9 +442,11 @@ class CorruptionSummary:
     delta: dict[str, float]
     by_family: dict[str, dict[str, float]] = field(default_factory=dict)
     configs: tuple[str, ...] = ()
+    excluded: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (NaN becomes ``None``)."""
+        """JSON-ready dict (NaN becomes ``None``; ``reasons`` says why)."""
 
         def clean_map(m: Mapping[str, float]) -> dict[str, float | None]:
             return {k: _json_float(v) for k, v in m.items()}
@@ -353,7 +458,10 @@ class CorruptionSummary:
             "rPC": clean_map(self.rpc),
             "delta": clean_map(self.delta),
             "by_family": {f: clean_map(m) for f, m in self.by_family.items()},
+            "excluded": {k: list(v) for k, v in self.excluded.items() if v},
+            "reasons": dict(self.reasons),
             "rPC_convention": "AUC: mPC / clean; EPE: clean / mPC (share of clean performance kept)",
+            "mPC_convention": "mean over the configurations where the metric exists (see excluded)",
         }
 
 
@@ -361,6 +469,12 @@ def _as_summary(value: KeypointMetrics | Mapping[str, float]) -> dict[str, float
     if isinstance(value, KeypointMetrics):
         return value.summary()
     return {k: float(value[k]) for k in SUMMARY_METRICS}
+
+
+def _reason_of(value: KeypointMetrics | Mapping[str, float], metric: str) -> str:
+    if isinstance(value, KeypointMetrics):
+        return value.reason(metric) or "undefined"
+    return "undefined"
 
 
 def _family(name: str) -> str:
@@ -372,12 +486,33 @@ def _family(name: str) -> str:
         return name
 
 
+def _mean_existing(values: Sequence[float]) -> float:
+    kept = [v for v in values if not math.isnan(v)]
+    return float(np.mean(kept)) if kept else math.nan
+
+
+def _ratio_reasons(
+    base: Mapping[str, float], mpc: Mapping[str, float], rpc: Mapping[str, float], reasons: dict[str, str]
+) -> None:
+    for k in SUMMARY_METRICS:
+        missing = [part for part, v in (("clean", base[k]), ("mPC", mpc[k])) if math.isnan(v)]
+        if missing:
+            reasons[f"delta.{k}"] = reasons[f"rPC.{k}"] = f"no {' and no '.join(missing)} {k}"
+        elif math.isnan(rpc[k]):
+            reasons[f"rPC.{k}"] = f"division by zero ({k} 0)"
+
+
 def corruption_summary(
     clean: KeypointMetrics | Mapping[str, float],
     corrupted: Mapping[str, KeypointMetrics | Mapping[str, float]],
     families: Mapping[str, str] | None = None,
 ) -> CorruptionSummary:
     """Summarise a model's performance under corruption (mPC, rPC).
+
+    mPC averages each metric over the configurations where it exists: an EPE does not exist
+    where no visible joint was found, and such configurations are listed in
+    :attr:`CorruptionSummary.excluded`. AUC exists wherever a joint is visible (misses count
+    as wrong), so its mPC always covers every configuration.
 
     Parameters
     ----------
@@ -405,15 +540,25 @@ def corruption_summary(
         raise ValueError("corrupted must hold at least one configuration")
     base = _as_summary(clean)
     rows = {name: _as_summary(v) for name, v in corrupted.items()}
-    mpc = {k: float(np.mean([r[k] for r in rows.values()])) for k in SUMMARY_METRICS}
+    reasons: dict[str, str] = {}
+    excluded = {k: tuple(n for n, r in rows.items() if math.isnan(r[k])) for k in SUMMARY_METRICS}
+    mpc = {k: _mean_existing([r[k] for r in rows.values()]) for k in SUMMARY_METRICS}
     rpc: dict[str, float] = {}
     for k, higher_better in SUMMARY_METRICS.items():
         num, den = (mpc[k], base[k]) if higher_better else (base[k], mpc[k])
         rpc[k] = num / den if den != 0 and not math.isnan(den) else math.nan
+        if math.isnan(base[k]):
+            reasons[f"clean.{k}"] = _reason_of(clean, k)
+        if math.isnan(mpc[k]):
+            reasons[f"mPC.{k}"] = f"{k} exists in none of the {len(rows)} configurations"
+    _ratio_reasons(base, mpc, rpc, reasons)
     delta = {k: mpc[k] - base[k] for k in SUMMARY_METRICS}
     fam_of = {name: (families or {}).get(name) or _family(name) for name in rows}
     by_family: dict[str, dict[str, float]] = {}
     for fam in dict.fromkeys(fam_of.values()):
         members = [rows[n] for n in rows if fam_of[n] == fam]
-        by_family[fam] = {k: float(np.mean([r[k] for r in members])) for k in SUMMARY_METRICS}
-    return CorruptionSummary(base, mpc, rpc, delta, by_family, tuple(rows))
+        by_family[fam] = {k: _mean_existing([r[k] for r in members]) for k in SUMMARY_METRICS}
+        for k, v in by_family[fam].items():
+            if math.isnan(v):
+                reasons[f"by_family.{fam}.{k}"] = f"{k} exists in none of the family's configurations"
+    return CorruptionSummary(base, mpc, rpc, delta, by_family, tuple(rows), excluded, reasons)

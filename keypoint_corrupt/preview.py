@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import cv2
 import numpy as np
 
+from keypoint_corrupt._paths import write_atomic
 from keypoint_corrupt._validation import (
     ImageArray,
     KeypointsLike,
@@ -22,8 +24,10 @@ from keypoint_corrupt._validation import (
 from keypoint_corrupt.datasets.subsets import sample_rng
 from keypoint_corrupt.functional.occlusion import Box, PixelBox, keypoint_roi
 from keypoint_corrupt.registry import CONFIGS, apply_corruption
+from keypoint_corrupt.schema import KeypointSchema, get_schema
 
-# One colour per finger for 21-joint hands (root joint first, then 4 joints per finger).
+# One colour per finger: root joint, thumb, index, middle, ring, pinky. Without a schema, a 21-joint
+# hand is coloured by position (root first, then 4 joints per finger, thumb first: RHD and hand21).
 _FINGER_COLOURS = [
     (255, 255, 255),
     (255, 80, 80),
@@ -34,10 +38,26 @@ _FINGER_COLOURS = [
 ]
 
 
+_FINGER_WORDS = ("thumb", "index", "middle", "ring", "pinky")
+_OTHER_COLOUR = (255, 255, 0)
+
+
 def _joint_colour(j: int, n: int) -> tuple[int, int, int]:
     if n != 21:
-        return (255, 255, 0)
+        return _OTHER_COLOUR
     return _FINGER_COLOURS[0 if j == 0 else 1 + (j - 1) // 4]
+
+
+def _schema_colours(schema: KeypointSchema) -> list[tuple[int, int, int]]:
+    """Return one colour per joint of ``schema``: by finger name, white for a hand's root."""
+    colours = []
+    for joint in schema.joints:
+        finger = next((i for i, w in enumerate(_FINGER_WORDS) if joint.startswith(w)), None)
+        if finger is not None:
+            colours.append(_FINGER_COLOURS[1 + finger])
+        else:
+            colours.append(_FINGER_COLOURS[0] if joint in ("wrist", "palm") else _OTHER_COLOUR)
+    return colours
 
 
 def draw_annotations(
@@ -48,6 +68,7 @@ def draw_annotations(
     roi: Box | None = None,
     box: PixelBox | None = None,
     radius: int = 3,
+    schema: KeypointSchema | str | None = None,
 ) -> ImageArray:
     """Draw visible keypoints (coloured per finger), the ROI (yellow) and an occluder box (red).
 
@@ -63,6 +84,9 @@ def draw_annotations(
         Boxes ``(x0, y0, x1, y1)`` to outline.
     radius : int
         Keypoint radius in pixels.
+    schema : KeypointSchema or str, optional
+        The keypoints' schema: joints are coloured by finger name and its edges drawn (both
+        joints visible). Default: no edges, a 21-joint hand coloured by position.
 
     Returns
     -------
@@ -74,10 +98,23 @@ def draw_annotations(
     >>> import numpy as np
     >>> draw_annotations(np.zeros((20, 20, 3), np.uint8), [[10, 10]]).max()
     np.uint8(255)
+    >>> hand = np.random.default_rng(0).uniform(5, 35, (21, 2))
+    >>> draw_annotations(np.zeros((40, 40, 3), np.uint8), hand, schema="hand21").shape
+    (40, 40, 3)
     """
     out = np.ascontiguousarray(image.copy())
     pts = check_keypoints(keypoints)
     vis = check_visibility(visibility, len(pts)) & np.isfinite(pts).all(axis=1)
+    colours = [_joint_colour(j, len(pts)) for j in range(len(pts))]
+    if schema is not None:
+        resolved = get_schema(schema)
+        if len(resolved) != len(pts):
+            raise ValueError(f"schema {resolved.name!r} has {len(resolved)} joints, the keypoints {len(pts)}")
+        colours = _schema_colours(resolved)
+        for a, b in resolved.edge_indices():
+            if vis[a] and vis[b]:
+                ends = [(round(pts[k][0]), round(pts[k][1])) for k in (a, b)]
+                cv2.line(out, ends[0], ends[1], colours[b], max(1, radius // 2), cv2.LINE_AA)
     if roi is not None:
         x0, y0, x1, y1 = (round(v) for v in roi)
         cv2.rectangle(out, (x0, y0), (max(x0, x1 - 1), max(y0, y1 - 1)), (255, 230, 0), 1, cv2.LINE_AA)
@@ -87,7 +124,7 @@ def draw_annotations(
         if v:
             centre = (round(p[0]), round(p[1]))
             cv2.circle(out, centre, radius + 1, (0, 0, 0), -1, cv2.LINE_AA)
-            cv2.circle(out, centre, radius, _joint_colour(j, len(pts)), -1, cv2.LINE_AA)
+            cv2.circle(out, centre, radius, colours[j], -1, cv2.LINE_AA)
     return out
 
 
@@ -108,6 +145,7 @@ def contact_sheet(
     margin: float = 0.15,
     tile_width: int = 320,
     columns: int = 4,
+    schema: KeypointSchema | str | None = None,
 ) -> ImageArray:
     """Grid of the clean image and each configuration, with keypoints and ROI drawn.
 
@@ -134,6 +172,8 @@ def contact_sheet(
         Width of one tile in pixels (aspect ratio kept).
     columns : int
         Tiles per row.
+    schema : KeypointSchema or str, optional
+        The keypoints' schema, for finger colours and the skeleton (:func:`draw_annotations`).
 
     Returns
     -------
@@ -162,7 +202,7 @@ def contact_sheet(
             None if roi is None else (roi[0] * scale, roi[1] * scale, roi[2] * scale, roi[3] * scale)
         )
         s_box: PixelBox | None = None if box is None else _scaled(box, scale)
-        return _label(draw_annotations(small, pts * scale, vis, roi=s_roi, box=s_box), title)
+        return _label(draw_annotations(small, pts * scale, vis, roi=s_roi, box=s_box, schema=schema), title)
 
     tiles = [tile(image, "clean")]
     for name in configs:
@@ -185,5 +225,4 @@ def save_png(path: str | os.PathLike[str], image: ImageArray) -> None:
     ok, buf = cv2.imencode(".png", np.ascontiguousarray(image[..., ::-1]))
     if not ok:
         raise OSError(f"could not encode PNG for {path}")
-    with open(path, "wb") as fh:
-        fh.write(buf.tobytes())
+    write_atomic(Path(path), buf.tobytes(), fsync=False)  # never written through a hard link

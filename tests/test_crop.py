@@ -158,3 +158,65 @@ def test_crop_info_handles_batches_of_different_images():
     np.testing.assert_allclose(shifted[:, 0, 0], [44.0, 37.0])
     with pytest.raises(ValueError):
         info.crop(images[:1])  # one crop per image
+
+
+# -- the crop centre from a keypoint schema ------------------------------------------------------
+
+
+def test_default_centre_is_the_rhd_schemas_anchor():
+    from keypoint_corrupt.schema import remap
+
+    kp = spread_hand(seed=3)
+    vis = np.arange(21) % 5 != 1
+    default = crop_parameters(kp, vis, (480, 640))
+    for schema in ("rhd", "stb_rhd"):
+        c, s = crop_parameters(kp, vis, (480, 640), schema=schema)
+        assert np.array_equal(c, default[0]) and s == default[1]
+    # the same hand in FreiHAND's order gets the same crop, found by name
+    c, s = crop_parameters(
+        remap(kp, "rhd", "hand21"), remap(vis, "rhd", "hand21", axis=-1), (480, 640), schema="hand21"
+    )
+    assert np.array_equal(c, default[0]) and s == default[1]
+
+
+def test_freihand_crop_is_centred_on_the_middle_mcp(fixtures_dir):
+    from keypoint_corrupt.datasets import CocoKeypoints, load_image
+
+    ds = CocoKeypoints(fixtures_dir / "hands" / "freihand" / "test_freihand.json")
+    mcp, tip = ds.schema.index("middle_finger_mcp"), ds.schema.index("middle_finger_tip")
+    assert (mcp, tip) == (9, 12)  # index 12, hand3d's centre, is the fingertip in this order
+    for sample in ds:
+        image = load_image(sample)
+        kp, vis = sample.keypoints, sample.visibility
+        crop = hand_crop(image, kp, vis, schema=ds.schema)
+        lo, hi = kp[vis].min(axis=0), kp[vis].max(axis=0)
+        assert np.all(crop.center >= lo) and np.all(crop.center <= hi)  # inside the hand's box
+        assert vis[mcp] and np.allclose(crop.center, kp[mcp])
+        assert np.linalg.norm(crop.center - kp[tip]) > 5.0  # not the fingertip
+        np.testing.assert_allclose(crop.keypoints[mcp], [128.0, 128.0])
+
+
+def test_several_anchor_joints_centre_on_their_visible_mean():
+    from keypoint_corrupt.schema import KeypointSchema
+
+    body = KeypointSchema(
+        "test_hips", ("head", "left_hip", "right_hip"), crop_anchor=("left_hip", "right_hip")
+    )
+    kp = np.array([[100.0, 50.0], [90.0, 150.0], [130.0, 160.0]])
+    c, _ = crop_parameters(kp, None, (480, 640), schema=body)
+    assert c.tolist() == [110.0, 155.0]
+    c, _ = crop_parameters(kp, [True, True, False], (480, 640), schema=body)
+    assert c.tolist() == [90.0, 150.0]
+    c, _ = crop_parameters(kp, [True, False, False], (480, 640), schema=body)
+    assert c.tolist() == [100.0, 50.0]  # no anchor visible: the visible box's centre
+    no_anchor = KeypointSchema("test_plain", ("a", "b", "c"))
+    c, _ = crop_parameters(kp, None, (480, 640), schema=no_anchor)
+    assert c.tolist() == [110.0, 105.0]
+
+
+def test_schema_and_center_joint_are_checked():
+    kp = spread_hand()
+    with pytest.raises(ValueError, match="center_joint or schema"):
+        crop_parameters(kp, None, (480, 640), center_joint=12, schema="rhd")
+    with pytest.raises(ValueError, match="'coco17' has 17 joints, the keypoints 21"):
+        crop_parameters(kp, None, (480, 640), schema="coco17")

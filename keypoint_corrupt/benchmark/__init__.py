@@ -3,7 +3,9 @@
 * :func:`evaluate` - any ``predict(images[, crops])`` callable on the clean split and on each
   corruption configuration, streamed or read back from a materialised output.
 * :class:`BenchmarkResult` - per-row hand3d metrics, mPC / rPC, throughput.
-* :func:`write_report` - ``report.md`` / ``.csv`` / ``.json``, ``pck_curves.png``, ``examples.png``.
+* :func:`write_report` - ``report.md`` / ``.csv`` / ``.json``, ``pck_curves.png``, ``examples.png``
+  and ``predictions.npz`` (the raw predictions; :func:`recompute` rebuilds every number from it).
+* :class:`PredictError` - the predictor raised (row and image ids of the failing batch).
 * :mod:`~keypoint_corrupt.benchmark.published` - the reference study's figures.
 * ``ModelPredictor``, ``load_predictor``, ``measure_speed`` (need torch; imported on first use).
 
@@ -30,10 +32,19 @@ from keypoint_corrupt.benchmark.evaluate import (
     STANDARD,
     BenchmarkResult,
     Example,
+    PredictError,
     RowResult,
     evaluate,
     row_label,
+    split_output,
     wants_crops,
+)
+from keypoint_corrupt.benchmark.predictions import (
+    PREDICTIONS_FILE,
+    RowPredictions,
+    load_predictions,
+    recompute,
+    save_predictions,
 )
 from keypoint_corrupt.benchmark.published import TABLE_I, TABLE_II, published_row
 from keypoint_corrupt.benchmark.report import build_report, write_report
@@ -41,6 +52,7 @@ from keypoint_corrupt.benchmark.sources import MaterializedSource, StreamSource,
 from keypoint_corrupt.crop import CropInfo, warp_crop
 
 __all__ = [
+    "PREDICTIONS_FILE",
     "STANDARD",
     "TABLE_I",
     "TABLE_II",
@@ -49,6 +61,8 @@ __all__ = [
     "Example",
     "MaterializedSource",
     "ModelPredictor",
+    "PredictError",
+    "RowPredictions",
     "RowResult",
     "SpeedResult",
     "StreamSource",
@@ -56,10 +70,14 @@ __all__ = [
     "evaluate",
     "is_materialized",
     "load_callable",
+    "load_predictions",
     "load_predictor",
     "measure_speed",
     "published_row",
+    "recompute",
     "row_label",
+    "save_predictions",
+    "split_output",
     "wants_crops",
     "warp_crop",
     "write_report",

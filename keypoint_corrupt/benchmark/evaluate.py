@@ -6,10 +6,17 @@ The bundled models (:mod:`keypoint_corrupt.benchmark.predictors`) come through t
 door; they additionally expose a ``preparer`` (the crop, run in DataLoader workers) and
 ``predict_prepared`` (the network, asynchronous on a GPU), which :func:`evaluate` uses to keep
 an accelerator busy.
+
+A predictor may miss: NaN coordinates mark a joint (or, all NaN, an instance) it did not find,
+and it may return a score per joint (``B x J x 3`` or ``(keypoints, scores)``). It may declare
+the joint order of what it returns (``predict.schema``); predictions are then reordered to the
+dataset's schema before scoring. An exception inside the predictor becomes a
+:class:`PredictError` naming the row and the images of the failing batch.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import os
@@ -31,7 +38,50 @@ from keypoint_corrupt.metrics import (
 )
 from keypoint_corrupt.registry import CONFIGS, get_config
 
-__all__ = ["STANDARD", "BenchmarkResult", "Example", "RowResult", "evaluate", "row_label"]
+__all__ = [
+    "STANDARD",
+    "BenchmarkResult",
+    "Example",
+    "PredictError",
+    "RowResult",
+    "evaluate",
+    "row_label",
+    "split_output",
+]
+
+
+class PredictError(Exception):
+    """The predict callable raised an exception (chained as ``__cause__``).
+
+    Attributes
+    ----------
+    config : str
+        The row being evaluated (``"standard"`` or a configuration name).
+    image_ids : list of str
+        The sample ids of the failing batch.
+    original : BaseException
+        The predictor's exception.
+
+    Examples
+    --------
+    >>> err = PredictError(config="motion-45", image_ids=["a", "b"], original=TypeError("bad"))
+    >>> str(err)
+    'predict raised TypeError: bad (configuration motion-45, images a, b)'
+    """
+
+    def __init__(self, config: str, image_ids: Sequence[str], original: BaseException) -> None:
+        self.config = config
+        self.image_ids = list(image_ids)
+        self.original = original
+        shown = ", ".join(self.image_ids[:5])
+        if len(self.image_ids) > 5:
+            shown += f", ... ({len(self.image_ids)} images)"
+        super().__init__(
+            f"predict raised {type(original).__name__}: {original} (configuration {config}, images {shown})"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.config, self.image_ids, self.original))
 
 
 @dataclass(eq=False)
@@ -52,6 +102,12 @@ class RowResult:
         ``N x J x 2`` predictions and ground truth (original-image pixels).
     visibility : numpy.ndarray
         ``N x J`` bools.
+    scores : numpy.ndarray or None
+        ``N x J`` per-joint scores when the predictor returned them (NaN for a batch
+        without), else ``None``. Scores are kept, not used by the metrics.
+
+    ``predictions`` holds NaN where the predictor missed a joint (in the dataset's joint
+    order, after any schema reordering).
     """
 
     name: str
@@ -61,6 +117,7 @@ class RowResult:
     predictions: np.ndarray
     keypoints: np.ndarray
     visibility: np.ndarray
+    scores: np.ndarray | None = None
 
     def to_dict(self, per_joint: bool = True, predictions: bool = False) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -89,6 +146,8 @@ class Example:
     keypoints: np.ndarray
     visibility: np.ndarray
     prediction: np.ndarray
+    #: The dataset's joint schema (its edges are drawn), when known.
+    schema: Any = None
 
 
 @dataclass(eq=False)
@@ -132,7 +191,7 @@ class BenchmarkResult:
         return next(iter(self.rows.values())).metrics.thresholds
 
     def table(self) -> list[dict[str, Any]]:
-        """One dict per row: name, challenge, config, images, mean_epe, median_epe, auc."""
+        """One dict per row: name, challenge, config, images, the metrics and detection rates."""
         out = []
         for row in self.rows.values():
             challenge, param = row_label(row.name)
@@ -145,6 +204,8 @@ class BenchmarkResult:
                     "mean_epe": row.metrics.mean_epe,
                     "median_epe": row.metrics.median_epe,
                     "auc": row.metrics.auc,
+                    "detection_rate": row.metrics.detection_rate,
+                    "instance_detection_rate": row.metrics.instance_detection_rate,
                 }
             )
         return out
@@ -200,8 +261,11 @@ def _family(name: str) -> str:
 class _EvalItems:
     """Every (row, item) of a source as one map-style dataset, ready for a DataLoader."""
 
-    def __init__(self, source: Any, need_crops: bool, preparer: Callable[..., Any] | None) -> None:
+    def __init__(
+        self, source: Any, need_crops: bool, preparer: Callable[..., Any] | None, schema: Any = None
+    ) -> None:
         self.source = source
+        self.schema = schema  # the dataset's joint schema: the crop centres on its anchor joints
         self.need_crops = need_crops or preparer is not None
         self.preparer = preparer
         self.index = [(g, i) for g, (_, n) in enumerate(source.groups) for i in range(n)]
@@ -221,7 +285,9 @@ class _EvalItems:
             "visibility": np.asarray(item["visibility"], bool),
         }
         if self.need_crops:
-            out["center"], out["scale"] = crop_parameters(out["keypoints"], out["visibility"], image.shape)
+            out["center"], out["scale"] = crop_parameters(
+                out["keypoints"], out["visibility"], image.shape, schema=self.schema
+            )
         if self.preparer is not None:
             out["prepared"] = self.preparer(image, out["center"], out["scale"])
         else:
@@ -350,12 +416,41 @@ class _Ready:
 
 
 def _as_array(out: Any) -> np.ndarray:
+    """Return a predictor's output (array-like or torch tensor) as float64."""
     if hasattr(out, "detach"):  # a torch tensor, possibly on a GPU
         out = out.detach().cpu()
         if not out.dtype.is_floating_point or out.dtype.itemsize < 4:
             out = out.float()  # NumPy has no bfloat16
         out = out.numpy()
     return np.asarray(out, dtype=np.float64)
+
+
+def split_output(out: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """Split a predictor's output into ``B x J x 2`` keypoints and optional ``B x J`` scores.
+
+    Accepted: ``B x J x 2`` (x, y); ``B x J x 3`` (x, y, score); or a tuple
+    ``(keypoints, scores)`` of a ``B x J x 2`` and a ``B x J`` array. Arrays may be any
+    array-like or torch tensors. NaN coordinates mark a miss.
+
+    Examples
+    --------
+    >>> kp, sc = split_output(np.array([[[1.0, 2.0, 0.9], [np.nan, np.nan, 0.1]]]))
+    >>> kp.tolist(), sc.tolist()
+    ([[[1.0, 2.0], [nan, nan]]], [[0.9, 0.1]])
+    """
+    first = _as_array(out[0]) if isinstance(out, tuple) and len(out) == 2 else None
+    if first is not None and first.ndim == 3:
+        coords, scores = first, _as_array(out[1])
+        if scores.shape != coords.shape[:2]:
+            raise ValueError(
+                f"predict returned keypoints {coords.shape} with scores {scores.shape}; "
+                f"expected scores {coords.shape[:2]} (B x J)"
+            )
+        return coords, scores
+    arr = _as_array(out)
+    if arr.ndim == 3 and arr.shape[-1] == 3:
+        return arr[..., :2], arr[..., 2]
+    return arr, None
 
 
 # --------------------------------------------------------------------------------------------
@@ -377,6 +472,7 @@ def evaluate(
     thresholds: Sequence[float] | np.ndarray = PCK_THRESHOLDS,
     examples: int = 1,
     progress: bool = False,
+    schema: Any = None,
 ) -> BenchmarkResult:
     """Benchmark a keypoint predictor on the clean split and under each corruption.
 
@@ -384,7 +480,10 @@ def evaluate(
     ----------
     predict : callable
         ``predict(images)`` or ``predict(images, crops)`` -> ``B x J x 2`` keypoints (x, y)
-        in original-image pixels (array-like or torch tensor). ``images`` is a ``B x H x W x 3``
+        in original-image pixels (array-like or torch tensor); NaN for a joint it did not
+        find; ``B x J x 3`` or ``(keypoints, scores)`` to add a score per joint. An optional
+        attribute ``predict.schema`` (a schema name or ``KeypointSchema``) declares the
+        joint order it returns. ``images`` is a ``B x H x W x 3``
         uint8 RGB array when all images of the batch share a size, else a list of ``H x W x 3``
         arrays. ``crops`` is a :class:`~keypoint_corrupt.benchmark.CropInfo` with hand3d's
         ground-truth crop of each image (centre, scale; ``crops.crop(images)`` cuts them,
@@ -421,10 +520,22 @@ def evaluate(
         Images per row kept (with predictions) for the examples figure.
     progress : bool
         Show progress bars over rows (configurations) and batches.
+    schema : str or KeypointSchema, optional
+        The dataset's joint schema; default ``dataset.schema`` when it has one. When it and
+        the predictor's declared ``schema`` differ, predictions are reordered by joint name
+        (:func:`keypoint_corrupt.schema.remap`) before scoring.
 
     Returns
     -------
     BenchmarkResult
+
+    Raises
+    ------
+    PredictError
+        When the predictor raises; the original exception is chained.
+    ValueError
+        On a wrong output shape, infinite coordinates of a visible joint, or a declared
+        schema whose joints cannot be matched to the dataset's (before the model runs).
 
     Examples
     --------
@@ -445,17 +556,19 @@ def evaluate(
     empty = [name for name, n in source.groups if n == 0]
     if empty:
         raise ValueError(f"no images to evaluate for {', '.join(empty)} (split empty or fraction too small)")
+    dataset_schema = _dataset_schema(schema, dataset, source)
+    reorder, schema_info = _schema_plan(predict, dataset_schema)
     caller = _Caller.of(predict, with_crops)
     if pin_memory is None:
         pin_memory = getattr(predict, "device_type", None) == "cuda"
-    items = _EvalItems(source, caller.crops_wanted, caller.preparer)
+    items = _EvalItems(source, caller.crops_wanted, caller.preparer, dataset_schema)
     names = [name for name, _ in source.groups]
     sizes = [n for _, n in source.groups]
-    collector = _Collector(len(names))
+    collector = _Collector(names, reorder)
     bars = _Progress(names, [math.ceil(n / batch_size) for n in sizes], enabled=progress)
     iterator = _iterate(items, _batches(sizes, batch_size), num_workers, bool(pin_memory))
     clock = _run(iterator, caller, collector, bars)
-    rows = collector.rows(names, thresholds)
+    rows = collector.rows(thresholds)
     settings = {
         "batch_size": batch_size,
         "num_workers": num_workers,
@@ -463,9 +576,10 @@ def evaluate(
         "with_crops": caller.crops_wanted or caller.preparer is not None,
         "predictor": _describe_predictor(predict),
         "cpu_count": os.cpu_count(),
+        "schema": schema_info,
     }
     timing = clock.timing(sum(sizes))
-    kept = _examples(source, rows, examples)
+    kept = _examples(source, rows, examples, dataset_schema)
     return BenchmarkResult(rows, _summary(rows), source.describe(), settings, timing, kept)
 
 
@@ -516,38 +630,66 @@ class _Caller:
 
 
 class _Collector:
-    """Predictions, ground truth, visibility and ids of every row, batch after batch."""
+    """Predictions, scores, ground truth, visibility and ids of every row, batch after batch."""
 
-    def __init__(self, num_rows: int) -> None:
+    def __init__(self, names: Sequence[str], reorder: _Reorder | None = None) -> None:
+        self.names = list(names)
+        self.reorder = reorder
+        num_rows = len(self.names)
         self.preds: list[list[np.ndarray]] = [[] for _ in range(num_rows)]
+        self.scores: list[list[np.ndarray | None]] = [[] for _ in range(num_rows)]
         self.gts: list[list[np.ndarray]] = [[] for _ in range(num_rows)]
         self.viss: list[list[np.ndarray]] = [[] for _ in range(num_rows)]
         self.ids: list[list[str]] = [[] for _ in range(num_rows)]
 
-    def add(self, batch: dict[str, Any], out: np.ndarray) -> int:
+    def add(self, batch: dict[str, Any], output: Any) -> int:
         """Keep one batch's predictions (checked against its shape); return its row."""
+        out, scores = split_output(output)
+        if self.reorder is not None and out.ndim == 3:
+            out, scores = self.reorder(out, scores)
         gt = batch["keypoints"]
         if out.shape != gt.shape:
             raise ValueError(
                 f"predict returned shape {out.shape} for a batch of {len(gt)} images with "
-                f"{gt.shape[1]} joints; expected {gt.shape} (B x J x 2, original-image pixels)"
+                f"{gt.shape[1]} joints; expected {gt.shape} (B x J x 2, original-image pixels; "
+                "B x J x 3 with a score column)"
             )
         g: int = batch["group"][0]
+        infinite = np.isinf(out).any(axis=-1) & batch["visibility"]
+        if infinite.any():
+            ids = [batch["id"][i] for i in np.flatnonzero(infinite.any(axis=1))]
+            raise ValueError(
+                f"predict returned infinite coordinates for visible joints (configuration "
+                f"{self.names[g]}, images {', '.join(ids[:5])}); return NaN for a joint it did not find"
+            )
         self.preds[g].append(out)
+        self.scores[g].append(scores)
         self.gts[g].append(gt)
         self.viss[g].append(batch["visibility"])
         self.ids[g].extend(batch["id"])
         return g
 
-    def rows(self, names: Sequence[str], thresholds: Sequence[float] | np.ndarray) -> dict[str, RowResult]:
+    def row_scores(self, g: int) -> np.ndarray | None:
+        """Return the row's ``N x J`` scores (NaN for a batch without), ``None`` if no batch had any."""
+        parts = self.scores[g]
+        if all(s is None for s in parts):
+            return None
+        filled = [
+            np.full(p.shape[:2], np.nan) if s is None else s
+            for s, p in zip(parts, self.preds[g], strict=True)
+        ]
+        return np.concatenate(filled)
+
+    def rows(self, thresholds: Sequence[float] | np.ndarray) -> dict[str, RowResult]:
         """Return one :class:`RowResult` per row, with its metrics."""
         rows: dict[str, RowResult] = {}
-        for g, name in enumerate(names):
+        for g, name in enumerate(self.names):
             pred = np.concatenate(self.preds[g])
             gt = np.concatenate(self.gts[g])
             vis = np.concatenate(self.viss[g])
             metrics = keypoint_metrics(pred, gt, vis, thresholds)
-            rows[name] = RowResult(name, _family(name), metrics, self.ids[g], pred, gt, vis)
+            scores = self.row_scores(g)
+            rows[name] = RowResult(name, _family(name), metrics, self.ids[g], pred, gt, vis, scores)
         return rows
 
 
@@ -585,7 +727,7 @@ def _run(
 
     def finish(batch: dict[str, Any], handle: Any) -> None:
         t0 = time.perf_counter()
-        out = _as_array(handle.result())
+        out = _guarded(handle.result, batch, collector.names)
         clock.predict_seconds += time.perf_counter() - t0
         bars.batch_done(collector.add(batch, out))
 
@@ -600,7 +742,7 @@ def _run(
                 break
             bars.batch_started(batch["group"][0])
             t0 = time.perf_counter()
-            handle = caller(batch)  # asynchronous for the bundled models on a GPU
+            handle = _guarded(functools.partial(caller, batch), batch, collector.names)  # async on a GPU
             clock.predict_seconds += time.perf_counter() - t0
             if pending is not None:
                 finish(*pending)  # the previous batch, while this one runs
@@ -614,6 +756,77 @@ def _run(
             close()
     clock.seconds = time.perf_counter() - started
     return clock
+
+
+def _guarded(call: Callable[[], Any], batch: dict[str, Any], names: Sequence[str]) -> Any:
+    """Run ``call`` (the predictor on ``batch``); turn its exception into a :class:`PredictError`."""
+    try:
+        return call()
+    except Exception as exc:
+        raise PredictError(names[batch["group"][0]], batch["id"], exc) from exc
+
+
+# --------------------------------------------------------------------------------------------
+# Joint schemas: the predictor's declared order against the dataset's.
+
+
+@dataclass(frozen=True)
+class _Reorder:
+    """Reorders a predictor's output from its declared schema to the dataset's."""
+
+    source: Any
+    target: Any
+
+    def __call__(self, coords: np.ndarray, scores: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+        from keypoint_corrupt.schema import remap
+
+        out = np.asarray(remap(coords, self.source, self.target), np.float64)
+        if scores is not None:
+            scores = np.asarray(remap(scores[..., None], self.source, self.target), np.float64)[..., 0]
+        return out, scores
+
+
+def _dataset_schema(schema: Any, dataset: Any, source: Any) -> Any:
+    if schema is not None:
+        return schema
+    for holder in (dataset, getattr(dataset, "base", None), source):
+        found = getattr(holder, "schema", None)
+        if found is not None:
+            return found
+    return None
+
+
+def _schema_name(schema: Any) -> str | None:
+    if schema is None:
+        return None
+    from keypoint_corrupt.schema import get_schema
+
+    return get_schema(schema).name
+
+
+def _schema_plan(predict: Callable[..., Any], target: Any) -> tuple[_Reorder | None, dict[str, Any]]:
+    """Check the predictor's declared schema against the dataset's, before any image is read.
+
+    Returns the reordering to apply (``None`` when nothing is declared or the orders agree)
+    and the ``settings["schema"]`` record.
+    """
+    declared = getattr(predict, "schema", None)
+    info = {"dataset": _schema_name(target), "predict": _schema_name(declared), "reordered": False}
+    if declared is None or target is None:
+        return None, info
+    from keypoint_corrupt.schema import get_schema, remap
+
+    src, dst = get_schema(declared), get_schema(target)
+    if tuple(src.joints) == tuple(dst.joints):
+        return None, info
+    try:
+        remap(np.zeros((1, len(src.joints), 2)), src, dst)
+    except ValueError as exc:
+        raise ValueError(
+            f"predict declares schema {src.name!r}, which cannot be scored against the dataset's "
+            f"schema {dst.name!r}: {exc}"
+        ) from exc
+    return _Reorder(src, dst), {**info, "reordered": True}
 
 
 def _summary(rows: dict[str, RowResult]) -> CorruptionSummary | None:
@@ -637,7 +850,7 @@ def _callable_name(fn: Any) -> dict[str, Any]:
 
 
 def _examples(
-    source: StreamSource | MaterializedSource, rows: dict[str, RowResult], per_row: int
+    source: StreamSource | MaterializedSource, rows: dict[str, RowResult], per_row: int, schema: Any
 ) -> list[Example]:
     out: list[Example] = []
     if per_row <= 0:
@@ -647,7 +860,7 @@ def _examples(
         for i in range(min(per_row, len(row.ids))):
             image = np.asarray(source.item(g, i)["image"])  # rebuilt: items are pure functions
             kp, vis, pred = row.keypoints[i], row.visibility[i], row.predictions[i]
-            out.append(Example(name, row.ids[i], image, kp, vis, pred))
+            out.append(Example(name, row.ids[i], image, kp, vis, pred, schema))
     return out
 
 

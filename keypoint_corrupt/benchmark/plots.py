@@ -15,15 +15,23 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from keypoint_corrupt.benchmark.evaluate import STANDARD, BenchmarkResult, Example
+from keypoint_corrupt.schema import KeypointSchema, get_schema
 
 __all__ = ["HAND_EDGES", "plot_examples", "plot_pck_curves"]
 
-#: Bones of a 21-joint hand in hand3d's (RHD) order: 0 root, then tip -> mcp per finger.
-HAND_EDGES: tuple[tuple[int, int], ...] = tuple(
-    edge
-    for base in (1, 5, 9, 13, 17)
-    for edge in ((0, base + 3), (base + 3, base + 2), (base + 2, base + 1), (base + 1, base))
-)
+#: Bones of a 21-joint hand in hand3d's (RHD) order (the ``"rhd"`` schema's edges): the default
+#: for 21 joints when no schema is given.
+HAND_EDGES: tuple[tuple[int, int], ...] = tuple(get_schema("rhd").edge_indices())
+
+
+def _edges(schema: KeypointSchema | str | None, joints: int) -> list[tuple[int, int]]:
+    """Return the bones to draw for ``joints`` keypoints: the schema's, else RHD's for 21 joints."""
+    if schema is not None:
+        resolved = get_schema(schema)
+        if len(resolved) != joints:
+            raise ValueError(f"schema {resolved.name!r} has {len(resolved)} joints, the examples {joints}")
+        return resolved.edge_indices()
+    return list(HAND_EDGES) if joints == 21 else []
 
 
 def _save(fig: Figure, path: str | os.PathLike[str]) -> Path:
@@ -76,11 +84,12 @@ def _colours(n: int) -> list[tuple[float, float, float, float]]:
     return [cmap(i % 20) for i in range(n)]
 
 
-def _draw_hand(ax, kp: np.ndarray, vis: np.ndarray, colour: str, marker: str) -> None:
-    if len(kp) == 21:
-        for a, b in HAND_EDGES:
-            if vis[a] and vis[b]:
-                ax.plot([kp[a, 0], kp[b, 0]], [kp[a, 1], kp[b, 1]], color=colour, linewidth=1.0, alpha=0.9)
+def _draw_hand(
+    ax, kp: np.ndarray, vis: np.ndarray, colour: str, marker: str, edges: Sequence[tuple[int, int]]
+) -> None:
+    for a, b in edges:
+        if vis[a] and vis[b]:
+            ax.plot([kp[a, 0], kp[b, 0]], [kp[a, 1], kp[b, 1]], color=colour, linewidth=1.0, alpha=0.9)
     ax.scatter(kp[vis, 0], kp[vis, 1], s=9, c=colour, marker=marker, linewidths=0.8, zorder=3)
 
 
@@ -90,6 +99,7 @@ def plot_examples(
     compare: dict[tuple[str, str], np.ndarray] | None = None,
     labels: tuple[str, str] = ("prediction", "compare"),
     columns: int = 4,
+    schema: KeypointSchema | str | None = None,
 ) -> Path:
     """Write a grid of evaluated images: ground truth (green), prediction (red), compare (blue).
 
@@ -107,10 +117,23 @@ def plot_examples(
         Legend labels of the prediction and of the comparison.
     columns : int
         Panels per figure row.
+    schema : KeypointSchema or str, optional
+        The keypoints' schema (e.g. the dataset's ``.schema``): its edges are drawn. Default:
+        an example's own ``schema`` attribute if it has one, else RHD's bones for 21 joints
+        (pass ``"hand21"`` for FreiHAND-order hands, whose wrist joins the finger bases).
 
     Returns
     -------
     pathlib.Path
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> kp = np.random.default_rng(0).uniform(20, 60, (21, 2))
+    >>> ex = Example("standard", "a", np.zeros((80, 80, 3), np.uint8), kp, np.ones(21, bool), kp + 1)
+    >>> out = plot_examples([ex], pathlib.Path(tempfile.mkdtemp()) / "ex.png", schema="hand21")
+    >>> out.name
+    'ex.png'
     """
     n = max(1, len(examples))
     cols = min(columns, n)
@@ -123,11 +146,12 @@ def plot_examples(
         h, w = ex.image.shape[:2]
         ax.imshow(ex.image, interpolation="bilinear")
         vis = np.asarray(ex.visibility, bool)
-        _draw_hand(ax, np.asarray(ex.keypoints), vis, "lime", "o")
-        _draw_hand(ax, np.asarray(ex.prediction), vis, "red", "x")
+        edges = _edges(schema if schema is not None else getattr(ex, "schema", None), len(vis))
+        _draw_hand(ax, np.asarray(ex.keypoints), vis, "lime", "o", edges)
+        _draw_hand(ax, np.asarray(ex.prediction), vis, "red", "x", edges)
         other = (compare or {}).get((ex.row, ex.id))
         if other is not None:
-            _draw_hand(ax, np.asarray(other), vis, "deepskyblue", "+")
+            _draw_hand(ax, np.asarray(other), vis, "deepskyblue", "+", edges)
         pts = np.asarray(ex.keypoints)[vis] if vis.any() else np.array([[w / 2, h / 2]])
         lo, hi = pts.min(axis=0), pts.max(axis=0)
         half = 0.8 * max(float(np.max(hi - lo)), 40.0)

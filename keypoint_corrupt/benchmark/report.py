@@ -1,4 +1,12 @@
-"""Benchmark reports: ``report.md`` (Table II layout), ``report.csv``, ``report.json`` and the figures."""
+"""Benchmark reports: ``report.md`` (Table II layout), ``.csv``, ``.json``, figures, raw predictions.
+
+The raw predictions are ``predictions.npz`` (see :mod:`keypoint_corrupt.benchmark.predictions`).
+
+No NaN reaches a report unexplained: a figure that cannot exist (the EPE of a row where no
+visible joint was found) is ``null`` in ``report.json`` with a ``<metric>_reason`` beside it (the
+summary's ``reasons``), ``- (reason)`` in ``report.md`` and an empty cell with a ``notes`` entry in
+``report.csv``. Every report says how many visible joints and instances the model missed.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +22,11 @@ from typing import Any
 from keypoint_corrupt._version import __version__
 from keypoint_corrupt.benchmark import published as pub
 from keypoint_corrupt.benchmark.evaluate import BenchmarkResult, row_label
+from keypoint_corrupt.benchmark.predictions import PREDICTIONS_FILE, save_predictions
 from keypoint_corrupt.metrics import SUMMARY_METRICS
 
 __all__ = [
+    "COMPARE_PREDICTIONS_FILE",
     "REPORT_FILES",
     "REPORT_FORMAT",
     "build_report",
@@ -28,15 +38,68 @@ __all__ = [
 
 REPORT_FORMAT = "keypoint-corrupt/benchmark-report"
 #: What :func:`write_report` writes in its folder; ``report.json`` carries :data:`REPORT_FORMAT`.
-REPORT_FILES = ("report.json", "report.csv", "report.md", "pck_curves.png", "examples.png")
+REPORT_FILES = (
+    "report.json",
+    "report.csv",
+    "report.md",
+    "pck_curves.png",
+    "examples.png",
+    PREDICTIONS_FILE,
+    "predictions_compare.npz",
+)
+#: The compared model's predictions archive.
+COMPARE_PREDICTIONS_FILE = "predictions_compare.npz"
 _METRICS = tuple(SUMMARY_METRICS)  # mean_epe, median_epe, auc
 _HEAD = {"mean_epe": "mean EPE (px)", "median_epe": "median EPE (px)", "auc": "AUC"}
+#: Detection columns of ``report.csv``.
+_DETECTION = (
+    "num_visible",
+    "num_found",
+    "detection_rate",
+    "num_instances",
+    "instances_found",
+    "instance_detection_rate",
+)
 
 
-def _f(value: Any, digits: int = 3) -> str:
+def _f(value: Any, digits: int = 3, why: str | None = None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
+        return f"- ({why})" if why else "-"
     return f"{float(value):.{digits}f}"
+
+
+def _cell(row: dict[str, Any], key: str) -> str:
+    """Format a row's metric, or ``- (why it has none)``."""
+    return _f(row.get(key), why=row.get(f"{key}_reason"))
+
+
+def _found(row: dict[str, Any], found: str, total: str) -> str:
+    """``found / total`` as ``97.5% (39/40)``; ``- (none visible)`` without a denominator."""
+    whole = row.get(total)
+    if whole is None:
+        return "-"
+    if whole == 0:
+        return "- (no visible joint)"
+    return f"{100 * row[found] / whole:.1f}% ({row[found]}/{whole})"
+
+
+def _misses_line(title: str, rows: Sequence[dict[str, Any]]) -> str:
+    visible = sum(r.get("num_visible", 0) for r in rows)
+    found = sum(r.get("num_found", r.get("num_visible", 0)) for r in rows)
+    instances = sum(r.get("num_instances", 0) for r in rows)
+    inst_found = sum(r.get("instances_found", r.get("num_instances", 0)) for r in rows)
+    if found == visible and inst_found == instances:
+        return f"- misses ({title}): none, every visible joint was found"
+    per_row = ", ".join(
+        f"{r['name']} {r['num_visible'] - r['num_found']}"
+        for r in rows
+        if r.get("num_found", 0) < r.get("num_visible", 0)
+    )
+    return (
+        f"- misses ({title}): {visible - found} of {visible} visible joints not found, "
+        f"{instances - inst_found} of {instances} instances (by row: {per_row}); "
+        "PCK and AUC count a miss as wrong, the EPEs are over the joints found"
+    )
 
 
 def _model_of(result: BenchmarkResult) -> str | None:
@@ -95,10 +158,7 @@ def build_report(
             raise ValueError("the compared results must have the same rows")
         doc["compare"] = {"label": compare_label, **compare.to_dict()}
         doc["difference"] = [
-            {
-                "name": name,
-                **{k: getattr(compare.rows[name].metrics, k) - getattr(row.metrics, k) for k in _METRICS},
-            }
+            _difference(name, row.metrics, compare.rows[name].metrics, label, compare_label)
             for name, row in result.rows.items()
         ]
     cols = published_columns([result] + ([compare] if compare is not None else []), train_set)
@@ -110,6 +170,18 @@ def build_report(
             "table_i": {variant: dict(pub.TABLE_I[variant]) for variant, _ in cols},
         }
     return _json_safe(doc)
+
+
+def _difference(name: str, mine: Any, other: Any, label: str, other_label: str) -> dict[str, Any]:
+    """One row of ``difference``: ``compare - model``, with a reason where one side has no value."""
+    out: dict[str, Any] = {"name": name}
+    for k in _METRICS:
+        a, b = getattr(mine, k), getattr(other, k)
+        out[k] = b - a
+        missing = [lab for lab, v in ((label, a), (other_label, b)) if math.isnan(v)]
+        if missing:
+            out[f"{k}_reason"] = f"no {k} for {' and '.join(missing)}"
+    return out
 
 
 def _json_safe(obj: Any) -> Any:
@@ -142,6 +214,9 @@ def render_markdown(doc: dict[str, Any]) -> str:
         pred = part["settings"].get("predictor") or {}
         text = ", ".join(f"{k} {v}" for k, v in pred.items() if k != "name")
         lines.append(f"- {title}: {part.get('label', label)}" + (f" ({text})" if text else ""))
+    lines.append(_misses_line(label, doc["rows"]))
+    if comp:
+        lines.append(_misses_line(comp["label"], comp["rows"]))
     if doc.get("command"):
         lines.append(f"- command: `{doc['command']}`")
     lines.append(f"- keypoint-corrupt {doc['package_version']}, {doc['created']}")
@@ -151,12 +226,17 @@ def render_markdown(doc: dict[str, Any]) -> str:
     lines.append("")
     lines.append(
         "Mean EPE, median EPE (original-image pixels) and AUC of PCK over 0-30 px, each averaged over joints "
-        "as hand3d does. Standard is the whole clean split; each configuration its corrupted subset."
+        "as hand3d does. Standard is the whole clean split; each configuration its corrupted subset. "
+        "A joint the model did not find (NaN) is a miss: wrong at every PCK threshold, left out of the EPEs. "
+        "'joints found' = visible joints found / visible joints; 'instances found' = images with a "
+        "visible joint found / images with a visible joint."
     )
     lines.append("")
     head = ["challenge", "config", "images"] + [f"{label} {_HEAD[k]}" for k in _METRICS]
+    head += [f"{label} joints found", f"{label} instances found"]
     if comp:
         head += [f"{comp['label']} {_HEAD[k]}" for k in _METRICS]
+        head += [f"{comp['label']} joints found", f"{comp['label']} instances found"]
         head += [f"Δ {_HEAD[k]}" for k in _METRICS]
     if published:
         head += [f"published {v} ({published['train_set']}) mean / median / AUC" for v in published["rows"]]
@@ -167,10 +247,16 @@ def render_markdown(doc: dict[str, Any]) -> str:
     for row in doc["rows"]:
         name = row["name"]
         challenge, param = row_label(name)
-        cells = [challenge, param, str(row["images"])] + [_f(row[k]) for k in _METRICS]
+        cells = [challenge, param, str(row["images"])] + [_cell(row, k) for k in _METRICS]
+        cells += [_found(row, "num_found", "num_visible"), _found(row, "instances_found", "num_instances")]
         if comp:
-            cells += [_f(comp_rows[name][k]) for k in _METRICS]
-            cells += [_signed(diffs[name][k]) for k in _METRICS]
+            other = comp_rows[name]
+            cells += [_cell(other, k) for k in _METRICS]
+            cells += [
+                _found(other, "num_found", "num_visible"),
+                _found(other, "instances_found", "num_instances"),
+            ]
+            cells += [_signed(diffs[name][k], diffs[name].get(f"{k}_reason")) for k in _METRICS]
         if published:
             for figures in published["rows"].values():
                 p = figures.get(name)
@@ -194,13 +280,18 @@ def render_markdown(doc: dict[str, Any]) -> str:
     lines.append("  `report.json` (everything, with per-joint figures)")
     lines.append("- `pck_curves.png` (one PCK curve per configuration),")
     lines.append("  `examples.png` (predictions over a few images of each row)")
+    lines.append(
+        f"- `{PREDICTIONS_FILE}`" + (f", `{COMPARE_PREDICTIONS_FILE}`" if comp else "") + " (the raw"
+    )
+    lines.append("  predictions per row, NaN for misses, with ids, ground truth and visibility;")
+    lines.append("  `keypoint_corrupt.benchmark.recompute(folder)` recomputes every number above)")
     lines.append("")
     return "\n".join(lines)
 
 
-def _signed(value: Any) -> str:
+def _signed(value: Any, why: str | None = None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
+        return f"- ({why})" if why else "-"
     return f"{float(value):+.3f}"
 
 
@@ -210,7 +301,8 @@ def _summary_section(doc: dict[str, Any], comp: dict[str, Any] | None) -> list[s
         parts.append((comp["label"], comp["summary"]))
     lines = ["## Under corruption: mPC and rPC", ""]
     lines.append(
-        "mPC: mean over the configurations. rPC: share of clean performance kept (COCO-C / MPII-C): "
+        "mPC: mean over the configurations where the metric exists (no EPE where nothing was found). "
+        "rPC: share of clean performance kept (COCO-C / MPII-C): "
         "mPC / clean for AUC, clean / mPC for the EPEs, so 1 = unaffected and 0.5 = error doubled."
     )
     lines.append("")
@@ -222,9 +314,21 @@ def _summary_section(doc: dict[str, Any], comp: dict[str, Any] | None) -> list[s
     for k in _METRICS:
         cells = [_HEAD[k]]
         for _, s in parts:
-            cells += [_f(s["clean"][k]), _f(s["mPC"][k]), _f(s["rPC"][k])]
+            why = s.get("reasons") or {}
+            cells += [_f(s[part][k], why=why.get(f"{part}.{k}")) for part in ("clean", "mPC", "rPC")]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
+    for name, s in parts:
+        groups: dict[tuple[str, ...], list[str]] = {}
+        for k, left_out in (s.get("excluded") or {}).items():
+            groups.setdefault(tuple(left_out), []).append(_HEAD[k])
+        for left_out, heads in groups.items():
+            lines.append(
+                f"{name}: the mPC of {' and '.join(heads)} averages {len(s['configs']) - len(left_out)} of "
+                f"{len(s['configs'])} configurations; left out, no visible joint found: "
+                f"{', '.join(left_out)}."
+            )
+            lines.append("")
     lines.append("Mean per family:")
     lines.append("")
     head = ["family"] + [f"{name} {_HEAD[k]}" for name, _ in parts for k in _METRICS]
@@ -234,7 +338,8 @@ def _summary_section(doc: dict[str, Any], comp: dict[str, Any] | None) -> list[s
         cells = [fam]
         for _, s in parts:
             fam_row = s["by_family"].get(fam, {})
-            cells += [_f(fam_row.get(k)) for k in _METRICS]
+            why = s.get("reasons") or {}
+            cells += [_f(fam_row.get(k), why=why.get(f"by_family.{fam}.{k}")) for k in _METRICS]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     return lines
@@ -273,11 +378,12 @@ def write_csv(doc: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     """``report.csv``: one line per row with the model's (and compare's, difference's, paper's) figures."""
     comp = doc.get("compare")
     published = doc.get("published")
-    head = ["row", "challenge", "config", "images", *_METRICS]
+    head = ["row", "challenge", "config", "images", *_METRICS, *_DETECTION]
     if comp:
-        head += [f"compare_{k}" for k in _METRICS] + [f"diff_{k}" for k in _METRICS]
+        head += [f"compare_{k}" for k in (*_METRICS, *_DETECTION)] + [f"diff_{k}" for k in _METRICS]
     if published:
         head += [f"published_{v}_{k}" for v in published["rows"] for k in _METRICS]
+    head.append("notes")
     comp_rows = {r["name"]: r for r in comp["rows"]} if comp else {}
     diffs = {d["name"]: d for d in doc["difference"] or []}
     path = Path(path)
@@ -288,19 +394,34 @@ def write_csv(doc: dict[str, Any], path: str | os.PathLike[str]) -> Path:
             name = row["name"]
             challenge, param = row_label(name)
             cells: list[Any] = [name, challenge, param, row["images"], *(_csv(row[k]) for k in _METRICS)]
+            cells += [_csv_any(row.get(k)) for k in _DETECTION]
+            notes = _notes("", row)
             if comp:
-                cells += [_csv(comp_rows[name][k]) for k in _METRICS]
+                other = comp_rows[name]
+                cells += [_csv(other[k]) for k in _METRICS] + [_csv_any(other.get(k)) for k in _DETECTION]
                 cells += [_csv(diffs[name][k]) for k in _METRICS]
+                notes += _notes("compare ", other) + _notes("diff ", diffs[name])
             if published:
                 for figures in published["rows"].values():
                     p = figures.get(name)
                     cells += [_csv(p[k]) if p else "" for k in _METRICS]
-            writer.writerow(cells)
+            writer.writerow([*cells, "; ".join(notes)])
     return path
 
 
 def _csv(value: Any) -> str:
     return "" if value is None else repr(float(value))
+
+
+def _csv_any(value: Any) -> str:
+    if value is None:
+        return ""
+    return str(value) if isinstance(value, int) else repr(float(value))
+
+
+def _notes(prefix: str, row: dict[str, Any]) -> list[str]:
+    """``<prefix><metric>: <reason>`` for each empty cell of ``row``."""
+    return [f"{prefix}{k[: -len('_reason')]}: {v}" for k, v in row.items() if k.endswith("_reason")]
 
 
 def check_output_dir(
@@ -381,7 +502,10 @@ def write_report(
     command: str | None = None,
     plots: bool = True,
 ) -> dict[str, Path]:
-    """Write ``report.md``, ``report.csv``, ``report.json`` and (with ``plots``) the two figures.
+    """Write ``report.md``, ``report.csv``, ``report.json``, ``predictions.npz`` and the two figures.
+
+    ``predictions.npz`` (``predictions_compare.npz`` for ``compare``) keeps the raw predictions of
+    every row, so that :func:`~keypoint_corrupt.benchmark.recompute` rebuilds every number.
 
     Parameters
     ----------
@@ -419,7 +543,7 @@ def write_report(
     >>> res = evaluate(lambda im, crops: np.repeat(crops.center[:, None], 21, 1),
     ...                STB(bundled_sample_root(), "val"), ["defocus-7"])
     >>> sorted(write_report(res, tempfile.mkdtemp(), plots=False))
-    ['csv', 'json', 'md']
+    ['csv', 'json', 'md', 'predictions']
     """
     out = check_output_dir(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -437,6 +561,9 @@ def write_report(
     files["csv"] = write_csv(doc, out / "report.csv")
     files["md"] = out / "report.md"
     files["md"].write_text(render_markdown(doc), encoding="utf-8")
+    files["predictions"] = save_predictions(result, out / PREDICTIONS_FILE)
+    if compare is not None:
+        files["predictions_compare"] = save_predictions(compare, out / COMPARE_PREDICTIONS_FILE)
     if plots:
         from keypoint_corrupt.benchmark.plots import plot_examples, plot_pck_curves
 

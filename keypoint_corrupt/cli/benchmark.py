@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shlex
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,10 @@ EXAMPLES = """examples:
   # your own model: a function predict(images[, crops]) -> B x J x 2 in image pixels
   keypoint-corrupt benchmark --predict mypkg.pose:predict --data val.json --images /data/imgs
 
+  # ... or a class (or a factory, 'file.py:NAME()') built once with keyword arguments (JSON, else text)
+  keypoint-corrupt benchmark --predict models/mine.py:MyPredictor --predict-arg weights=mine.pt \\
+      --predict-arg size=256 --data val.json --images /data/imgs
+
   # read back a materialised output instead of corrupting on the fly (same numbers)
   keypoint-corrupt benchmark --weights dense.pt --data corrupted_out/ --split val
 
@@ -37,6 +43,8 @@ EXAMPLES = """examples:
 
 --data is an STB root (labels/ + images/), a COCO keypoint file (.json, with --images for
 its image folder) or a 'keypoint-corrupt materialize' output; default: the bundled sample.
+--predict path/file.py:NAME imports the file with its folder first on sys.path (for its sibling
+modules). An error inside predict is one line and exit code 1; --debug prints the traceback.
 --out is checked before any work: a new folder, or one whose report files (if any) are an
 earlier benchmark's, which are replaced; any other file of those names is never overwritten.
 """
@@ -60,8 +68,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     m.add_argument(
         "--predict",
-        metavar="MODULE:FUNCTION",
-        help="your own predict callable (module:function or path/file.py:function) instead of --model",
+        metavar="MODULE:NAME",
+        help="your own model instead of --model (module:NAME or path/file.py:NAME): a predict function "
+        "or callable object, a class (instantiated once) or a factory written NAME()",
+    )
+    m.add_argument(
+        "--predict-arg",
+        action="append",
+        metavar="KEY=VALUE",
+        help="keyword argument of the --predict class or factory (repeatable; VALUE is JSON when it "
+        "parses, else a string); makes a function NAME a factory",
     )
     m.add_argument("--label", help="name of the model in the report")
     c = p.add_argument_group("comparison")
@@ -69,11 +85,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--compare", choices=MODEL_NAMES, metavar="MODEL", help="a second bundled model to compare"
     )
     c.add_argument("--compare-weights", metavar="W", help="checkpoint of the second model")
-    c.add_argument("--compare-predict", metavar="MODULE:FUNCTION", help="a second predict callable")
+    c.add_argument("--compare-predict", metavar="MODULE:NAME", help="a second predict callable")
+    c.add_argument(
+        "--compare-predict-arg",
+        action="append",
+        metavar="KEY=VALUE",
+        help="keyword argument of the --compare-predict class or factory (repeatable)",
+    )
     c.add_argument("--compare-label", help="name of the second model in the report")
     d = p.add_argument_group("data")
     d.add_argument("--data", metavar="PATH", help=DATA_HELP)
     d.add_argument("--images", metavar="DIR", help="image folder of a COCO --data file")
+    d.add_argument(
+        "--schema",
+        metavar="NAME",
+        help="joint order of --data: a preset such as rhd, hand21, stb_rhd, coco17, mpii16, ap10k (see "
+        "docs/datasets.md); default: matched from the file's keypoint names. Needed where the names "
+        "mislead (RHD files: --schema rhd)",
+    )
     d.add_argument("--split", help="STB split (default val) or split of a materialised output")
     d.add_argument(
         "--configs",
@@ -122,6 +151,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     o.add_argument("--examples", type=int, default=1, help="images per row in examples.png (default 1)")
     o.add_argument("--no-plots", action="store_true", help="skip pck_curves.png and examples.png")
     o.add_argument("--no-progress", action="store_true", help="no progress bars")
+    o.add_argument(
+        "--debug", action="store_true", help="print the full traceback of an error, not only one line"
+    )
     s = p.add_argument_group("speed (Table I)")
     s.add_argument("--speed", action="store_true", help="measure inference speed instead of accuracy")
     s.add_argument(
@@ -172,6 +204,9 @@ def _command_line(args: argparse.Namespace) -> str:
             )
         elif action.nargs == 0:
             words.append(flag)
+        elif isinstance(action, argparse._AppendAction):
+            for item in value:
+                words += [flag, str(item)]
         elif isinstance(value, list):
             words += [flag, *map(str, value)]
         else:
@@ -191,6 +226,9 @@ def _check_args(args: argparse.Namespace) -> None:
         raise CliError("--fraction must be in (0, 1]")
     if args.examples < 0:
         raise CliError("--examples must be >= 0")
+    for given, flag in ((args.predict_arg, "--predict"), (args.compare_predict_arg, "--compare-predict")):
+        if given and not getattr(args, flag[2:].replace("-", "_")):
+            raise CliError(f"{flag}-arg needs {flag}")
     from keypoint_corrupt.cli.data import parse_configs
 
     args.configs = parse_configs(args.configs)
@@ -222,6 +260,30 @@ def _default_workers(device: str) -> int:
     return max(0, min(8, (os.cpu_count() or 1) - 1)) if cuda else 0
 
 
+def _error(args: argparse.Namespace, message: str, exc: BaseException) -> CliError:
+    """The one-line error of ``exc``; with --debug, its full traceback is printed first."""
+    if getattr(args, "debug", False):
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    return CliError(message)
+
+
+def _user_predictor(args: argparse.Namespace, spec: str, options: list[str] | None, which: str) -> Any:
+    """The --predict / --compare-predict callable, built once (class, factory or the callable itself)."""
+    from keypoint_corrupt.benchmark import load_callable
+    from keypoint_corrupt.benchmark.callables import CallableLoadError, parse_predict_args
+
+    try:
+        kwargs = parse_predict_args(options)
+    except CallableLoadError as exc:
+        raise CliError(f"--{which}predict-arg {exc}") from None
+    try:
+        return load_callable(spec, kwargs)
+    except CallableLoadError as exc:
+        raise _error(args, f"--{which}predict {spec}: {exc}", exc.__cause__ or exc) from None
+    except Exception as exc:  # a failure of ours not foreseen: still one line (--debug: traceback)
+        raise _error(args, f"--{which}predict {spec}: {type(exc).__name__}: {exc}", exc) from None
+
+
 def _predictor(
     args: argparse.Namespace, model: str | None, weights: str | None, spec: str | None, which: str
 ) -> tuple[Any, str]:
@@ -229,15 +291,11 @@ def _predictor(
         if model or weights:
             flags = "--compare / --compare-weights" if which else "--model / --weights"
             raise CliError(f"--{which}predict replaces {flags}; give one or the other")
-        from keypoint_corrupt.benchmark import load_callable
-
-        try:
-            return load_callable(spec), spec
-        except (ImportError, AttributeError, TypeError, ValueError, FileNotFoundError) as exc:
-            raise CliError(f"--{which}predict {spec}: {exc}") from None
+        options = getattr(args, f"{which.replace('-', '_')}predict_arg", None)
+        return _user_predictor(args, spec, options, which), spec
     if not weights:
         flag = "--compare-weights" if which else "--weights"
-        raise CliError(f"{flag} is required: a trained checkpoint (or use --{which}predict MODULE:FUNCTION)")
+        raise CliError(f"{flag} is required: a trained checkpoint (or use --{which}predict MODULE:NAME)")
     try:
         from keypoint_corrupt.benchmark import load_predictor
 
@@ -253,9 +311,9 @@ def _predictor(
             nerpe_mode=args.nerpe_decode,
         )
     except ImportError as exc:
-        raise CliError(f"the bundled models need PyTorch: {exc}") from None
+        raise _error(args, f"the bundled models need PyTorch: {exc}", exc) from None
     except (FileNotFoundError, ValueError, RuntimeError, KeyError) as exc:
-        raise CliError(str(exc)) from None
+        raise _error(args, str(exc), exc) from None
     return pred, pred.model_name
 
 
@@ -274,11 +332,11 @@ def _run_benchmark(args: argparse.Namespace) -> int:
     from keypoint_corrupt.registry import CONFIGS
 
     if not (args.model or args.weights or args.predict):
-        raise CliError("choose the model: --model NAME --weights W, or --predict MODULE:FUNCTION")
+        raise CliError("choose the model: --model NAME --weights W, or --predict MODULE:NAME")
     predict, label = _predictor(args, args.model, args.weights, args.predict, "")
     compare = None
     compare_label = None
-    if args.compare or args.compare_weights or args.compare_predict:
+    if args.compare or args.compare_weights or args.compare_predict or args.compare_predict_arg:
         compare, compare_label = _predictor(
             args, args.compare, args.compare_weights, args.compare_predict, "compare-"
         )
@@ -287,7 +345,7 @@ def _run_benchmark(args: argparse.Namespace) -> int:
     label = args.label or label
     compare_label = args.compare_label or compare_label or "compare"
 
-    dataset, materialized = open_data(args.data, args.images, args.split or "val")
+    dataset, materialized = open_data(args.data, args.images, args.split or "val", schema=args.schema)
     configs = args.configs if args.configs else (None if materialized else CONFIGS)
     workers = _default_workers(args.device) if args.workers is None else args.workers
     options = {
@@ -299,12 +357,23 @@ def _run_benchmark(args: argparse.Namespace) -> int:
         "num_workers": workers,
         "examples": args.examples,
         "progress": not args.no_progress,
+        "schema": args.schema,
     }
-    try:
-        result = evaluate(predict, dataset, **options)
-        other = evaluate(compare, dataset, **options) if compare is not None else None
-    except (FileNotFoundError, ValueError) as exc:
-        raise CliError(str(exc)) from None
+    if not materialized and configs:
+        total = len(dataset)
+        _warn_few_images(round(args.fraction * total), f"at --fraction {args.fraction:g}", total)
+    result = _evaluate(args, evaluate, predict, label, dataset, options)
+    if result is None:
+        return 1
+    if materialized:
+        sizes = [len(row.ids) for name, row in result.rows.items() if name != "standard"]
+        if sizes:
+            _warn_few_images(min(sizes), "in this materialised output", None)
+    other = None
+    if compare is not None:
+        other = _evaluate(args, evaluate, compare, compare_label, dataset, options)
+        if other is None:
+            return 1
 
     train_set = args.train_set
     if train_set is None:
@@ -334,24 +403,79 @@ def _run_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Fewer corrupted images than this per configuration draws a warning: the rows are noisy.
+MIN_IMAGES = 20
+
+
+def _warn_few_images(count: int, how: str, total: int | None) -> None:
+    """One line on stderr when a configuration row has fewer than MIN_IMAGES images."""
+    if count == 0 or count >= MIN_IMAGES:  # 0: evaluate refuses the empty rows
+        return
+    line = f"only {count} image{'s' if count != 1 else ''} per configuration {how}"
+    if total is None:
+        advice = "materialize again with a larger --fraction"
+    elif total >= MIN_IMAGES:
+        line += f" on {total} images"
+        advice = f"use --fraction {min(1.0, math.ceil(100 * MIN_IMAGES / total) / 100):g} or more"
+    else:
+        line += f" on {total} images"
+        advice = f"use a larger set (--fraction 1.0 gives {total})"
+    print(
+        f"keypoint-corrupt benchmark: warning: {line}: results are noisy (fewer than {MIN_IMAGES}); {advice}",
+        file=sys.stderr,
+    )
+
+
+def _evaluate(
+    args: argparse.Namespace, evaluate: Any, predict: Any, label: str, dataset: Any, options: dict[str, Any]
+) -> Any:
+    """``evaluate(...)``; ``None`` (the error printed in one line, exit code 1) when predict raised."""
+    from keypoint_corrupt.benchmark.evaluate import PredictError
+
+    try:
+        return evaluate(predict, dataset, **options)
+    except PredictError as exc:
+        if args.debug:
+            traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+        print(f"keypoint-corrupt benchmark: error: {label}: {exc}", file=sys.stderr)
+        return None
+    except (FileNotFoundError, ValueError) as exc:
+        raise _error(args, str(exc), exc) from None
+
+
 def _print_rows(result: Any, other: Any, label: str, compare_label: str) -> None:
     head = f"{'row':<18} {'images':>6} {'mean EPE':>9} {'median':>8} {'AUC':>6}"
     if other is not None:
         head += f"   | {compare_label[:24]}: mean EPE, median, AUC"
     print(f"{label}\n{head}")
+    notes: dict[str, str] = {}
     for name, row in result.rows.items():
         m = row.metrics
-        line = f"{name:<18} {len(row.ids):>6} {m.mean_epe:>9.3f} {m.median_epe:>8.3f} {m.auc:>6.3f}"
+        line = f"{name:<18} {len(row.ids):>6} {_num(m.mean_epe, 9)} {_num(m.median_epe, 8)} {_num(m.auc, 6)}"
         if other is not None:
             o = other.rows[name].metrics
-            line += f"   | {o.mean_epe:.3f} {o.median_epe:.3f} {o.auc:.3f}"
+            line += f"   | {_num(o.mean_epe)} {_num(o.median_epe)} {_num(o.auc)}"
         print(line)
+        for metric in ("mean_epe", "median_epe", "auc"):
+            for who, metrics in ((label, m), (compare_label, other.rows[name].metrics if other else None)):
+                why = metrics.reason(metric) if metrics is not None else None
+                if why:
+                    notes[f"{who}, {name}: {metric.replace('_', ' ')}"] = why
     if result.summary is not None:
         s = result.summary
         print(
-            f"mPC: mean EPE {s.mpc['mean_epe']:.3f}, AUC {s.mpc['auc']:.3f}; "
-            f"rPC: mean EPE {s.rpc['mean_epe']:.3f}, AUC {s.rpc['auc']:.3f}"
+            f"mPC: mean EPE {_num(s.mpc['mean_epe'])}, AUC {_num(s.mpc['auc'])}; "
+            f"rPC: mean EPE {_num(s.rpc['mean_epe'])}, AUC {_num(s.rpc['auc'])}"
         )
+        notes.update({f"{label}: {key}": why for key, why in s.reasons.items()})
+    for where, why in notes.items():  # every "-" above, explained
+        print(f"  - {where}: {why}")
+
+
+def _num(value: float, width: int = 0) -> str:
+    """A figure with 3 decimals, or "-" where it does not exist (explained below the table)."""
+    text = "-" if math.isnan(value) else f"{value:.3f}"
+    return f"{text:>{width}}"
 
 
 def _run_speed(args: argparse.Namespace) -> int:

@@ -45,9 +45,22 @@ def is_stb_root(path: Path) -> bool:
     return (path / "labels").is_dir() or (path.parent / "labels").is_dir()
 
 
-def open_data(data: str | None, images: str | None = None, split: str = "val") -> tuple[Any, bool]:
-    """The samples of ``split`` (or, for a materialised output, its path) and whether it is materialised."""
+def open_data(
+    data: str | None, images: str | None = None, split: str = "val", schema: str | None = None
+) -> tuple[Any, bool]:
+    """The samples of ``split`` (or, for a materialised output, its path) and whether it is materialised.
+
+    ``schema`` (a preset name) is checked here and given to a COCO file's reader; callers pass it
+    on to whatever else needs the joint order.
+    """
     from keypoint_corrupt.benchmark.sources import is_materialized
+    from keypoint_corrupt.schema import get_schema
+
+    if schema is not None:
+        try:
+            get_schema(schema)
+        except ValueError as exc:
+            raise CliError(f"--schema: {exc}") from None
 
     try:
         if data is None:
@@ -60,7 +73,7 @@ def open_data(data: str | None, images: str | None = None, split: str = "val") -
         if path.is_file():
             if path.suffix.lower() != ".json":
                 raise CliError(f"--data {path}: expected a COCO keypoint .json file, an STB root or a folder")
-            return CocoKeypoints(path, images), False
+            return CocoKeypoints(path, images, schema=schema), False
         if is_materialized(path):
             return str(path), True
         if is_stb_root(path):

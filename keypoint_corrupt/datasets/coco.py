@@ -9,6 +9,7 @@ from typing import Any, overload
 
 from keypoint_corrupt.datasets.coco_index import CocoIndex, JsonObject, load_coco_index, parse_keypoints
 from keypoint_corrupt.datasets.sample import Sample
+from keypoint_corrupt.schema import KeypointSchema, get_schema, match_schema, schema_from_names
 
 __all__ = ["CocoKeypoints"]
 
@@ -34,11 +35,19 @@ class CocoKeypoints(Sequence[Sample]):
     joint_names : sequence of str, optional
         Names to use instead of the category's (needed when ``keypoint_field`` holds another
         joint set than the category describes, as with COCO-WholeBody hands).
+    schema : KeypointSchema or str, optional
+        The joints' schema (:mod:`keypoint_corrupt.schema`), for every category. Default: per
+        category, the preset whose joints match the names (:func:`~keypoint_corrupt.schema.match_schema`),
+        else a generic schema named after the category, built from the file's own names and
+        skeleton. Pass it when the names mislead (the RHD fixture names its joints base to tip,
+        its points run tip to base: ``schema="rhd"``). With ``keypoint_field`` other than
+        ``"keypoints"`` and no ``joint_names``, the schema's joints name the points.
 
     Sample ids read ``"<file_name>#<annotation id>"``; ``meta`` holds ``image_id``,
     ``annotation_id``, ``category_id``, ``category``, ``joint_names``, ``width``, ``height``,
     ``bbox`` and the raw flags ``v``. ``coco_index`` is the shared :class:`CocoIndex` of the file
-    (its pycocotools ``COCO`` object is ``coco_index.coco``).
+    (its pycocotools ``COCO`` object is ``coco_index.coco``). ``schema`` is the samples' schema
+    (``None`` when categories differ; :meth:`schema_of` gives one category's).
 
     Raises
     ------
@@ -48,7 +57,8 @@ class CocoKeypoints(Sequence[Sample]):
         If the file is not JSON, lacks a required field, refers to unknown images or
         categories, repeats an annotation id, has keypoint counts that disagree with the
         category, or NaN / infinite coordinates of a visible joint (``v != 0``); the message
-        names the file (and the annotation).
+        names the file (and the annotation). If ``schema`` has another number of joints than
+        the category names, or is unknown.
 
     Examples
     --------
@@ -61,6 +71,8 @@ class CocoKeypoints(Sequence[Sample]):
     >>> s = CocoKeypoints(d / "a.json")[0]
     >>> s.id, s.keypoints.tolist(), s.visibility.tolist()
     ('1.jpg#7', [[5.0, 6.0], [0.0, 0.0]], [True, False])
+    >>> CocoKeypoints(d / "a.json").schema.joints  # no preset has these names: the file's own
+    ('wrist', 'tip')
     """
 
     def __init__(
@@ -70,6 +82,7 @@ class CocoKeypoints(Sequence[Sample]):
         *,
         keypoint_field: str = "keypoints",
         joint_names: Sequence[str] | None = None,
+        schema: KeypointSchema | str | None = None,
     ) -> None:
         if not isinstance(keypoint_field, str) or not keypoint_field:
             raise TypeError(f"keypoint_field must be a non-empty str, got {keypoint_field!r}")
@@ -86,11 +99,33 @@ class CocoKeypoints(Sequence[Sample]):
         self.annotation_file = index.path
         self.image_root = Path(image_root) if image_root is not None else index.path.parent
         self.keypoint_field = keypoint_field
+        forced = None if schema is None else get_schema(schema)
+        if forced is not None and override is None and keypoint_field != "keypoints":
+            override = forced.joints
         self._names: dict[Any, tuple[str, ...] | None] = {
             cat["id"]: override if override is not None else index.joint_names(cat["id"])
             for cat in index.categories
         }
+        if forced is not None:
+            self._names = {k: forced.joints if v is None else v for k, v in self._names.items()}
+        self._schemas = {cat["id"]: self._category_schema(cat, forced) for cat in index.categories}
         self._samples = [self._read_annotation(n, ann) for n, ann in enumerate(index.annotations)]
+
+    def _category_schema(self, cat: JsonObject, forced: KeypointSchema | None) -> KeypointSchema | None:
+        names = self._names[cat["id"]]
+        if names is None:
+            return None
+        if forced is not None:
+            if len(forced) != len(names):
+                raise self.coco_index.error(
+                    f"category {cat['id']!r}",
+                    f"has {len(names)} joints but schema {forced.name!r} has {len(forced)}: "
+                    f"{', '.join(forced.joints)}",
+                )
+            return forced
+        if names == self.coco_index.joint_names(cat["id"]):
+            return self.coco_index.schema(cat["id"])
+        return match_schema(names) or schema_from_names(names, name=str(cat.get("name", cat["id"])))
 
     def _read_annotation(self, n: int, ann: JsonObject) -> Sample:
         index = self.coco_index
@@ -132,6 +167,17 @@ class CocoKeypoints(Sequence[Sample]):
         """The joint names, when every annotated category shares them (else ``None``)."""
         names = {s.meta["joint_names"] for s in self._samples}
         return names.pop() if len(names) == 1 else None
+
+    @property
+    def schema(self) -> KeypointSchema | None:
+        """The samples' keypoint schema, when every annotated category shares one (else ``None``)."""
+        used = {s.meta["category_id"] for s in self._samples} or set(self._schemas)
+        found = {self._schemas[c] for c in used}
+        return found.pop() if len(found) == 1 else None
+
+    def schema_of(self, category_id: Any) -> KeypointSchema | None:
+        """Return a category's keypoint schema (``None`` if it names no joints; ``KeyError`` if unknown)."""
+        return self._schemas[category_id]
 
     @property
     def ids(self) -> list[str]:

@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 from pycocotools.coco import COCO
 
+from keypoint_corrupt.schema import KeypointSchema, match_schema, schema_from_names
+
 __all__ = ["CocoIndex", "JsonObject", "load_coco_index", "parse_keypoints"]
 
 #: A JSON object of the file (an image, an annotation, a category).
@@ -194,6 +196,22 @@ class CocoIndex:
         if not isinstance(skeleton, list):
             return None
         return [list(pair) if isinstance(pair, list) else pair for pair in skeleton]
+
+    def schema(self, category_id: Any) -> KeypointSchema | None:
+        """Return the category's keypoint schema, ``None`` when it names no joints.
+
+        The preset whose joints match the category's names
+        (:func:`~keypoint_corrupt.schema.match_schema`), else a generic schema named after the
+        category from its own names and skeleton (:func:`~keypoint_corrupt.schema.schema_from_names`).
+        """
+        names = self.joint_names(category_id)
+        if names is None:
+            return None
+        found = match_schema(names)
+        if found is not None:
+            return found
+        cat = self.category(category_id)
+        return schema_from_names(names, self.skeleton(category_id), name=str(cat.get("name", category_id)))
 
     def __repr__(self) -> str:
         return (

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from keypoint_corrupt.datasets.sample import Sample
+from keypoint_corrupt.schema import KeypointSchema, get_schema
 
 __all__ = [
     "BB_BASELINE_MM",
@@ -81,6 +82,13 @@ STB_JOINT_NAMES: tuple[str, ...] = (
 #: hand3d's reordering into the RHD order: ``rhd[i] = stb[STB_TO_RHD[i]]``.
 STB_TO_RHD: tuple[int, ...] = (0, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1)
 _RING_MCP = {"stb": 5, "rhd": 16}  # the joint pushed through the palm to make the wrist
+#: (joint_order, root_joint) -> the keypoint schema of the samples (:mod:`keypoint_corrupt.schema`).
+_SCHEMAS = {
+    ("stb", "palm"): "stb",
+    ("stb", "wrist"): "stb_wrist",
+    ("rhd", "palm"): "stb_rhd",
+    ("rhd", "wrist"): "rhd",
+}
 
 
 def stb_joint_names(joint_order: str = "rhd", root_joint: str = "palm") -> tuple[str, ...]:
@@ -191,6 +199,11 @@ class STB(Sequence[Sample]):
     ``xyz`` (21 x 3 camera-frame mm), ``joint_names``, ``width`` and ``height``. Every STB
     joint is visible.
 
+    ``schema`` is the samples' :class:`~keypoint_corrupt.schema.KeypointSchema`: ``"stb_rhd"``
+    (the default: RHD order, palm centre at 0), ``"rhd"`` (RHD order with the wrist),
+    ``"stb"`` (file order) or ``"stb_wrist"``. Its names are MediaPipe's (``thumb_cmc`` is
+    what STB calls ``thumb_mcp``, hand3d's mapping); ``joint_names`` keeps STB's own labels.
+
     Raises
     ------
     FileNotFoundError
@@ -203,8 +216,8 @@ class STB(Sequence[Sample]):
     --------
     >>> from keypoint_corrupt.datasets import bundled_sample_root
     >>> val = STB(bundled_sample_root(), "val")
-    >>> val[0].id, val[0].keypoints.shape
-    ('B1Counting/BB_left_0', (21, 2))
+    >>> val[0].id, val[0].keypoints.shape, val.schema.name
+    ('B1Counting/BB_left_0', (21, 2), 'stb_rhd')
     """
 
     def __init__(
@@ -230,6 +243,7 @@ class STB(Sequence[Sample]):
         self.cameras = cams
         self.root, self.image_root, self.label_root = self._resolve_root(Path(root))
         self.joint_names = stb_joint_names(self.joint_order, self.root_joint)
+        self.schema: KeypointSchema = get_schema(_SCHEMAS[self.joint_order, self.root_joint])
 
         self._blocks: list[_Block] = []
         for seq in STB_SPLITS[self.split]:

@@ -19,6 +19,7 @@ import numpy as np
 from keypoint_corrupt.datasets import STB, STB_SPLITS, CocoKeypoints, CorruptedDataset, Sample
 from keypoint_corrupt.datasets.coco_index import load_coco_index
 from keypoint_corrupt.registry import get_config
+from keypoint_corrupt.schema import KeypointSchema, get_schema, match_schema
 
 __all__ = [
     "CLEAN_DIR",
@@ -147,7 +148,11 @@ class DatasetSpec:
                         "name": str(cat.get("name", cat["id"])),
                         "supercategory": str(cat.get("supercategory", cat.get("name", ""))),
                         "keypoints": names,
-                        "skeleton": skeleton if skeleton is not None else skeleton_from_names(names),
+                        "skeleton": (
+                            skeleton
+                            if skeleton is not None
+                            else skeleton_from_names(names, index.schema(cat["id"]))
+                        ),
                     }
                 )
             return out
@@ -184,18 +189,26 @@ def dataset_identity(described: Any) -> Any:
     return {k: v for k, v in described.items() if k not in _LOCATION_KEYS}
 
 
-def skeleton_from_names(names: Sequence[str]) -> list[list[int]]:
-    """COCO skeleton (1-based joint pairs) of a 21-joint hand, derived from its joint names.
+def skeleton_from_names(names: Sequence[str], schema: KeypointSchema | str | None = None) -> list[list[int]]:
+    """COCO skeleton (1-based joint pairs) for joints named ``names``, from their keypoint schema.
 
-    Recognises ``palm`` or ``wrist`` as the root and ``<finger>_<mcp|pip|dip|tip>`` for
-    thumb, index, middle, ring and little; returns ``[]`` for other naming schemes.
+    The schema is ``schema`` when given (it must have ``len(names)`` joints), else the preset
+    that :func:`~keypoint_corrupt.schema.match_schema` finds for the names; its edges are the
+    skeleton. Without either (or when it has no edges), a 21-joint hand named ``palm`` or ``wrist`` and
+    ``<finger>_<mcp|pip|dip|tip>`` (thumb, index, middle, ring, little) in any order is still
+    recognised; other names give ``[]``.
 
     Examples
     --------
     >>> from keypoint_corrupt.datasets import stb_joint_names
     >>> skeleton_from_names(stb_joint_names())[:2]
     [[1, 5], [5, 4]]
+    >>> skeleton_from_names(["nose", "left_eye", "right_eye"] + ["x"] * 14)
+    []
     """
+    resolved = get_schema(schema) if schema is not None else match_schema(names)
+    if resolved is not None and len(resolved) == len(names) and resolved.edges:
+        return [[a + 1, b + 1] for a, b in resolved.edge_indices()]
     index = {name: i + 1 for i, name in enumerate(names)}
     root = index.get("palm", index.get("wrist"))
     if root is None:

@@ -41,7 +41,7 @@ def test_published_tables_are_complete():
 def test_report_files_hold_every_row(results, tmp_path):
     a, _ = results
     files = write_report(a, tmp_path, label="user", command="keypoint-corrupt benchmark --predict x:y")
-    assert sorted(files) == ["csv", "examples", "json", "md", "pck_curves"]
+    assert sorted(files) == ["csv", "examples", "json", "md", "pck_curves", "predictions"]
     for path in files.values():
         assert path.is_file() and path.stat().st_size > 0
     assert files["pck_curves"].read_bytes()[:4] == b"\x89PNG"
@@ -95,6 +95,6 @@ def test_report_without_plots_and_nan_safe_json(val, tmp_path):
     res = evaluate(user.predict, val, ["occlusion-10"], examples=0)
     res.rows["occlusion-10"].metrics.per_joint_auc[0] = np.nan  # e.g. a joint never visible
     files = write_report(res, tmp_path, plots=False)
-    assert sorted(files) == ["csv", "json", "md"]
+    assert sorted(files) == ["csv", "json", "md", "predictions"]
     doc = json.loads(files["json"].read_text())  # strict JSON: NaN written as null
     assert doc["rows"][1]["per_joint"]["auc"][0] is None

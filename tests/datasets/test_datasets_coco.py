@@ -264,3 +264,60 @@ def test_unreadable_images_raise(tmp_path):
         load_image(tmp_path)
     with pytest.raises(FileNotFoundError, match=r"missing\.png"):
         load_image(tmp_path / "missing.png")
+
+
+# -- keypoint schemas ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path, schema",
+    [
+        ("hands/freihand/test_freihand.json", "hand21"),
+        ("hands/onehand10k/test_onehand10k.json", "hand21"),
+        ("hands/panoptic/test_panoptic.json", "hand21"),
+        ("hands/rhd/test_rhd.json", "hand21"),  # by its (misleading) names; see the next test
+        ("body/coco/test_coco.json", "coco17"),
+        ("animal/ap10k/test_ap10k.json", "ap10k"),
+    ],
+)
+def test_fixtures_carry_the_schema_their_names_match(fixtures_dir, path, schema):
+    ds = CocoKeypoints(fixtures_dir / path)
+    assert ds.schema is not None and ds.schema.name == schema
+    assert len(ds.schema) == ds[0].keypoints.shape[0]
+    assert ds.schema_of(ds[0].meta["category_id"]) is ds.schema
+
+
+def test_rhd_fixture_takes_its_schema_from_the_caller(fixtures_dir):
+    from keypoint_corrupt.schema import get_schema
+
+    path = coco_file(fixtures_dir, "rhd")
+    plain = CocoKeypoints(path)
+    ds = CocoKeypoints(path, schema="rhd")
+    assert ds.schema is get_schema("rhd")
+    assert CocoKeypoints(path, schema=get_schema("rhd")).schema is ds.schema
+    # the override changes only the schema: points and names are the file's
+    assert ds.joint_names == plain.joint_names
+    np.testing.assert_array_equal(ds[0].keypoints, plain[0].keypoints)
+
+
+def test_a_schema_of_the_wrong_size_is_refused(fixtures_dir):
+    with pytest.raises(ValueError, match=r"test_coco\.json.*has 17 joints but schema 'rhd' has 21"):
+        CocoKeypoints(fixtures_dir / "body" / "coco" / "test_coco.json", schema="rhd")
+    with pytest.raises(ValueError, match="unknown keypoint schema 'hand42'"):
+        CocoKeypoints(fixtures_dir / "body" / "coco" / "test_coco.json", schema="hand42")
+
+
+def test_unmatched_names_give_a_generic_schema_from_the_file(tmp_path):
+    data = minimal()
+    data["categories"][0]["skeleton"] = [[1, 2]]
+    ds = CocoKeypoints(write(tmp_path, data))
+    names = tuple(data["categories"][0]["keypoints"])
+    assert ds.schema.joints == names and ds.schema.name == data["categories"][0]["name"]
+    assert ds.schema.edges == ((names[0], names[1]),)
+
+
+def test_wholebody_hands_read_with_a_schema(fixtures_dir):
+    path = fixtures_dir / "body" / "coco" / "test_coco_wholebody.json"
+    ds = CocoKeypoints(path, keypoint_field="lefthand_kpts", schema="hand21")
+    assert ds.schema.name == "hand21" and ds[0].keypoints.shape == (21, 2)
+    assert ds.joint_names == ds.schema.joints

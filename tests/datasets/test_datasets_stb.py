@@ -215,3 +215,27 @@ def test_single_frame_label_file(tmp_path):
     """MATLAB saves a one-frame (3, 21, 1) array as (3, 21); it still reads as one frame."""
     savemat(str(tmp_path / "x.mat"), {"handPara": np.ones((3, 21))})
     assert load_stb_labels(tmp_path / "x.mat").shape == (3, 21, 1)
+
+
+@pytest.mark.parametrize(
+    "order, root, schema",
+    [
+        ("rhd", "palm", "stb_rhd"),
+        ("rhd", "wrist", "rhd"),
+        ("stb", "palm", "stb"),
+        ("stb", "wrist", "stb_wrist"),
+    ],
+)
+def test_every_reading_carries_its_schema(bundled_root, order, root, schema):
+    from keypoint_corrupt.schema import canonical_joint_names, get_schema
+
+    ds = STB(bundled_root, "val", joint_order=order, root_joint=root)
+    assert ds.schema is get_schema(schema) and len(ds.schema) == len(ds[0].keypoints)
+    # the schema's names are STB's own labels, normalised (STB's thumb mcp is hand3d's thumb base)
+    assert canonical_joint_names(ds.joint_names) == ds.schema.joints
+    assert ds.schema.joints[0] == root
+
+
+def test_default_reading_keeps_hand3ds_crop_centre(bundled_root):
+    ds = STB(bundled_root, "val")
+    assert ds.schema.anchor_indices() == [12]  # middle mcp, hand3d's CENTER_JOINT
