@@ -60,6 +60,34 @@ def _schema_colours(schema: KeypointSchema) -> list[tuple[int, int, int]]:
     return colours
 
 
+def skeleton_segments(schema: KeypointSchema | str, visible: VisibilityLike) -> list[tuple[int, int]]:
+    """Return the bones :func:`draw_annotations` draws: ``schema``'s edges whose joints are both visible.
+
+    Parameters
+    ----------
+    schema : KeypointSchema or str
+        The keypoints' schema (or a registered name).
+    visible : array-like of bool
+        (N,) flags, N the schema's joint count.
+
+    Returns
+    -------
+    list of (int, int)
+        Joint index pairs, in the schema's drawing order.
+
+    Examples
+    --------
+    >>> vis = [True] * 21
+    >>> vis[5] = False  # hand21's index_finger_mcp
+    >>> segs = skeleton_segments("hand21", vis)
+    >>> (0, 1) in segs, (0, 5) in segs, (5, 6) in segs, len(segs)
+    (True, False, False, 18)
+    """
+    resolved = get_schema(schema)
+    vis = check_visibility(visible, len(resolved))
+    return [(a, b) for a, b in resolved.edge_indices() if vis[a] and vis[b]]
+
+
 def draw_annotations(
     image: ImageArray,
     keypoints: KeypointsLike,
@@ -86,7 +114,8 @@ def draw_annotations(
         Keypoint radius in pixels.
     schema : KeypointSchema or str, optional
         The keypoints' schema: joints are coloured by finger name and its edges drawn (both
-        joints visible). Default: no edges, a 21-joint hand coloured by position.
+        joints visible, :func:`skeleton_segments`). Default: no edges, a 21-joint hand
+        coloured by position.
 
     Returns
     -------
@@ -111,10 +140,9 @@ def draw_annotations(
         if len(resolved) != len(pts):
             raise ValueError(f"schema {resolved.name!r} has {len(resolved)} joints, the keypoints {len(pts)}")
         colours = _schema_colours(resolved)
-        for a, b in resolved.edge_indices():
-            if vis[a] and vis[b]:
-                ends = [(round(pts[k][0]), round(pts[k][1])) for k in (a, b)]
-                cv2.line(out, ends[0], ends[1], colours[b], max(1, radius // 2), cv2.LINE_AA)
+        for a, b in skeleton_segments(resolved, vis):
+            ends = [(round(pts[k][0]), round(pts[k][1])) for k in (a, b)]
+            cv2.line(out, ends[0], ends[1], colours[b], max(1, radius // 2), cv2.LINE_AA)
     if roi is not None:
         x0, y0, x1, y1 = (round(v) for v in roi)
         cv2.rectangle(out, (x0, y0), (max(x0, x1 - 1), max(y0, y1 - 1)), (255, 230, 0), 1, cv2.LINE_AA)

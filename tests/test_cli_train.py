@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -64,8 +65,9 @@ def test_train_s_train_star_adds_the_corrupted_subsets(tiny_stb, tmp_path, capsy
     assert json.loads((out / "history.json").read_text())["steps_per_epoch"] == size // 4
     from keypoint_corrupt.cli.data import training_data
 
-    items, val, info = training_data(str(tiny_stb), None, "S-train*", fraction=fraction)
+    items, val, info, schema = training_data(str(tiny_stb), None, "S-train*", fraction=fraction)
     assert len(items) == size and len(val) == 4 and info["source"] == "stream"
+    assert schema.name == "stb_rhd"  # STB's own: the crop centres on its middle MCP, joint 12
     assert {items[i]["config"] for i in range(len(items))} == {"clean", *CONFIGS}
 
 
@@ -85,3 +87,66 @@ def test_train_rejects_bad_arguments(tiny_stb, tmp_path, capsys):
     missing = str(tmp_path / "missing")
     assert main(["train", "--model", "nerpe", "--data", missing, "--out", str(tmp_path)]) == 2
     assert "--data not found" in capsys.readouterr().err
+
+
+FREIHAND = Path(__file__).parent / "data" / "hands" / "freihand" / "test_freihand.json"
+
+
+def _one_line_error(capsys):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
+def test_train_schema_is_checked_up_front(tiny_stb, tmp_path, capsys):
+    out = tmp_path / "never"
+    assert _train(tiny_stb, out, "--schema", "nosuch") == 2
+    line = _one_line_error(capsys)
+    assert "--schema" in line and "'nosuch'" in line and "hand21" in line
+    assert _train(tiny_stb, out, "--schema", "rhd", "--center-joint", "12") == 2
+    line = _one_line_error(capsys)
+    assert "--schema" in line and "--center-joint" in line
+    assert _train(tiny_stb, out, "--schema", "coco17") == 2  # 17 joints for 21-joint data
+    assert "17 joints" in _one_line_error(capsys)
+    assert _train(tiny_stb, out, "--center-joint", "21") == 2
+    assert "--center-joint 21 is out of range" in _one_line_error(capsys)
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_train_crops_hand21_data_on_its_middle_mcp(tmp_path, monkeypatch):
+    from keypoint_corrupt.cli.data import training_data
+    from keypoint_corrupt.models import CropDataset, load
+    from keypoint_corrupt.models import training as training_module
+
+    items, val, _, schema = training_data(str(FREIHAND), None, "S-train")
+    assert schema.name == "hand21" and val is None and len(items) == 8
+    built = []
+
+    class Recording(CropDataset):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+    monkeypatch.setattr(training_module, "CropDataset", Recording)
+    out = tmp_path / "frei"
+    argv = ["train", "--model", "posenet-depthwise", "--data", str(FREIHAND), "--out", str(out),
+            "--epochs", "1", "--batch-size", "4", "--crop-size", "32", "--device", "cpu",
+            "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    (crops,) = built
+    assert crops.schema.name == "hand21" and crops.center_joint is None
+    crops.augment = False
+    for i in range(len(items)):  # the middle MCP (hand21 joint 9), not the fingertip (joint 12)
+        np.testing.assert_array_equal(crops[i]["center"], items[i]["keypoints"][9])
+    header = load(out / "model.pt").checkpoint_header
+    assert (header["schema"], header["center_joint"]) == ("hand21", None)
+    history = json.loads((out / "history.json").read_text())
+    assert (history["schema"], history["center_joint"]) == ("hand21", None)
+
+    # --center-joint still wins (an index, recorded as such); --schema names the order explicitly
+    built.clear()
+    assert main([*argv[:6], str(tmp_path / "index"), *argv[7:], "--center-joint", "12"]) == 0
+    assert (built[0].center_joint, built[0].schema) == (12, None)
+    built.clear()
+    assert main([*argv[:6], str(tmp_path / "named"), *argv[7:], "--schema", "rhd"]) == 0
+    assert (built[0].center_joint, built[0].schema.name) == (None, "rhd")

@@ -20,6 +20,7 @@ from keypoint_corrupt.datasets import (
     load_item,
 )
 from keypoint_corrupt.registry import CONFIGS, available_configs
+from keypoint_corrupt.schema import KeypointSchema, get_schema
 
 
 def parse_configs(text: str | None) -> tuple[str, ...] | None:
@@ -126,16 +127,24 @@ def training_data(
     fraction: float = 0.2,
     seed: int = 0,
     val_data: str | None = None,
-) -> tuple[Sequence[Any], Sequence[Any] | None, dict[str, Any]]:
-    """Training items (S-train or S-train*), validation items (clean S-val when known) and a description.
+    schema: str | None = None,
+) -> tuple[Sequence[Any], Sequence[Any] | None, dict[str, Any], KeypointSchema | None]:
+    """Training items (S-train or S-train*), validation items (clean S-val when known), a description
+    and the training items' keypoint schema.
 
     STB and the bundled sample: the ``train`` split, validated on ``val``. A COCO file: all its
     annotations, validated on ``val_data`` if given. A materialised output: ``train/clean`` (plus
     every ``train/<config>`` subset for S-train*), validated on ``val/clean``. For STB and COCO,
     S-train* is built on the fly (:class:`~keypoint_corrupt.datasets.CorruptedDataset`, mode
     ``append``) with ``fraction`` and ``seed``.
+
+    The schema is ``schema`` (a preset name: the data's joint order, given to a COCO file's
+    reader as :func:`open_data` does) or else the opened dataset's ``.schema``: STB's, the COCO
+    file's, or for a materialised output its ``train/clean`` annotation file's (``None`` when a
+    COCO file's categories differ); the training crops centre on its anchor joints by name.
     """
     star = train_set == "S-train*"
+    found: KeypointSchema | None
     try:
         if data is not None and not Path(data).exists():
             raise CliError(f"--data not found: {data}")
@@ -151,15 +160,17 @@ def training_data(
             if parts is None:
                 raise CliError(f"--data {path}: a materialised output without train/clean/annotations.json")
             train = SampleItems(*parts)
+            found = parts[0].schema
             val_parts = _materialized_split(path, "val", False)
             val = SampleItems(*val_parts) if val_parts else None
             info["source"] = "materialized"
         else:
             if path is not None and path.is_file():
-                base, _ = open_data(data, images)
+                base, _ = open_data(data, images, schema=schema)
             else:
                 base, _ = open_data(data, images, split="train")
                 val = SampleItems(STB(base.root, "val"))
+            found = base.schema
             if star:
                 # A map-style dataset (len, [i]), all that training reads; not a full Sequence
                 # (it refuses slices), hence the cast.
@@ -170,10 +181,12 @@ def training_data(
                 train = SampleItems(base)
             info.update(source="stream", fraction=fraction, seed=seed)
         if val_data is not None:
-            vbase, materialized = open_data(val_data, None, split="val")
+            vbase, materialized = open_data(val_data, None, split="val", schema=schema)
             if materialized:
                 raise CliError("--val-data must be an STB root or a COCO .json file")
             val = SampleItems(vbase)
+        if schema is not None:
+            found = get_schema(schema)
     except (FileNotFoundError, ValueError) as exc:
         raise CliError(str(exc)) from None
-    return train, val, info
+    return train, val, info, found

@@ -8,13 +8,15 @@ import struct
 import sys
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from keypoint_corrupt._paths import check_output_path, write_atomic
 from keypoint_corrupt.cli.main import CliError
 
 if TYPE_CHECKING:  # numpy, OpenCV and the package load in run(): `preview --help` stays light
     import numpy as np
+
+    from keypoint_corrupt.schema import KeypointSchema
 
 EXAMPLES = """examples:
   # the first S-val sample of the bundled synthetic STB
@@ -29,8 +31,13 @@ EXAMPLES = """examples:
   keypoint-corrupt preview --image hand.jpg --keypoints hand.json \\
       --configs motion-30,occlusion-20 --out sheet.png
 
-The sheet shows the clean image and each configuration, with the visible keypoints, the
-keypoint ROI (yellow) and, for occlusion, the painted square (red).
+  # RHD files name their joints like FreiHAND's but list them tip to base: say so
+  keypoint-corrupt preview --dataset coco --annotations test_rhd.json --schema rhd --out sheet.png
+
+The sheet shows the clean image and each configuration, with the visible keypoints coloured
+per finger and joined by the keypoint schema's skeleton (the dataset's, matched from a COCO
+file's joint names, or --schema), the keypoint ROI (yellow) and, for occlusion, the painted
+square (red). A keypoint list without names is drawn without a skeleton unless --schema names it.
 An existing --out file is replaced only if an earlier 'preview' wrote it (or with --overwrite).
 """
 
@@ -61,6 +68,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--index", type=int, default=0, metavar="N", help="sample index (default: 0)")
     src.add_argument("--image", type=Path, metavar="FILE", help="an image file (with --keypoints)")
     src.add_argument("--keypoints", type=Path, metavar="JSON", help="its keypoints (see the examples)")
+    src.add_argument(
+        "--schema",
+        metavar="NAME",
+        help="keypoint schema to draw with: a preset such as rhd, hand21, stb_rhd, coco17, mpii16, "
+        "ap10k (see docs/datasets.md); default: the dataset's, matched from a COCO file's keypoint "
+        "names. Needed where the names mislead (RHD files: --schema rhd)",
+    )
     p.add_argument(
         "--out",
         type=Path,
@@ -93,8 +107,14 @@ def _flat_triples(values: list[Any], where: str) -> tuple[np.ndarray, np.ndarray
     return arr[:, :2], vis
 
 
-def read_keypoints(path: Path, image: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Keypoints and visibility from the JSON forms that ``--keypoints`` accepts."""
+def read_keypoints(
+    path: Path, image: Path, schema: KeypointSchema | None = None
+) -> tuple[np.ndarray, np.ndarray, KeypointSchema | None]:
+    """Keypoints, visibility and schema from the JSON forms that ``--keypoints`` accepts.
+
+    The schema is ``schema`` if given (a COCO file's reader checks its joint count), else a
+    COCO file's, matched from its category's joint names; a list without names has none.
+    """
     import numpy as np
 
     try:
@@ -105,45 +125,81 @@ def read_keypoints(path: Path, image: Path) -> tuple[np.ndarray, np.ndarray]:
         raise CliError(f"cannot read keypoints from {path}: {exc}") from None
     try:
         if isinstance(data, dict) and "annotations" in data and "images" in data:
-            return _coco_keypoints(data, path, image)
+            return _coco_keypoints(data, path, image, schema)
         if isinstance(data, dict) and "keypoints" in data:
             kps, vis = _flat_triples(data["keypoints"], str(path))
             if data.get("visibility") is not None:
                 vis = np.asarray(data["visibility"], dtype=bool).reshape(-1)
                 if vis.shape != (len(kps),):
                     raise CliError(f"{path}: {len(vis)} visibility flags for {len(kps)} keypoints")
-            return kps, vis
+            return kps, vis, schema
         if isinstance(data, list):
-            return _flat_triples(data, str(path))
+            return (*_flat_triples(data, str(path)), schema)
     except (TypeError, ValueError, KeyError) as exc:
         raise CliError(f"{path}: unreadable keypoints ({exc})") from None
     raise CliError(f"{path}: expected a keypoint list, a {{'keypoints': ...}} object or a COCO file")
 
 
-def _coco_keypoints(document: dict[str, Any], path: Path, image: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The first annotation of a COCO file on an image named like ``image``."""
+def _coco_keypoints(
+    document: dict[str, Any], path: Path, image: Path, schema: KeypointSchema | None
+) -> tuple[np.ndarray, np.ndarray, KeypointSchema | None]:
+    """The first annotation of a COCO file on an image named like ``image``, and its schema."""
     from keypoint_corrupt.datasets import CocoIndex, CocoKeypoints
 
     try:
-        samples = CocoKeypoints(CocoIndex(document, path))
+        samples = CocoKeypoints(CocoIndex(document, path), schema=schema)
     except ValueError as exc:  # names the file and the entry already
         raise CliError(str(exc)) from None
     for sample in samples:
         if sample.image_path.name == image.name:
-            return sample.keypoints, sample.visibility
+            return sample.keypoints, sample.visibility, samples.schema_of(sample.meta["category_id"])
     raise CliError(f"{path} has no annotation for an image named {image.name}")
 
 
-def _source(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, str]:
-    from keypoint_corrupt.datasets import STB, CocoKeypoints, bundled_sample_root, load_image
+class _Source(NamedTuple):
+    image: np.ndarray
+    keypoints: np.ndarray
+    visibility: np.ndarray
+    sample_id: str
+    label: str
+    schema: KeypointSchema | None
+
+
+def _schema(name: str | None) -> KeypointSchema | None:
+    """``--schema``, checked before any work (one line for an unknown name)."""
+    from keypoint_corrupt.schema import get_schema
+
+    if name is None:
+        return None
+    try:
+        return get_schema(name)
+    except ValueError as exc:
+        raise CliError(f"--schema: {exc}") from None
+
+
+def _source(args: argparse.Namespace, schema: KeypointSchema | None) -> _Source:
+    from keypoint_corrupt.datasets import load_image
 
     if args.image is not None or args.keypoints is not None:
         if args.image is None or args.keypoints is None:
             raise CliError("--image and --keypoints go together")
         if args.dataset is not None:
             raise CliError("give either --dataset or --image/--keypoints, not both")
-        kps, vis = read_keypoints(args.keypoints, args.image)
-        return _load(load_image, args.image), kps, vis, "preview", str(args.image)
+        kps, vis, found = read_keypoints(args.keypoints, args.image, schema)
+        return _Source(_load(load_image, args.image), kps, vis, "preview", str(args.image), found)
+    ds = _dataset(args, schema)
+    if not -len(ds) <= args.index < len(ds):
+        raise CliError(f"--index {args.index} is out of range: the dataset has {len(ds)} samples")
+    sample = ds[args.index]
+    if schema is None:  # a COCO file's categories may differ: this sample's
+        schema = ds.schema_of(sample.meta["category_id"]) if hasattr(ds, "schema_of") else ds.schema
+    image = _load(load_image, sample)
+    return _Source(image, sample.keypoints, sample.visibility, sample.id, sample.id, schema)
+
+
+def _dataset(args: argparse.Namespace, schema: KeypointSchema | None) -> Any:
+    from keypoint_corrupt.datasets import STB, CocoKeypoints, bundled_sample_root
+
     try:
         if args.dataset is None:
             if args.root or args.annotations:
@@ -162,13 +218,10 @@ def _source(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarra
         else:
             if args.annotations is None:
                 raise CliError("--dataset coco needs --annotations FILE")
-            ds = CocoKeypoints(args.annotations, args.images)
+            ds = CocoKeypoints(args.annotations, args.images, schema=schema)
     except (FileNotFoundError, ValueError) as exc:
         raise CliError(str(exc)) from None
-    if not -len(ds) <= args.index < len(ds):
-        raise CliError(f"--index {args.index} is out of range: the dataset has {len(ds)} samples")
-    sample = ds[args.index]
-    return _load(load_image, sample), sample.keypoints, sample.visibility, sample.id, sample.id
+    return ds
 
 
 def _load(load_image: Any, source: Any) -> np.ndarray:
@@ -236,6 +289,7 @@ def run(args: argparse.Namespace) -> int:
     from keypoint_corrupt.registry import CONFIGS
 
     check_out(args.out, args.overwrite)
+    schema = _schema(args.schema)
     configs = parse_configs(args.configs)
     if configs is None:  # --configs defaults to "all"; None only when it is unset
         configs = CONFIGS
@@ -243,17 +297,24 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--seed must be >= 0, got {args.seed}")
     if args.tile_width < 16 or args.columns < 1:
         raise CliError("--tile-width must be >= 16 and --columns >= 1")
-    image, kps, vis, sample_id, label = _source(args)
+    src = _source(args, schema)
+    label = src.label
+    if src.schema is not None and len(src.schema) != len(src.keypoints):
+        raise CliError(
+            f"{'--schema' if schema is not None else 'schema'} {src.schema.name!r} has "
+            f"{len(src.schema)} joints but {label} has {len(src.keypoints)} keypoints"
+        )
     try:
         sheet = contact_sheet(
-            image,
-            kps,
-            vis,
+            src.image,
+            src.keypoints,
+            src.visibility,
             configs=configs,
             seed=args.seed,
-            sample_id=sample_id,
+            sample_id=src.sample_id,
             tile_width=args.tile_width,
             columns=args.columns,
+            schema=src.schema,
         )
     except (TypeError, ValueError) as exc:
         raise CliError(f"cannot draw {label}: {exc}") from None
@@ -265,5 +326,6 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"wrote {args.out} ({sheet.shape[1]}x{sheet.shape[0]}): {label}, "
             f"clean + {len(configs)} configurations"
+            + ("" if src.schema is None else f", schema {src.schema.name}")
         )
     return 0

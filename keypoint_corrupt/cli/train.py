@@ -29,9 +29,14 @@ EXAMPLES = """examples:
   # continue an interrupted run (same --out)
   keypoint-corrupt train --model posenet-dense --data /data/STB --out runs/dense --epochs 40 --resume
 
+  # FreiHAND-order (hand21) data: the crop centres on the middle MCP, found by name
+  keypoint-corrupt train --model posenet-dense --data freihand.json --images imgs --out runs/frei
+
 Writes OUT/last.pt (every epoch and on Ctrl-C), OUT/model.pt, OUT/loss_curve.png and
-OUT/history.json. Keypoints must be in hand3d's joint order (STB is read that way); the crop is
-centred on --center-joint (12 = middle-finger MCP in that order; it must be a joint of the data).
+OUT/history.json. The crop is centred on the data's crop anchor joints (the middle-finger MCP
+for hands), found by name in the data's keypoint schema (STB's, the COCO file's, a materialised
+output's train/clean file's; --schema NAME to name the joint order), or on --center-joint N (a
+joint index of the data; 12 when no schema is known).
 --out must be a new or empty folder, or hold an earlier run (continued with --resume); it is
 checked, like every option, before any work starts.
 """
@@ -60,7 +65,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cuda, cuda:1 or cpu")
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers (default 0)")
     p.add_argument("--crop-size", type=int, default=256, help="network input side (hand3d: 256)")
-    p.add_argument("--center-joint", type=int, default=12, help="joint the crop is centred on (default 12)")
+    p.add_argument(
+        "--schema",
+        metavar="NAME",
+        help="joint order of --data: a preset such as rhd, hand21, stb_rhd, coco17 (see docs/datasets.md); "
+        "the crop centres on its anchor joints by name (default: the data's own schema)",
+    )
+    p.add_argument(
+        "--center-joint",
+        type=int,
+        help="joint index the crop is centred on instead (default: the schema's anchor; 12 without one)",
+    )
     p.add_argument(
         "--out", required=True, metavar="DIR", help="output folder (new, or an earlier run's with --resume)"
     )
@@ -97,8 +112,17 @@ def _check_args(args: argparse.Namespace) -> None:
             raise CliError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if not 0 < args.fraction <= 1:
         raise CliError(f"--fraction must be in (0, 1], got {args.fraction}")
-    if args.center_joint < 0:
+    if args.center_joint is not None and args.center_joint < 0:
         raise CliError(f"--center-joint must be >= 0, got {args.center_joint}")
+    if args.schema is not None:
+        if args.center_joint is not None:
+            raise CliError("pass --schema or --center-joint, not both")
+        from keypoint_corrupt.schema import get_schema
+
+        try:
+            get_schema(args.schema)
+        except ValueError as exc:
+            raise CliError(f"--schema: {exc}") from None
     check_out(Path(args.out), args.resume)
 
 
@@ -120,16 +144,30 @@ def run(args: argparse.Namespace) -> int:
     from keypoint_corrupt.cli.data import training_data
 
     out = Path(args.out)
-    train_items, val_items, info = training_data(
-        args.data, args.images, args.train_set, fraction=args.fraction, seed=args.seed, val_data=args.val_data
+    train_items, val_items, info, schema = training_data(
+        args.data,
+        args.images,
+        args.train_set,
+        fraction=args.fraction,
+        seed=args.seed,
+        val_data=args.val_data,
+        schema=args.schema,
     )
     if len(train_items) == 0:
         raise CliError(f"--data {args.data or 'bundled sample'}: no training images")
     joints = _joints(train_items)
-    if args.center_joint >= joints:
+    if args.center_joint is not None:
+        schema = None  # an explicit joint index wins over the data's schema
+        if args.center_joint >= joints:
+            raise CliError(
+                f"--center-joint {args.center_joint} is out of range: the data has {joints} joints "
+                f"(0..{joints - 1})"
+            )
+    elif schema is not None and len(schema) != joints:
         raise CliError(
-            f"--center-joint {args.center_joint} is out of range: the data has {joints} joints "
-            f"(0..{joints - 1})"
+            f"--schema {schema.name}: {len(schema)} joints, but the data has {joints}"
+            if args.schema
+            else f"the data's schema {schema.name!r} has {len(schema)} joints, its keypoints {joints}"
         )
     from keypoint_corrupt.models._torch import resolve_device
 
@@ -159,6 +197,7 @@ def run(args: argparse.Namespace) -> int:
             crop_size=args.crop_size,
             num_workers=args.workers,
             center_joint=args.center_joint,
+            schema=schema,
             progress=not args.quiet and sys.stderr.isatty(),
             info=info,
         )

@@ -3,7 +3,9 @@
 A keypoint dataset is any map-style sequence whose items are mappings with ``image`` (RGB
 uint8 ``H x W x 3``), ``keypoints`` (``J x 2`` float pixels) and ``visibility`` (``J``
 bools); :class:`CropDataset` cuts hand3d's ground-truth crop of every item
-(:func:`~keypoint_corrupt.crop.hand_crop`), optionally with hand3d's training noise.
+(:func:`~keypoint_corrupt.crop.hand_crop`), optionally with hand3d's training noise. The crop
+centres on the ``schema``'s anchor joints, found by name (``schema=``), or on one joint index
+(``center_joint=``; neither: hand3d's joint 12, the middle MCP in RHD / STB order).
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import numpy as np
 
 from keypoint_corrupt.crop import CENTER_JOINT, CROP_SIZE, hand_crop
 from keypoint_corrupt.models._torch import torch
+from keypoint_corrupt.schema import KeypointSchema, get_schema
 
-__all__ = ["CENTER_NOISE_STD", "KEYPOINT_NOISE_STD", "CropDataset", "seed_worker"]
+__all__ = ["CENTER_NOISE_STD", "KEYPOINT_NOISE_STD", "CropDataset", "crop_center", "seed_worker"]
 
 #: hand3d's training augmentation: truncated-normal noise (std, px) on the labels and on the crop centre.
 KEYPOINT_NOISE_STD = 2.5
@@ -32,6 +35,37 @@ def _truncated_normal(rng: np.random.Generator, std: float, shape: tuple[int, ..
         out[bad] = rng.normal(0.0, std, int(bad.sum()))
         bad = np.abs(out) > 2 * std
     return out
+
+
+def crop_center(
+    center_joint: int | None = None, schema: KeypointSchema | str | None = None
+) -> tuple[int | None, KeypointSchema | None]:
+    """Resolve the crop-centre arguments to ``(center_joint, None)`` or ``(None, schema)``.
+
+    ``schema`` (a preset name or :class:`~keypoint_corrupt.schema.KeypointSchema`): the crop
+    centres on its ``crop_anchor`` joints, by name. ``center_joint``: on that joint index.
+    Neither: hand3d's joint 12 (:data:`~keypoint_corrupt.crop.CENTER_JOINT`), the default crop.
+
+    Raises
+    ------
+    ValueError
+        For both arguments at once, or an unknown schema name.
+
+    Examples
+    --------
+    >>> crop_center()
+    (12, None)
+    >>> crop_center(schema="hand21")[1].anchor_indices()  # hand21's middle MCP
+    [9]
+    """
+    if center_joint is not None and schema is not None:
+        raise ValueError(
+            f"pass center_joint= or schema=, not both (got center_joint={center_joint!r}, "
+            f"schema={getattr(schema, 'name', schema)!r})"
+        )
+    if schema is not None:
+        return None, get_schema(schema)
+    return (CENTER_JOINT if center_joint is None else center_joint), None
 
 
 class CropDataset(torch.utils.data.Dataset[dict[str, Any]]):
@@ -49,8 +83,12 @@ class CropDataset(torch.utils.data.Dataset[dict[str, Any]]):
         at most 5 px) and the crop centre by one of std 20 px, both in source pixels.
     seed : int
         Seed of the per-sample augmentation (with :meth:`set_epoch` and the index).
-    center_joint : int
-        See :func:`~keypoint_corrupt.crop.hand_crop`.
+    center_joint : int, optional
+        Joint index the crop is centred on (see :func:`~keypoint_corrupt.crop.hand_crop`).
+    schema : KeypointSchema or str, optional
+        The items' joint order: the crop centres on the schema's visible ``crop_anchor``
+        joints (middle-finger MCP for the hand presets), found by name. Exclusive with
+        ``center_joint`` (``ValueError`` naming both); neither: joint 12, hand3d's crop.
 
     Notes
     -----
@@ -74,13 +112,15 @@ class CropDataset(torch.utils.data.Dataset[dict[str, Any]]):
         *,
         augment: bool = False,
         seed: int = 0,
-        center_joint: int = CENTER_JOINT,
+        center_joint: int | None = None,
+        schema: KeypointSchema | str | None = None,
     ) -> None:
         self.dataset = dataset
         self.crop_size = int(crop_size)
         self.augment = bool(augment)
         self.seed = int(seed)
-        self.center_joint = int(center_joint)
+        joint, self.schema = crop_center(center_joint, schema)
+        self.center_joint = None if joint is None else int(joint)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -107,7 +147,13 @@ class CropDataset(torch.utils.data.Dataset[dict[str, Any]]):
             keypoints = keypoints + _truncated_normal(rng, KEYPOINT_NOISE_STD, keypoints.shape)
             offset = _truncated_normal(rng, CENTER_NOISE_STD, (2,))
         crop = hand_crop(
-            image, keypoints, visibility, self.crop_size, center_joint=self.center_joint, center_offset=offset
+            image,
+            keypoints,
+            visibility,
+            self.crop_size,
+            center_joint=self.center_joint,
+            center_offset=offset,
+            schema=self.schema,
         )
         return {
             "image": np.ascontiguousarray(crop.image),

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from keypoint_corrupt.crop import CENTER_JOINT, CROP_SIZE, CropInfo
+from keypoint_corrupt.crop import CROP_SIZE, CropInfo
 from keypoint_corrupt.metrics import KeypointMetrics, keypoint_metrics
 from keypoint_corrupt.models._torch import channels_last as channels_last_memory
 from keypoint_corrupt.models._torch import nn, resolve_device, torch
@@ -36,6 +36,7 @@ from keypoint_corrupt.models.data import CropDataset
 from keypoint_corrupt.models.heatmaps import DecodeMethod, decode_score_maps
 from keypoint_corrupt.models.nerpe import NerPE
 from keypoint_corrupt.models.posenet import PoseNet, preprocess_images
+from keypoint_corrupt.schema import KeypointSchema
 
 __all__ = [
     "PRECISIONS",
@@ -305,7 +306,8 @@ def predict(
     crop_size: int = CROP_SIZE,
     batch_size: int = 16,
     device: str | torch.device = "cpu",
-    center_joint: int = CENTER_JOINT,
+    center_joint: int | None = None,
+    schema: KeypointSchema | str | None = None,
     method: DecodeMethod = "argmax",
     nerpe_mode: NerPEMode = "standard",
     channels_last: bool = False,
@@ -325,8 +327,11 @@ def predict(
         Crop side fed to the model.
     batch_size, device, num_workers, channels_last
         Inference settings.
-    center_joint : int
-        Crop centre joint.
+    center_joint : int, optional
+        Crop centre joint index (default 12, hand3d's middle MCP in RHD / STB order).
+    schema : KeypointSchema or str, optional
+        The dataset's joint order: the crop centres on its ``crop_anchor`` joints, by name
+        (:class:`~keypoint_corrupt.models.CropDataset`). Exclusive with ``center_joint``.
     method : {"argmax", "quadratic"}
         PoseNet decoding (:func:`~keypoint_corrupt.models.heatmaps.decode_score_maps`;
         hand3d: ``"argmax"``).
@@ -348,7 +353,7 @@ def predict(
         nerpe_mode=nerpe_mode,
         posenet_method=method,
     )
-    crops = CropDataset(dataset, crop_size, augment=False, center_joint=center_joint)
+    crops = CropDataset(dataset, crop_size, augment=False, center_joint=center_joint, schema=schema)
     loader: torch.utils.data.DataLoader[dict[str, Any]] = torch.utils.data.DataLoader(
         crops, batch_size=batch_size, shuffle=False, num_workers=num_workers
     )
@@ -378,7 +383,7 @@ def validate(
     dataset : sequence of mapping
         Items with ``image``, ``keypoints`` and ``visibility``.
     **predict_kwargs
-        Passed to :func:`predict`.
+        Passed to :func:`predict` (``center_joint=`` or ``schema=`` place the crop).
 
     Returns
     -------

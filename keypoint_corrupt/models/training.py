@@ -4,7 +4,8 @@
 options and builds the dataset. A dataset is any map-style sequence whose items are dicts
 with ``image`` (RGB uint8 ``H x W x 3``), ``keypoints`` (``J x 2`` float pixels) and
 ``visibility`` (``J`` bools); every item is cropped with hand3d's ground-truth crop
-(:class:`~keypoint_corrupt.models.data.CropDataset`) before it reaches the model. Validation
+(:class:`~keypoint_corrupt.models.data.CropDataset`) before it reaches the model, centred by
+joint name with ``schema=`` (the dataset's ``.schema``) or on joint 12 by default. Validation
 runs :func:`~keypoint_corrupt.models.predictor.validate` (the benchmark's predictor and
 :mod:`keypoint_corrupt.metrics`).
 
@@ -29,15 +30,16 @@ from typing import Any, Literal
 import numpy as np
 
 from keypoint_corrupt._model_names import MODEL_NAMES
-from keypoint_corrupt.crop import CENTER_JOINT, CROP_SIZE
+from keypoint_corrupt.crop import CROP_SIZE
 from keypoint_corrupt.models._torch import channels_last as channels_last_memory
 from keypoint_corrupt.models._torch import nn, resolve_device, torch
 from keypoint_corrupt.models.checkpoint import build_model, read_checkpoint, save
-from keypoint_corrupt.models.data import CropDataset, seed_worker
+from keypoint_corrupt.models.data import CropDataset, crop_center, seed_worker
 from keypoint_corrupt.models.heatmaps import posenet_loss
 from keypoint_corrupt.models.nerpe import NerPE, continuous_targets, nerpe_loss, sample_queries
 from keypoint_corrupt.models.posenet import PoseNet, preprocess_images
 from keypoint_corrupt.models.predictor import validate
+from keypoint_corrupt.schema import KeypointSchema
 
 __all__ = ["DEFAULT_LR", "TrainResult", "lr_at", "train"]
 
@@ -229,7 +231,6 @@ def _check_arguments(
     batch_size: int,
     crop_size: int,
     lr_schedule: str,
-    center_joint: int,
 ) -> int:
     """Raise on a bad argument, before any work; return the number of joints of the data."""
     if model_name not in MODEL_NAMES:
@@ -242,14 +243,28 @@ def _check_arguments(
         raise ValueError(f"lr_schedule must be 'hand3d' or 'constant', got {lr_schedule!r}")
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs and batch_size must be >= 1, got {epochs!r}, {batch_size!r}")
-    joints = int(np.asarray(dataset[0]["keypoints"]).shape[0])
-    if isinstance(center_joint, bool) or not isinstance(center_joint, (int, np.integer)):
+    return int(np.asarray(dataset[0]["keypoints"]).shape[0])
+
+
+def _check_crop_center(
+    center_joint: int | None, schema: KeypointSchema | str | None, joints: int
+) -> tuple[int | None, KeypointSchema | None]:
+    """Resolve and check the crop centre (:func:`crop_center`) against the data's ``joints``."""
+    if center_joint is not None and (
+        isinstance(center_joint, bool) or not isinstance(center_joint, (int, np.integer))
+    ):
         raise TypeError(f"center_joint must be an int, got {center_joint!r}")
-    if not 0 <= center_joint < joints:
+    joint, resolved = crop_center(center_joint, schema)
+    if resolved is not None and len(resolved) != joints:
         raise ValueError(
-            f"center_joint={center_joint} is out of range: the data has {joints} joints (0..{joints - 1})"
+            f"schema {resolved.name!r} has {len(resolved)} joints, the data {joints}: "
+            f"{', '.join(resolved.joints)}"
         )
-    return joints
+    if joint is not None and not 0 <= joint < joints:
+        raise ValueError(
+            f"center_joint={joint} is out of range: the data has {joints} joints (0..{joints - 1})"
+        )
+    return joint, resolved
 
 
 def _make_loader(
@@ -361,14 +376,15 @@ def _run_epoch(run: _Run, epochs: int, total_steps: int, show_progress: bool) ->
     progress.step_in_epoch = 0
 
 
-def _validate(run: _Run, val_dataset: Sequence[Mapping[str, Any]], center_joint: int) -> None:
+def _validate(run: _Run, val_dataset: Sequence[Mapping[str, Any]]) -> None:
     metrics = validate(
         run.model,
         val_dataset,
         crop_size=run.crops.crop_size,
         batch_size=run.batch_size,
         device=run.device,
-        center_joint=center_joint,
+        center_joint=run.crops.center_joint,
+        schema=run.crops.schema,
         channels_last=run.channels_last,
     )
     run.progress.val_epe.append(metrics.mean_epe)
@@ -386,6 +402,8 @@ def _write_history(run: _Run, path: Path) -> None:
         "amp": run.loss.amp,
         "channels_last": run.channels_last,
         "epochs": run.header["epochs"],
+        "schema": run.header["schema"],
+        "center_joint": run.header["center_joint"],
         "steps_per_epoch": run.steps_per_epoch,
         "train_seconds": progress.train_seconds,
         "skipped_steps": progress.skipped_steps,
@@ -446,7 +464,8 @@ def train(
     amp: bool | None = None,
     channels_last: bool | None = None,
     model_kwargs: Mapping[str, Any] | None = None,
-    center_joint: int = CENTER_JOINT,
+    center_joint: int | None = None,
+    schema: KeypointSchema | str | None = None,
     posenet_loss_resolution: Literal["crop", "map"] = "crop",
     posenet_sigma: float | None = None,
     nerpe_subcells: int = 4,
@@ -462,7 +481,7 @@ def train(
         Which model to build (:func:`~keypoint_corrupt.models.build_model`).
     dataset : sequence of mapping
         Items with ``image`` (RGB uint8 ``H x W x 3``), ``keypoints`` (``J x 2``),
-        ``visibility`` (``J``); keypoints in hand3d's joint order (see ``center_joint``).
+        ``visibility`` (``J``); the crop centre is found by ``schema`` or ``center_joint``.
     epochs : int
         Total epochs (when resuming: the total, not the number still to run).
     batch_size : int
@@ -501,9 +520,18 @@ def train(
         skipped by the scaler and counted (``TrainResult.skipped_steps``).
     model_kwargs : mapping, optional
         Constructor arguments (``num_keypoints`` defaults to the dataset's J).
-    center_joint : int
-        Joint the crop is centred on (12 = middle MCP in hand3d's order); must be a joint of
-        the data (``0 <= center_joint < J``), else ``ValueError`` before any work.
+    center_joint : int, optional
+        Joint index the crop is centred on; must be a joint of the data
+        (``0 <= center_joint < J``), else ``ValueError`` before any work. Exclusive with
+        ``schema``; neither: 12, the middle MCP in hand3d's (RHD / STB) order.
+    schema : KeypointSchema or str, optional
+        The data's joint order (a preset name or a schema, e.g. a dataset's ``.schema``):
+        the crop centres on the schema's visible ``crop_anchor`` joints, found by name, so
+        ``"hand21"`` data (FreiHAND, OneHand10K, Panoptic) is centred on its middle MCP, not
+        on its joint 12 (the middle fingertip). It must have the data's J joints. Training
+        crops and validation crops both use it. Passing it with ``center_joint`` is a
+        ``ValueError`` naming both. The headers and ``history.json`` record ``schema`` (its
+        name) and ``center_joint`` (the one in use; ``None`` with a schema).
     posenet_loss_resolution : {"crop", "map"}
         :func:`~keypoint_corrupt.models.heatmaps.posenet_loss` resolution (hand3d: crop).
     posenet_sigma : float, optional
@@ -545,8 +573,8 @@ def train(
         batch_size=batch_size,
         crop_size=crop_size,
         lr_schedule=lr_schedule,
-        center_joint=center_joint,
     )
+    center_joint, crop_schema = _check_crop_center(center_joint, schema, joints)
     lr = DEFAULT_LR[model_name] if lr is None else lr
     dev = resolve_device(device)
     amp = dev.type == "cuda" if amp is None else bool(amp)
@@ -568,7 +596,9 @@ def train(
     model = build_model(model_name, **kwargs).to(dev)
     if channels_last:
         channels_last_memory(model)
-    crops = CropDataset(dataset, crop_size, augment=augment, seed=seed, center_joint=center_joint)
+    crops = CropDataset(
+        dataset, crop_size, augment=augment, seed=seed, center_joint=center_joint, schema=crop_schema
+    )
     sampler, loader, steps_per_epoch = _make_loader(crops, batch_size, seed, num_workers, dev.type == "cuda")
     run = _Run(
         model_name=model_name,
@@ -595,6 +625,8 @@ def train(
             "lr_schedule": lr_schedule,
             "augment": augment,
             "epochs": epochs,
+            "schema": None if crop_schema is None else crop_schema.name,
+            "center_joint": center_joint,
             "loss": settings.describe(model_name),
             **dict(info or {}),
         },
@@ -612,7 +644,7 @@ def train(
             finally:
                 run.progress.train_seconds += time.perf_counter() - epoch_start
             if val_dataset is not None:
-                _validate(run, val_dataset, center_joint)
+                _validate(run, val_dataset)
             _save(run, last_path, with_state=True)
     except KeyboardInterrupt:
         _save(run, last_path, with_state=True)  # resumable mid-epoch

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -274,3 +275,111 @@ def test_without_a_gradient_scaler_a_non_finite_loss_stops_training(tmp_path, ha
     poison_second_loss(monkeypatch)
     with pytest.raises(FloatingPointError, match="step 1"):
         tiny_nerpe_run(hands(4), tmp_path)
+
+
+# --- the crop centre by joint name (schema=) or index (center_joint=) -----------------------
+
+
+FREIHAND = Path(__file__).parents[1] / "data" / "hands" / "freihand" / "test_freihand.json"
+
+
+def freihand_items():
+    """The FreiHAND fixture (hand21 order) as training items, and its schema."""
+    from keypoint_corrupt.cli.data import SampleItems
+    from keypoint_corrupt.datasets import CocoKeypoints
+
+    reader = CocoKeypoints(FREIHAND)
+    return SampleItems(reader), reader.schema
+
+
+def test_crop_dataset_centres_hand21_data_on_the_middle_mcp_by_name():
+    from keypoint_corrupt.crop import crop_parameters
+
+    items, schema = freihand_items()
+    assert schema.name == "hand21"
+    mcp, tip = schema.index("middle_finger_mcp"), schema.index("middle_finger_tip")
+    assert (mcp, tip) == (9, 12)  # joint 12, hand3d's default, is the fingertip in this order
+    for name in (schema, "hand21"):
+        crops = CropDataset(items, 64, schema=name)
+        assert crops.schema == schema and crops.center_joint is None
+        for i in range(len(items)):
+            item, crop = items[i], crops[i]
+            kp, vis = item["keypoints"], item["visibility"]
+            center, scale = crop_parameters(kp, vis, item["image"].shape, 64, schema=schema)
+            np.testing.assert_array_equal(crop["center"], center)
+            assert crop["scale"] == scale
+            assert vis[mcp] and np.array_equal(crop["center"], kp[mcp])  # the MCP, not the tip
+            lo, hi = kp[vis].min(axis=0), kp[vis].max(axis=0)
+            assert np.all(lo <= crop["center"]) and np.all(crop["center"] <= hi)  # within the hand
+            # the default (joint 12) would have centred this hand on its middle fingertip
+            assert np.array_equal(CropDataset(items, 64)[i]["center"], kp[tip])
+            assert not np.array_equal(kp[mcp], kp[tip])
+            np.testing.assert_allclose(crop["keypoints"][mcp], [32.0, 32.0], atol=1e-4)
+
+
+def test_crop_dataset_default_stays_joint_12_bit_for_bit_on_the_bundled_sample():
+    from keypoint_corrupt.cli.data import SampleItems
+    from keypoint_corrupt.crop import hand_crop
+    from keypoint_corrupt.datasets import STB, bundled_sample_root
+
+    stb = STB(bundled_sample_root(), "val")
+    items = SampleItems(stb)
+    default = CropDataset(items, 64)
+    assert default.center_joint == 12 and default.schema is None
+    by_name = CropDataset(items, 64, schema=stb.schema)  # stb_rhd: its anchor is joint 12
+    explicit = CropDataset(items, 64, center_joint=12)
+    for i in range(len(items)):
+        item = items[i]
+        # what CropDataset computed before schemas existed: hand_crop on joint 12
+        old = hand_crop(item["image"], item["keypoints"], item["visibility"], 64, center_joint=12)
+        for crops in (default, by_name, explicit):
+            got = crops[i]
+            np.testing.assert_array_equal(got["image"], old.image)
+            np.testing.assert_array_equal(got["keypoints"], old.keypoints.astype(np.float32))
+            np.testing.assert_array_equal(got["center"], old.center)
+            assert got["scale"] == old.scale
+        np.testing.assert_array_equal(old.center, item["keypoints"][12])
+    augmented = [CropDataset(items, 64, augment=True, seed=5, **kw)[3] for kw in ({}, {"schema": stb.schema})]
+    for key in ("image", "keypoints", "center", "scale"):
+        np.testing.assert_array_equal(augmented[0][key], augmented[1][key])
+
+
+def test_center_joint_and_schema_are_exclusive(tmp_path, hands):
+    data = hands(2)
+    for call in (
+        lambda: CropDataset(data, 32, center_joint=12, schema="rhd"),
+        lambda: train("nerpe", data, epochs=1, out_dir=tmp_path, center_joint=9, schema="hand21"),
+        lambda: predict(PoseNet(refinement_stages=0), data, center_joint=9, schema="hand21"),
+    ):
+        with pytest.raises(ValueError, match=r"center_joint.*schema.*not both"):
+            call()
+    with pytest.raises(ValueError, match="unknown keypoint schema 'nosuch'"):
+        train("nerpe", data, epochs=1, out_dir=tmp_path, schema="nosuch")
+    with pytest.raises(ValueError, match="schema 'coco17' has 17 joints, the data 21"):
+        train("nerpe", data, epochs=1, out_dir=tmp_path, schema="coco17", crop_size=CROP)
+    with pytest.raises(ValueError, match="center_joint=21 is out of range"):
+        train("nerpe", data, epochs=1, out_dir=tmp_path, center_joint=21, crop_size=CROP)
+    assert not (tmp_path / "last.pt").exists()  # all refused before any work
+
+
+def test_training_and_validation_crop_by_schema_and_record_it(tmp_path, hands, monkeypatch):
+    from keypoint_corrupt.models import predictor as predictor_module
+
+    seen = []
+    real = predictor_module.CropDataset
+
+    def recording(*args, **kwargs):
+        crops = real(*args, **kwargs)
+        seen.append((crops.center_joint, crops.schema))
+        return crops
+
+    monkeypatch.setattr(predictor_module, "CropDataset", recording)
+    result = tiny_nerpe_run(hands(4), tmp_path / "named", epochs=1, schema="hand21", val_dataset=hands(2))
+    assert [(j, s.name) for j, s in seen] == [(None, "hand21")]  # validation crops by name too
+    header = read_checkpoint(result.final)["header"]
+    history = json.loads(result.history.read_text())
+    assert (header["schema"], header["center_joint"]) == ("hand21", None)
+    assert (history["schema"], history["center_joint"]) == ("hand21", None)
+    default = tiny_nerpe_run(hands(4), tmp_path / "default", epochs=1)
+    assert read_checkpoint(default.final)["header"]["schema"] is None
+    assert json.loads(default.history.read_text())["center_joint"] == 12
