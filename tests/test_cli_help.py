@@ -107,11 +107,8 @@ def test_list_loads_the_registry_without_torch_and_leaves_torch_importable():
         "import torch\n"
         "print('torch', torch.__version__)\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert '"name": "defocus-7"' in proc.stdout and "\ntorch " in proc.stdout
+    out = _fresh_python(script)
+    assert '"name": "defocus-7"' in out and "\ntorch " in out
 
 
 def test_list_called_from_a_program_leaves_albumentations_whole():
@@ -123,11 +120,7 @@ def test_list_called_from_a_program_leaves_albumentations_whole():
         "import albumentations as A\n"
         "print('ToTensorV2' if hasattr(A, 'ToTensorV2') else 'missing')\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip().splitlines()[-1] == "ToTensorV2"
+    assert _fresh_python(script).strip().splitlines()[-1] == "ToTensorV2"
 
 
 def test_the_transforms_follow_albumentations_in_even_after_a_probe():
@@ -141,8 +134,13 @@ def test_the_transforms_follow_albumentations_in_even_after_a_probe():
         "spec = {'__class_fullname__': 'keypoint_corrupt.transforms.DefocusBlur', 'p': 1.0}\n"
         "print(type(A.from_dict({'transform': {**spec, 'kernel_size': 7}})).__name__)\n"
     )
+    assert _fresh_python(script).strip().splitlines()[-1] == "DefocusBlur"
+
+
+def _fresh_python(script: str) -> str:
+    """Run ``script`` in a new interpreter (a clean sys.modules); return its stdout."""
     proc = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip().splitlines()[-1] == "DefocusBlur"
+    return proc.stdout
