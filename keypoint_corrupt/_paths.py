@@ -54,22 +54,23 @@ def check_output_path(path: str | os.PathLike[str], *, want: str = "folder", opt
     if want not in ("folder", "file"):
         raise ValueError(f"want must be 'folder' or 'file', got {want!r}")
     p = Path(path)
+    name = f"{option} {p}" if option else str(p)  # option="": the bare path, for callers that prefix
     try:
         if os.path.lexists(p) and not p.exists():
-            raise ValueError(f"{option} {p} is a broken symbolic link")
+            raise ValueError(f"{name} is a broken symbolic link")
         if want == "folder" and p.exists() and not p.is_dir():
-            raise ValueError(f"{option} {p} exists and is not a folder")
+            raise ValueError(f"{name} exists and is not a folder")
         if want == "file" and p.is_dir():
-            raise ValueError(f"{option} {p} is a folder; give a file name such as {p / 'sheet.png'}")
+            raise ValueError(f"{name} is a folder; give a file name such as {p / 'sheet.png'}")
         if want == "file" and p.exists() and not p.is_file():
-            raise ValueError(f"{option} {p} exists and is not a regular file")
+            raise ValueError(f"{name} exists and is not a regular file")
         for parent in p.absolute().parents:
             if parent.exists():
                 if not parent.is_dir():
-                    raise ValueError(f"{option} {p} is inside {parent}, which is not a folder")
+                    raise ValueError(f"{name} is inside {parent}, which is not a folder")
                 break
     except OSError as exc:  # EACCES on a parent, a name too long, ...
-        raise ValueError(f"{option} {p} cannot be used: {exc.strerror or exc}") from None
+        raise ValueError(f"{name} cannot be used: {exc.strerror or exc}") from None
 
 
 def temp_name(path: Path) -> Path:

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from keypoint_corrupt._paths import check_output_path
 from keypoint_corrupt._version import __version__
 from keypoint_corrupt.benchmark import published as pub
 from keypoint_corrupt.benchmark.evaluate import BenchmarkResult, row_label
@@ -468,12 +469,10 @@ def check_output_dir(
     FileExistsError: .../report.md exists and is not from an earlier benchmark report; ...
     """
     out = Path(out_dir)
-    above = out
-    while not above.exists() and above != above.parent:
-        above = above.parent
-    if above.exists() and not above.is_dir():
-        what = "exists and is not a folder" if above == out else f"is inside {above}, a file"
-        raise NotADirectoryError(f"{out} {what}")
+    try:
+        check_output_path(out, want="folder", option="")
+    except ValueError as exc:  # the documented type for "not a folder" (an OSError, as before)
+        raise NotADirectoryError(str(exc)) from None
     present = [name for name in files if (out / name).exists() or (out / name).is_symlink()]
     if not present or _is_report(out / files[0], report_format):
         return out
