@@ -15,6 +15,7 @@ LAYERS: dict[str, int] = {
     "_paths": 0,
     "_version": 0,
     "_model_names": 0,
+    "_stb_layout": 0,
     "schema": 0,
     "functional": 1,
     "transforms": 2,

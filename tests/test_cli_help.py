@@ -70,15 +70,6 @@ def test_the_help_lines_of_main_match_each_command_module():
     assert own == {name: help_line for name, (_, help_line) in COMMANDS.items()}
 
 
-def test_synth_stb_constants_match_the_dataset_layer():
-    from keypoint_corrupt.cli import synth_stb
-    from keypoint_corrupt.datasets.bundled import BUNDLED_SAMPLE_ARGS
-    from keypoint_corrupt.datasets.stb import STB_SEQUENCES
-
-    assert synth_stb.STB_SEQUENCES == STB_SEQUENCES
-    assert synth_stb.BUNDLED_SAMPLE_ARGS == BUNDLED_SAMPLE_ARGS
-
-
 def test_the_package_loads_its_api_on_first_use():
     script = (
         "import sys, keypoint_corrupt as kc\n"

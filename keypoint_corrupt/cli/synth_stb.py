@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from keypoint_corrupt._paths import check_output_path
+from keypoint_corrupt._stb_layout import BUNDLED_SAMPLE_ARGS, STB_SEQUENCES
 from keypoint_corrupt.cli.main import CliError
-
-# keypoint_corrupt.datasets.stb.STB_SEQUENCES and datasets.bundled.BUNDLED_SAMPLE_ARGS, written
-# out so that `synth-stb --help` does not import the dataset layer (numpy, OpenCV, albumentations);
-# tests/test_cli_help.py checks that they match.
-STB_SEQUENCES: tuple[str, ...] = tuple(f"B{b}{kind}" for b in range(1, 7) for kind in ("Counting", "Random"))
-BUNDLED_SAMPLE_ARGS: dict[str, Any] = {"frames_per_sequence": 2, "sequences": None, "seed": 0}
 
 EXAMPLES = f"""examples:
   keypoint-corrupt synth-stb --out stb_synth

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+
+from keypoint_corrupt._stb_layout import BUNDLED_SAMPLE_ARGS
 
 __all__ = ["BUNDLED_SAMPLE_ARGS", "bundled_sample_root"]
-
-#: The ``write_synthetic_stb`` / ``synth-stb`` arguments that produced the bundled tree:
-#: all 12 sequences, 2 frames each (72 images, about 1.2 MB).
-BUNDLED_SAMPLE_ARGS: dict[str, Any] = {"frames_per_sequence": 2, "sequences": None, "seed": 0}
 
 
 def bundled_sample_root() -> Path:

@@ -18,6 +18,7 @@ from typing import SupportsIndex, overload
 import cv2
 import numpy as np
 
+from keypoint_corrupt._stb_layout import STB_SEQUENCES
 from keypoint_corrupt.datasets.sample import Sample
 from keypoint_corrupt.schema import KeypointSchema, get_schema
 
@@ -65,7 +66,6 @@ STB_CAMERAS: dict[str, tuple[str, CameraIntrinsics]] = {
     "SK_color": ("SK", SK_COLOR_INTRINSICS),
 }
 
-STB_SEQUENCES: tuple[str, ...] = tuple(f"B{b}{kind}" for b in range(1, 7) for kind in ("Counting", "Random"))
 #: The reference split: S-train = B2..B6 (30,000 BB images), S-val = B1 (6,000).
 STB_SPLITS: dict[str, tuple[str, ...]] = {
     "train": STB_SEQUENCES[2:],
