@@ -62,8 +62,8 @@ def test_python_m_keypoint_corrupt_help():
     assert all(name in proc.stdout for name in COMMANDS)
 
 
-def test_the_help_lines_of_main_match_each_command_module():
-    """main.COMMANDS repeats each command's one-line help, so that --help imports no module."""
+def test_every_command_module_registers_the_help_line_of_main():
+    """`--help` shows main.COMMANDS' lines without importing the modules: they must register the same."""
     parser = build_parser()  # every module, registering its own parser
     (action,) = [a for a in parser._actions if a.dest == "command"]
     own = {choice.dest: choice.help for choice in action._choices_actions}

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from keypoint_corrupt._model_names import MODEL_NAMES
-from keypoint_corrupt.cli.main import CliError
+from keypoint_corrupt.cli.main import COMMANDS, CliError
 from keypoint_corrupt.cli.options import DATA_HELP
 
 DEFAULT_OUT = "benchmark-report"
@@ -53,7 +53,7 @@ earlier benchmark's, which are replaced; any other file of those names is never 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "benchmark",
-        help="benchmark a keypoint model under every corruption (Table II) or its speed (Table I)",
+        help=COMMANDS["benchmark"][1],
         description="Evaluate a keypoint model on the clean split and on each corruption configuration "
         "(mean / median EPE and PCK AUC as hand3d computes them, mPC and rPC), and write report.md, "
         "report.csv, report.json, pck_curves.png and examples.png. With --speed, measure inference "

@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from keypoint_corrupt.cli.main import COMMANDS
+
 EXAMPLES = """examples:
   keypoint-corrupt list
   keypoint-corrupt list --json
@@ -16,7 +18,7 @@ EXAMPLES = """examples:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "list",
-        help="list the corruption configurations and their parameters",
+        help=COMMANDS["list"][1],
         description="List the registered corruption configurations and their parameters.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,

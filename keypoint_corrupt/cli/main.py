@@ -15,8 +15,8 @@ from keypoint_corrupt._version import __version__
 
 # Commands in the order `--help` lists them: name -> (module, the one-line help `--help` shows).
 # A run imports only its own command's module, so `keypoint-corrupt --help` and a command's
-# `--help` do not import albumentations, torch or OpenCV (tests/test_cli_help.py checks this, and
-# that these lines match each module's own `help=`).
+# `--help` do not import albumentations, torch or OpenCV (tests/test_cli_help.py checks this).
+# Each module's parser takes its help line from here.
 COMMANDS: dict[str, tuple[str, str]] = {
     "list": (
         "keypoint_corrupt.cli.list_configs",

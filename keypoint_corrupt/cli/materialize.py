@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from keypoint_corrupt.cli.main import CliError
+from keypoint_corrupt.cli.main import COMMANDS, CliError
 
 if TYPE_CHECKING:
     from keypoint_corrupt.materialize import DatasetSpec, MaterializeResult
@@ -65,7 +65,7 @@ def _shard(text: str) -> tuple[int, int]:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "materialize",
-        help="write the corrupted subsets (S-train*, S-val*) to disk with COCO annotations",
+        help=COMMANDS["materialize"][1],
         description=(
             "Write each configuration's corrupted subset of each split to\n"
             "OUT/<split>/<config>/images/ with OUT/<split>/<config>/annotations.json (COCO\n"

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from keypoint_corrupt._paths import check_output_path, write_atomic
-from keypoint_corrupt.cli.main import CliError
+from keypoint_corrupt.cli.main import COMMANDS, CliError
 
 if TYPE_CHECKING:  # numpy, OpenCV and the package load in run(): `preview --help` stays light
     import numpy as np
@@ -50,7 +50,7 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "preview",
-        help="contact sheet PNG: the clean image and each configuration, keypoints and ROI drawn",
+        help=COMMANDS["preview"][1],
         description="Write a contact sheet PNG of one image, clean and under each configuration,\n"
         "with keypoints and the keypoint ROI drawn, from a dataset sample or an image plus\n"
         "keypoints.",

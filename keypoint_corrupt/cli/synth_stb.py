@@ -7,7 +7,7 @@ from pathlib import Path
 
 from keypoint_corrupt._paths import check_output_path
 from keypoint_corrupt._stb_layout import BUNDLED_SAMPLE_ARGS, STB_SEQUENCES
-from keypoint_corrupt.cli.main import CliError
+from keypoint_corrupt.cli.main import COMMANDS, CliError
 
 EXAMPLES = f"""examples:
   keypoint-corrupt synth-stb --out stb_synth
@@ -23,7 +23,7 @@ Sequences: {" ".join(STB_SEQUENCES)}
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "synth-stb",
-        help="write a synthetic dataset in STB's layout (drawn hands, exact labels)",
+        help=COMMANDS["synth-stb"][1],
         description="Write a synthetic Stereo Hand Pose (STB) dataset in its exact on-disk layout: "
         "images/<seq>/{BB_left,BB_right,SK_color}_<i>.png (640x480) with a drawn left hand "
         "at the labelled joints, and labels/<seq>_BB.mat, labels/<seq>_SK.mat (handPara, mm).",

@@ -9,7 +9,7 @@ from typing import Any
 
 from keypoint_corrupt._model_names import MODEL_NAMES
 from keypoint_corrupt._paths import check_output_path
-from keypoint_corrupt.cli.main import CliError
+from keypoint_corrupt.cli.main import COMMANDS, CliError
 from keypoint_corrupt.cli.options import DATA_HELP
 
 # The files a run writes in --out: an existing folder may hold them only as an earlier run's.
@@ -45,7 +45,7 @@ checked, like every option, before any work starts.
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
-        help="train a reference model (PoseNet dense/depthwise, NerPE) on S-train or S-train*",
+        help=COMMANDS["train"][1],
         description="Train a bundled reference model on hand3d crops of S-train or S-train*.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,

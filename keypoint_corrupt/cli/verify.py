@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from keypoint_corrupt.cli.main import CliError
+from keypoint_corrupt.cli.main import COMMANDS, CliError
 
 EXAMPLES = """examples:
   keypoint-corrupt verify out/sample
@@ -25,7 +25,7 @@ Exit status: 0 everything matches, 1 problems (listed on stdout), 2 bad argument
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "verify",
-        help="recheck a materialised folder against its manifest (sha256, counts)",
+        help=COMMANDS["verify"][1],
         description="Recheck every file of a 'keypoint-corrupt materialize' output folder\n"
         "against its manifest.json.",
         epilog=EXAMPLES,
