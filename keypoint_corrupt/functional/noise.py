@@ -32,13 +32,17 @@ _OFFSETS = np.arange(-255, 256)  # beyond +-255 every uint8 value saturates, so 
 
 
 @functools.lru_cache(maxsize=32)
-def _uint8_noise_table(mean: float, std: float) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.float64]]:
-    """Inverse-CDF table of ``D = round(255 * N(mean, std))`` clamped to [-255, 255].
+def _uint8_noise_table(
+    mean: float, std: float, edge: float = 0.5
+) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.float64]]:
+    """Inverse-CDF table of ``D = floor(255 * N(mean, std) + 1 - edge)`` clamped to [-255, 255].
 
-    Returns ``(table, cdf)``: ``table[j]`` is the offset for uniforms in
-    ``[j / 65536, (j + 1) / 65536)`` or ``_AMBIGUOUS`` when that interval spans two offsets.
+    ``edge=0.5`` rounds to the nearest integer; ``edge=1.0`` truncates towards minus infinity
+    (imagecorruptions' ``np.uint8(...)`` of a non-negative value). Returns ``(table, cdf)``:
+    ``table[j]`` is the offset for uniforms in ``[j / 65536, (j + 1) / 65536)`` or
+    ``_AMBIGUOUS`` when that interval spans two offsets.
     """
-    cdf = ndtr(((_OFFSETS + 0.5) / 255.0 - mean) / std)
+    cdf = ndtr(((_OFFSETS + edge) / 255.0 - mean) / std)
     cdf[-1] = 1.0
     edges = np.arange(65537, dtype=np.float64) / 65536.0
     first = np.searchsorted(cdf, edges[:-1], side="right")
@@ -50,9 +54,9 @@ def _uint8_noise_table(mean: float, std: float) -> tuple[npt.NDArray[np.int16], 
 
 
 def _uint8_gaussian_offsets(
-    size: int, mean: float, std: float, gen: np.random.Generator
+    size: int, mean: float, std: float, gen: np.random.Generator, edge: float = 0.5
 ) -> npt.NDArray[np.int16]:
-    table, cdf = _uint8_noise_table(mean, std)
+    table, cdf = _uint8_noise_table(mean, std, edge)
     u = np.frombuffer(gen.bytes(2 * size), dtype=np.uint16)
     offsets = table.take(u)
     ambiguous = np.flatnonzero(offsets == _AMBIGUOUS)
