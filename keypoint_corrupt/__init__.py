@@ -3,7 +3,9 @@
 Keypoint-aware image corruptions (defocus, horizontal motion blur, keypoint-ROI occlusion,
 Gaussian and per-channel salt-and-pepper noise) as pure functions
 (:mod:`keypoint_corrupt.functional`) and as albumentations transforms, plus the eleven
-named configurations of the reference robustness protocol.
+named configurations of the reference robustness protocol; the field's standard suites
+(ImageNet-C / COCO-C and PoseBench) as transforms (:class:`ImageNetC`, :class:`PoseBench`),
+named configurations and suites (:func:`get_suite`).
 
 Examples
 --------
@@ -43,6 +45,13 @@ if TYPE_CHECKING:  # what type checkers see; at run time these load on first use
         register_config,
         unregister_config,
     )
+    from keypoint_corrupt.suites import (  # noqa: F401
+        Suite,
+        available_suites,
+        get_suite,
+        register_suite,
+        unregister_suite,
+    )
     from keypoint_corrupt.transforms import *  # noqa: F403  (every public transform)
 
 # The public API loads on first use: albumentations imports torch when it is installed, and
@@ -58,7 +67,8 @@ _REGISTRY_NAMES = (
     "register_config",
     "unregister_config",
 )
-_OWN_NAMES = (*_REGISTRY_NAMES, "__version__", "functional", "transforms")
+_SUITE_NAMES = ("Suite", "available_suites", "get_suite", "register_suite", "unregister_suite")
+_OWN_NAMES = (*_REGISTRY_NAMES, *_SUITE_NAMES, "__version__", "functional", "transforms")
 
 
 def __getattr__(name: str) -> Any:
@@ -68,6 +78,8 @@ def __getattr__(name: str) -> Any:
         value: Any = importlib.import_module(f"keypoint_corrupt.{name}")
     elif name in _REGISTRY_NAMES:
         value = getattr(importlib.import_module("keypoint_corrupt.registry"), name)
+    elif name in _SUITE_NAMES:
+        value = getattr(importlib.import_module("keypoint_corrupt.suites"), name)
     elif name == "__all__" or not name.startswith("_"):  # private names never import anything
         transforms_module = importlib.import_module("keypoint_corrupt.transforms")
         if name == "__all__":  # every public transform, from transforms.__all__

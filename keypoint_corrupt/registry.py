@@ -1,10 +1,14 @@
 """Named corruption configurations, as data.
 
 The eleven reference configurations of Costa et al. are rows of :data:`_REFERENCE`; further
-built-in configurations (beyond the published protocol) are rows of :data:`_EXTRA`; users add
-their own with :func:`register_config`. A configuration names a transform class and its
-parameters, plus an ``rng_stream``: configurations sharing a stream draw from the same
-per-image generator, which is how occlusion-10/20/30 share their centre on each image.
+built-in configurations (beyond the published protocol) are rows of :data:`_EXTRA`: the
+ImageNet-C corruptions at 5 severities (``imagenet-c.<corruption>-<severity>``, e.g.
+``imagenet-c.gaussian_noise-3``, labels as published: ``move_keypoints=False``) and PoseBench's
+(``posebench.<corruption>-<severity>``, e.g. ``posebench.mask-5``); users add their own with
+:func:`register_config`. A configuration names a transform class and its parameters, plus an
+``rng_stream``: configurations sharing a stream draw from the same per-image generator, which
+is how occlusion-10/20/30 share their centre on each image (and each suite corruption's five
+severities their draws).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from keypoint_corrupt import functional as F
 from keypoint_corrupt import transforms as T
 from keypoint_corrupt._validation import ImageArray, KeypointsLike, Seed, VisibilityLike
 from keypoint_corrupt.transforms import CorruptionInfo, CorruptionTransform
@@ -26,9 +31,11 @@ __all__ = [
     "CorruptionConfig",
     "apply_corruption",
     "available_configs",
+    "format_parameter",
     "get_config",
     "make_corruption",
     "register_config",
+    "summarize_names",
     "unregister_config",
 ]
 
@@ -44,7 +51,8 @@ class CorruptionConfig:
     name : str
         Registry key, e.g. ``"motion-30"``.
     family : str
-        Corruption family (``defocus``, ``motion``, ``occlusion``, ``noise`` or a user's own).
+        Corruption family (``defocus``, ``motion``, ``occlusion``, ``noise``, a suite's
+        ``<suite>.<corruption>`` such as ``imagenet-c.fog``, or a user's own).
     transform : type
         A :class:`~keypoint_corrupt.transforms.CorruptionTransform` subclass.
     params : Mapping
@@ -142,10 +150,62 @@ _REFERENCE: tuple[CorruptionConfig, ...] = (
     ),
 )
 
+
+def format_parameter(value: Any) -> str:
+    """Format one parameter value for listings: floats short, long tuples as a range.
+
+    Examples
+    --------
+    >>> format_parameter(0.30000000000000004), format_parameter((1.0, 1.01, 1.02, 1.03, 1.04))
+    ('0.3', '1..1.04 (5 values)')
+    """
+    if isinstance(value, tuple) and len(value) > 4:  # zoom_blur's zoom factors
+        return f"{value[0]:g}..{value[-1]:g} ({len(value)} values)"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _suite_row(
+    prefix: str,
+    title: str,
+    transform: type[T.ImageNetC | T.PoseBench],
+    corruption: str,
+    severity: int,
+    **extra: Any,
+) -> CorruptionConfig:
+    """``<prefix>.<corruption>-<severity>``: family and random stream ``<prefix>.<corruption>``."""
+    values = transform.severity_parameters(corruption, severity)
+    described = ", ".join(f"{k}={format_parameter(v)}" for k, v in values.items())
+    stream = f"{prefix}.{corruption}"
+    return _ref(
+        f"{stream}-{severity}",
+        stream,
+        transform,
+        f"{title} {corruption}, severity {severity}: {described}",
+        stream,
+        corruption=corruption,
+        severity=severity,
+        **extra,
+    )
+
+
+#: ImageNet-C (the 15 standard corruptions, then the 4 extras) at severities 1-5, labels as
+#: published: COCO-C's protocol leaves the keypoints where they were under elastic_transform.
+_IMAGENET_C: tuple[CorruptionConfig, ...] = tuple(
+    _suite_row("imagenet-c", "ImageNet-C", T.ImageNetC, c, s, move_keypoints=False)
+    for c in (*F.imagenet_c.STANDARD, *F.imagenet_c.EXTRA)
+    for s in range(1, 6)
+)
+#: PoseBench's 10 corruptions at severities 1-5.
+_POSEBENCH: tuple[CorruptionConfig, ...] = tuple(
+    _suite_row("posebench", "PoseBench", T.PoseBench, c, s) for c in F.posebench.NAMES for s in range(1, 6)
+)
+
 #: Built-in configurations beyond the reference protocol: a new corruption's rows go here.
 #: They are listed by :func:`available_configs` and used by name everywhere, but are not part
 #: of :data:`CONFIGS`, so the reference datasets and tables do not change.
-_EXTRA: tuple[CorruptionConfig, ...] = ()
+_EXTRA: tuple[CorruptionConfig, ...] = (*_IMAGENET_C, *_POSEBENCH)
 
 #: The eleven reference configuration names, in the order of the reference study's tables.
 CONFIGS: tuple[str, ...] = tuple(c.name for c in _REFERENCE)
@@ -162,6 +222,34 @@ def _builtin_kind(name: str) -> str:
 def available_configs() -> tuple[str, ...]:
     """All registered names: the reference eleven, the other built-ins, then user registrations."""
     return tuple(_registry)
+
+
+def summarize_names(names: tuple[str, ...] | None = None) -> str:
+    """List configuration names readably: plain names one by one, dotted ones by prefix.
+
+    Names like ``imagenet-c.fog-3`` are counted under their prefix (``imagenet-c.*``), so an
+    error message stays short however many suite configurations are registered.
+
+    Parameters
+    ----------
+    names : tuple of str, optional
+        Default: every registered name.
+
+    Examples
+    --------
+    >>> summarize_names(("defocus-7", "imagenet-c.fog-1", "imagenet-c.fog-2"))
+    'defocus-7, imagenet-c.* (2 names, e.g. imagenet-c.fog-1)'
+    """
+    plain: list[str] = []
+    groups: dict[str, list[str]] = {}
+    for name in available_configs() if names is None else names:
+        prefix, dot, _ = name.partition(".")
+        if dot:
+            groups.setdefault(prefix, []).append(name)
+        else:
+            plain.append(name)
+    grouped = [f"{p}.* ({len(v)} name{'s' * (len(v) > 1)}, e.g. {v[0]})" for p, v in groups.items()]
+    return ", ".join(plain + grouped)
 
 
 def get_config(name: str) -> CorruptionConfig:
@@ -181,7 +269,8 @@ def get_config(name: str) -> CorruptionConfig:
         return _registry[name]
     except (KeyError, TypeError):
         raise ValueError(
-            f"unknown corruption configuration {name!r}; valid names: {', '.join(_registry)}"
+            f"unknown corruption configuration {name!r}; valid names: {summarize_names()} "
+            "(all of them: keypoint-corrupt list --json)"
         ) from None
 
 

@@ -4,7 +4,12 @@ Each class is a thin :class:`albumentations.ImageOnlyTransform`: it validates it
 at construction, stores every ``__init__`` argument under the same attribute name (which is
 what albumentations 2.0.8's serialisation reads) and defines no pydantic ``InitSchema``
 (which would silently replace unlisted arguments by their defaults). Keypoints pass through
-untouched, so none is ever dropped, moved or altered.
+untouched, so none is ever dropped or altered; the one exception is
+``ImageNetC("elastic_transform")``, which moves them with the image content (unless
+``move_keypoints=False``) and still never drops one.
+
+:class:`ImageNetC` and :class:`PoseBench` are the published suites' corruptions (one class
+per suite, the corruption by name), at a fixed severity or at one drawn per image.
 
 One implementation per corruption: a class draws its random parameters in
 :meth:`CorruptionTransform.draw_params` (from the image shape, the keypoints, their
@@ -21,15 +26,18 @@ give every worker the same random stream.
 from __future__ import annotations
 
 import inspect
+import numbers
 import os
 import random
 import sys
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeAlias, TypedDict
 
 import albumentations as A
 import numpy as np
+import numpy.typing as npt
+from albumentations.core.type_definitions import Targets
 
 from keypoint_corrupt import functional as F
 from keypoint_corrupt._validation import (
@@ -42,10 +50,13 @@ from keypoint_corrupt._validation import (
     check_image,
     check_int,
 )
+from keypoint_corrupt.functional.imagenet_c.elastic import move_keypoints as _move_keypoints
 from keypoint_corrupt.functional.occlusion import PixelBox, Point
 
 #: The noise source of a noise transform (``None``: fresh OS entropy, not reproducible).
 NoiseSource: TypeAlias = np.random.Generator | Sequence[int] | None
+#: A suite transform's ``severity``: one level, or an inclusive ``(low, high)`` range drawn per image.
+SeveritySpec: TypeAlias = int | tuple[int, int]
 
 __all__ = [
     "CorruptionInfo",
@@ -54,7 +65,9 @@ __all__ = [
     "DrawnParams",
     "GaussianNoise",
     "HorizontalMotionBlur",
+    "ImageNetC",
     "KeypointOcclusion",
+    "PoseBench",
     "SaltPepperNoise",
 ]
 
@@ -83,8 +96,11 @@ class CorruptionInfo(TypedDict, total=False):
 
     Occlusion reports the painted pixel ``box`` ``(x0, y0, x1, y1)`` (end exclusive) and the
     drawn ``center`` ``(x, y)``, both ``None`` when no keypoint is visible or all visible
-    keypoints lie outside the image (the image is then unchanged); the other
-    corruptions report nothing (an empty dict).
+    keypoints lie outside the image (the image is then unchanged). :class:`ImageNetC` and
+    :class:`PoseBench` report the ``severity`` applied (drawn, for a range); PoseBench's mask
+    also its painted ``boxes``, and ``ImageNetC("elastic_transform")`` given keypoints (with
+    ``move_keypoints=True``) the moved ``keypoints``, a float64 copy of the given rows with
+    x, y moved. The other corruptions report nothing (an empty dict).
 
     Examples
     --------
@@ -95,6 +111,9 @@ class CorruptionInfo(TypedDict, total=False):
 
     box: PixelBox | None
     center: Point | None
+    severity: int
+    boxes: list[PixelBox]
+    keypoints: npt.NDArray[np.float64]
 
 
 class DrawnParams(CorruptionInfo, total=False):
@@ -253,7 +272,8 @@ class CorruptionTransform(A.ImageOnlyTransform):
         image : numpy.ndarray
             A new array of the same shape and dtype.
         info : CorruptionInfo
-            What was drawn (for occlusion, ``box`` and ``center``; otherwise empty).
+            What was drawn (see :class:`CorruptionInfo`: occlusion's ``box`` and ``center``,
+            the suites' ``severity``, ``boxes`` and moved ``keypoints``; otherwise empty).
 
         Examples
         --------
@@ -266,13 +286,42 @@ class CorruptionTransform(A.ImageOnlyTransform):
         check_image(image)
         gen = as_generator(rng)
         drawn = self.draw_params(image.shape, keypoints=keypoints, visibility=visibility, rng=gen)
-        out = self.apply(image, **drawn)
+        out, moved = self._apply_with_keypoints(image, keypoints, drawn)
         drawn.pop("noise_rng", None)  # a noise source, not a reportable draw
+        if moved is not None:
+            drawn["keypoints"] = moved
         return out, drawn
 
+    def _apply_with_keypoints(
+        self, image: ImageArray, keypoints: KeypointsLike | None, drawn: DrawnParams
+    ) -> tuple[ImageArray, npt.NDArray[np.float64] | None]:
+        """:meth:`corrupt`'s apply step: the image, and the keypoints if the transform moves them."""
+        return self.apply(image, **drawn), None
+
     def _visibility_from_data(self, data: dict[str, Any]) -> VisibilityLike | None:
-        """Visibility flags found in albumentations' data (none by default: all visible)."""
-        return None
+        """Visibility flags of the transform's ``visibility_label``, if it has one, else ``None``.
+
+        Inside ``A.Compose`` the label is a keypoint label field (the last columns of the
+        keypoint array, in order); outside it, a keyword of the call. Without a label every
+        keypoint counts as visible.
+        """
+        label = getattr(self, "visibility_label", None)
+        if label is None:
+            return None
+        processor = self.processors.get("keypoints") if self.processors else None
+        label_fields = list(processor.params.label_fields or []) if processor is not None else []
+        if label in label_fields:
+            if data.get("keypoints") is None:
+                return None
+            kps = np.asarray(data["keypoints"])
+            column = kps.shape[1] - len(label_fields) + label_fields.index(label)
+            return kps[:, column]
+        if label in data:
+            return np.asarray(data[label])
+        raise ValueError(
+            f"visibility_label={label!r} is neither a keypoint label field ({label_fields}) "
+            "nor a keyword of the call"
+        )
 
     def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
         """Albumentations' hook: :meth:`draw_params` with the transform's own generator."""
@@ -438,23 +487,6 @@ class KeypointOcclusion(CorruptionTransform):
     def apply(self, img: ImageArray, box: PixelBox | None = None, **params: Any) -> ImageArray:  # noqa: D102
         return F.fill_box(img, box, self.fill)
 
-    def _visibility_from_data(self, data: dict[str, Any]) -> VisibilityLike | None:
-        if self.visibility_label is None:
-            return None
-        processor = self.processors.get("keypoints") if self.processors else None
-        label_fields = list(processor.params.label_fields or []) if processor is not None else []
-        if self.visibility_label in label_fields:
-            # Inside Compose, label fields are the last columns of the keypoint array, in order.
-            kps = np.asarray(data["keypoints"])
-            column = kps.shape[1] - len(label_fields) + label_fields.index(self.visibility_label)
-            return kps[:, column]
-        if self.visibility_label in data:
-            return np.asarray(data[self.visibility_label])
-        raise ValueError(
-            f"visibility_label={self.visibility_label!r} is neither a keypoint label field "
-            f"({label_fields}) nor a keyword of the call"
-        )
-
 
 class _NoiseTransform(CorruptionTransform):
     """Shared seeding for noise transforms: the noise source is the drawn parameter.
@@ -477,12 +509,16 @@ class _NoiseTransform(CorruptionTransform):
     ) -> DrawnParams:
         return {"noise_rng": rng}
 
-    def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    def _call_seed(self, data: dict[str, Any]) -> tuple[int, int, int]:
+        """Return the seed of one call: a draw of the own generator, a CRC of the image, the family."""
         image = data["image"] if "image" in data else data["images"][0]
         fingerprint = zlib.crc32(np.ascontiguousarray(image).data)
         draw = int(self.random_generator.integers(0, 2**63))
         # Plain ints (not a SeedSequence): albumentations' replay and applied params stay JSON.
-        return {"noise_rng": (draw, fingerprint, zlib.crc32(self.family.encode()))}
+        return (draw, fingerprint, zlib.crc32(self.family.encode()))
+
+    def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+        return {"noise_rng": self._call_seed(data)}
 
 
 class GaussianNoise(_NoiseTransform):
@@ -564,3 +600,320 @@ class SaltPepperNoise(_NoiseTransform):
             per_channel=self.per_channel,
             rng=np.random.default_rng(noise_rng),
         )
+
+
+# --- The published suites: ImageNet-C and PoseBench ------------------------------------------------
+
+#: Names of the fields of ``PARAMS[corruption][severity - 1]`` (ImageNet-C's and PoseBench's
+#: tables share these names: PoseBench's rows for the corruptions they share are ImageNet-C's).
+_PARAM_FIELDS: dict[str, tuple[str, ...]] = {
+    "gaussian_noise": ("scale",),
+    "shot_noise": ("photons",),
+    "impulse_noise": ("amount",),
+    "speckle_noise": ("scale",),
+    "defocus_blur": ("radius", "alias_sigma"),
+    "glass_blur": ("sigma", "max_delta", "iterations"),
+    "motion_blur": ("radius", "sigma"),
+    "zoom_blur": ("zooms",),
+    "gaussian_blur": ("sigma",),
+    "snow": ("loc", "scale", "zoom", "threshold", "blur_radius", "blur_sigma", "blend"),
+    "frost": ("image_weight", "frost_weight"),
+    "fog": ("strength", "decay"),
+    "brightness": ("value_shift",),
+    "contrast": ("factor",),
+    "elastic_transform": ("alpha",),
+    "pixelate": ("factor",),
+    "jpeg_compression": ("quality",),
+    "spatter": ("loc", "scale", "sigma", "threshold", "intensity", "mode"),
+    "saturate": ("factor", "offset"),
+    "color_quant": ("bits",),
+    "darkness": ("gamma", "level", "photons", "read_sigma"),
+    "mask": ("squares", "side"),
+}
+
+
+def _check_severity_spec(severity: object, levels: int = 5) -> SeveritySpec:
+    """``severity`` as an int in 1..levels or an inclusive ``(low, high)`` tuple, else raise."""
+    if isinstance(severity, (tuple, list)):
+        pair = tuple(severity)
+        if len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in pair):
+            raise TypeError(
+                f"severity must be an int in 1..{levels} or a (low, high) pair of ints, got {severity!r}"
+            )
+        low, high = int(pair[0]), int(pair[1])
+        if not 1 <= low <= high <= levels:
+            raise ValueError(f"severity range must have 1 <= low <= high <= {levels}, got {severity!r}")
+        return (low, high)
+    if isinstance(severity, bool) or not isinstance(severity, numbers.Integral):
+        raise TypeError(
+            f"severity must be an int in 1..{levels} or a (low, high) pair of ints, got {severity!r}"
+        )
+    if not 1 <= int(severity) <= levels:
+        raise ValueError(f"severity must be in 1..{levels}, got {severity!r}")
+    return int(severity)
+
+
+class _SuiteTransform(_NoiseTransform):
+    """A corruption of a published suite, by name, at a fixed severity or one drawn per image.
+
+    Randomness: one generator per application draws the severity first (uniform integer in
+    the range; nothing for a fixed severity), then whatever the corruption draws. In
+    :meth:`corrupt` that generator is the caller's; inside albumentations it is
+    ``default_rng(seed)`` with the per-call integer seed of the noise transforms (a draw of
+    the transform's generator, a CRC of the image, the family), which is what ``apply``
+    receives (``noise_rng``), so replays stay JSON. ``apply`` rebuilds the generator from the
+    seed and repeats the severity draw, so that the corruption continues the same stream in
+    both paths.
+    """
+
+    #: The suite's corruptions by name: ``function(image, severity, rng) -> image``.
+    _KERNELS: ClassVar[Mapping[str, Callable[..., ImageArray]]] = {}
+    #: The suite's corruptions' severity parameters, ``PARAMS[name][severity - 1]``.
+    _PARAMS: ClassVar[Mapping[str, tuple[Any, ...]]] = {}
+    #: The suite's name in messages.
+    _SUITE: ClassVar[str] = ""
+
+    def __init__(self, corruption: str, severity: SeveritySpec = 1, p: float = 1.0) -> None:
+        super().__init__(p=p)
+        if not isinstance(corruption, str) or corruption not in self._KERNELS:
+            raise ValueError(
+                f"corruption must be one of the {len(self._KERNELS)} {self._SUITE} corruptions "
+                f"({', '.join(self._KERNELS)}), got {corruption!r}"
+            )
+        self.corruption = corruption
+        self.severity = _check_severity_spec(severity)
+
+    @classmethod
+    def severity_parameters(cls, corruption: str, severity: int) -> dict[str, Any]:
+        """Return the corruption's parameters at ``severity``, by name (from the suite's ``PARAMS``).
+
+        Examples
+        --------
+        >>> ImageNetC.severity_parameters("defocus_blur", 2)
+        {'radius': 4, 'alias_sigma': 0.5}
+        """
+        if corruption not in cls._PARAMS:
+            raise ValueError(f"corruption must be one of {', '.join(cls._PARAMS)}, got {corruption!r}")
+        if isinstance(severity, bool) or not isinstance(severity, numbers.Integral) or not 1 <= severity <= 5:
+            raise ValueError(f"severity must be in 1..5, got {severity!r}")
+        values = cls._PARAMS[corruption][int(severity) - 1]
+        fields = _PARAM_FIELDS.get(corruption, ("value",))
+        if len(fields) == 1 or not isinstance(values, tuple):
+            return {fields[0]: values}
+        return dict(zip(fields, values, strict=True))
+
+    def _draw_severity(self, rng: np.random.Generator) -> int:
+        if isinstance(self.severity, tuple):
+            low, high = self.severity
+            return int(rng.integers(low, high + 1))
+        return self.severity
+
+    def draw_params(
+        self,
+        image_shape: tuple[int, ...],
+        *,
+        keypoints: KeypointsLike | None,
+        visibility: VisibilityLike | None,
+        rng: np.random.Generator,
+    ) -> DrawnParams:
+        return {"severity": self._draw_severity(rng), "noise_rng": rng}
+
+    def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+        """Albumentations' hook: :meth:`draw_params` from ``default_rng(seed)`` of the call's seed."""
+        seed = self._call_seed(data)
+        drawn = self.draw_params(
+            params["shape"],
+            keypoints=data.get("keypoints"),
+            visibility=self._visibility_from_data(data),
+            rng=np.random.default_rng(seed),
+        )
+        drawn["noise_rng"] = seed
+        return dict(drawn)
+
+    def _kernel_rng(self, source: NoiseSource) -> np.random.Generator:
+        """Return the corruption's generator: the caller's as it is, or one rebuilt from a call's seed."""
+        if isinstance(source, np.random.Generator):
+            return source  # corrupt(): already past the severity draw
+        gen = np.random.default_rng(source)
+        self._draw_severity(gen)  # the draw get_params_dependent_on_data made: continue after it
+        return gen
+
+    def apply(
+        self, img: ImageArray, severity: int = 1, noise_rng: NoiseSource = None, **params: Any
+    ) -> ImageArray:
+        return self._KERNELS[self.corruption](img, severity, rng=self._kernel_rng(noise_rng))
+
+
+class ImageNetC(_SuiteTransform):
+    """An ImageNet-C corruption (Hendrycks and Dietterich) by name, keypoint-aware.
+
+    One of the 15 standard corruptions of COCO-C, MPII-C and OCHuman-C or the 4 extras (see
+    :mod:`keypoint_corrupt.functional.imagenet_c`), at a fixed severity or at one drawn per
+    image, uniformly, from an inclusive ``(low, high)`` range.
+
+    Keypoints: ``elastic_transform`` moves the image content, and with ``move_keypoints=True``
+    (the default: what training pipelines need) the keypoints move with it, by the same
+    displacement field (:func:`~keypoint_corrupt.functional.imagenet_c.move_keypoints`), inside
+    ``A.Compose(..., keypoint_params=...)`` and in :meth:`corrupt` (reported as
+    ``info["keypoints"]``). ``move_keypoints=False`` leaves them where they were, as COCO-C's
+    published protocol does (the registry's ``imagenet-c.*`` configurations). The transform
+    never drops a keypoint; ``A.Compose``'s own ``remove_invisible=True`` (its default) removes
+    any that the warp pushed off the image. Masks and bounding boxes are not warped. The other
+    18 corruptions leave keypoints untouched.
+
+    Parameters
+    ----------
+    corruption : str
+        One of ``functional.imagenet_c.STANDARD`` or ``EXTRA`` (e.g. ``"gaussian_noise"``).
+    severity : int or (int, int), default 1
+        1 to 5, or an inclusive range drawn per image.
+    move_keypoints : bool, default True
+        Whether ``elastic_transform`` moves the keypoints (no effect on the other corruptions).
+    p : float, default 1.0
+        Probability of applying the transform.
+
+    Examples
+    --------
+    >>> import albumentations as A, numpy as np
+    >>> img = np.full((64, 64, 3), 128, np.uint8)
+    >>> out = ImageNetC("contrast", severity=(3, 5))(image=img)["image"]
+    >>> out.shape
+    (64, 64, 3)
+    >>> kp = A.KeypointParams(format="xy")
+    >>> pipe = A.Compose([ImageNetC("elastic_transform", 5)], keypoint_params=kp, seed=0)
+    >>> moved = pipe(image=img, keypoints=np.array([(20.0, 30.0)]))["keypoints"]
+    >>> moved.shape, bool(np.abs(moved - (20.0, 30.0)).max() > 0)
+    ((1, 2), True)
+    >>> ImageNetC("elastic_transform", 2).corrupt(img, keypoints=[(20.0, 30.0)], rng=0)[1]["keypoints"].shape
+    (1, 2)
+    """
+
+    family: ClassVar[str] = "imagenet-c"
+    _KERNELS = F.imagenet_c.CORRUPTIONS
+    _PARAMS = F.imagenet_c.PARAMS
+    _SUITE = "ImageNet-C"
+    # keypoints are a target, so that elastic_transform can move them (the others return them as given)
+    _targets = (Targets.IMAGE, Targets.VOLUME, Targets.KEYPOINTS)
+
+    def __init__(
+        self, corruption: str, severity: SeveritySpec = 1, move_keypoints: bool = True, p: float = 1.0
+    ) -> None:
+        super().__init__(corruption, severity, p=p)
+        if not isinstance(move_keypoints, (bool, np.bool_)):
+            raise TypeError(f"move_keypoints must be a bool, got {move_keypoints!r}")
+        self.move_keypoints = bool(move_keypoints)
+
+    @property
+    def targets(self) -> dict[str, Callable[..., Any]]:  # noqa: D102
+        return {**super().targets, "keypoints": self.apply_to_keypoints}
+
+    @property
+    def moves_keypoints(self) -> bool:
+        """Whether this transform moves keypoints (``elastic_transform`` with ``move_keypoints``)."""
+        return self.move_keypoints and self.corruption == "elastic_transform"
+
+    def apply_to_keypoints(
+        self,
+        keypoints: Any,
+        severity: int = 1,
+        noise_rng: NoiseSource = None,
+        shape: tuple[int, ...] = (),
+        **params: Any,
+    ) -> Any:
+        """Albumentations' keypoint hook: moved by the elastic field, else returned as given."""
+        if not self.moves_keypoints:
+            return keypoints
+        field = F.imagenet_c.elastic_field(shape, severity, self._kernel_rng(noise_rng))
+        return _move_keypoints(keypoints, field)  # float64, every column kept, x and y moved
+
+    def _apply_with_keypoints(
+        self, image: ImageArray, keypoints: KeypointsLike | None, drawn: DrawnParams
+    ) -> tuple[ImageArray, npt.NDArray[np.float64] | None]:
+        if keypoints is None or not self.moves_keypoints:
+            return super()._apply_with_keypoints(image, keypoints, drawn)
+        rng = self._kernel_rng(drawn.get("noise_rng"))
+        out, moved = F.imagenet_c.elastic_transform_with_keypoints(image, keypoints, drawn["severity"], rng)
+        return out, moved
+
+
+class PoseBench(_SuiteTransform):
+    """A PoseBench corruption (Ma et al. 2024) by name; its mask is placed from the keypoints.
+
+    One of the 10 corruptions of :mod:`keypoint_corrupt.functional.posebench`, at a fixed
+    severity or at one drawn per image, uniformly, from an inclusive ``(low, high)`` range.
+    ``mask`` paints black squares centred on randomly chosen visible keypoints of the
+    pipeline's data (after earlier geometric transforms; over the whole image when there are
+    none, see :func:`~keypoint_corrupt.functional.posebench.draw_mask`) and reports them as
+    ``boxes``. Keypoints are never moved or dropped.
+
+    Visibility: as for :class:`KeypointOcclusion`, name the keypoint label field holding the
+    flags with ``visibility_label`` (non-zero means visible); without it every keypoint in the
+    data counts as visible.
+
+    Parameters
+    ----------
+    corruption : str
+        One of ``functional.posebench.NAMES`` (e.g. ``"mask"``, ``"darkness"``).
+    severity : int or (int, int), default 1
+        1 to 5, or an inclusive range drawn per image.
+    visibility_label : str, optional
+        Name of the keypoint label field holding visibility flags (used by ``mask``).
+    p : float, default 1.0
+        Probability of applying the transform.
+
+    Examples
+    --------
+    >>> import albumentations as A, numpy as np
+    >>> img = np.full((100, 100, 3), 200, np.uint8)
+    >>> out, info = PoseBench("mask", 5).corrupt(img, keypoints=[(50, 50)], rng=0)
+    >>> info["severity"], int(out[50, 50, 0])
+    (5, 0)
+    >>> pipe = A.Compose([PoseBench("color_quant", (1, 5))], seed=0)
+    >>> pipe(image=img)["image"].dtype
+    dtype('uint8')
+    """
+
+    family: ClassVar[str] = "posebench"
+    _KERNELS = F.posebench.CORRUPTIONS
+    _PARAMS = F.posebench.PARAMS
+    _SUITE = "PoseBench"
+
+    def __init__(
+        self,
+        corruption: str,
+        severity: SeveritySpec = 1,
+        visibility_label: str | None = None,
+        p: float = 1.0,
+    ) -> None:
+        super().__init__(corruption, severity, p=p)
+        if visibility_label is not None and not isinstance(visibility_label, str):
+            raise TypeError(f"visibility_label must be a str or None, got {visibility_label!r}")
+        self.visibility_label = visibility_label
+
+    def draw_params(  # noqa: D102
+        self,
+        image_shape: tuple[int, ...],
+        *,
+        keypoints: KeypointsLike | None,
+        visibility: VisibilityLike | None,
+        rng: np.random.Generator,
+    ) -> DrawnParams:
+        drawn = super().draw_params(image_shape, keypoints=keypoints, visibility=visibility, rng=rng)
+        if self.corruption == "mask":
+            boxes = F.posebench.draw_mask(
+                image_shape, drawn["severity"], rng, keypoints=keypoints, visibility=visibility
+            )
+            drawn["boxes"] = [(int(x0), int(y0), int(x1), int(y1)) for x0, y0, x1, y1 in boxes]
+        return drawn
+
+    def apply(  # noqa: D102
+        self,
+        img: ImageArray,
+        severity: int = 1,
+        noise_rng: NoiseSource = None,
+        boxes: Sequence[PixelBox] = (),
+        **params: Any,
+    ) -> ImageArray:
+        if self.corruption == "mask":
+            return F.posebench.apply_mask(img, boxes)
+        return super().apply(img, severity, noise_rng)

@@ -22,6 +22,7 @@ LAYERS: dict[str, int] = {
     "registry": 3,
     "crop": 4,
     "metrics": 4,
+    "suites": 4,
     "datasets": 5,
     "preview": 6,
     "materialize": 6,

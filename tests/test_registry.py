@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 
 import keypoint_corrupt as kc
+from keypoint_corrupt.cli.data import parse_configs
+from keypoint_corrupt.cli.main import CliError
+from keypoint_corrupt.registry import summarize_names
 
 
 def test_configs_are_the_eleven_reference_names_in_table_order():
@@ -109,3 +112,35 @@ def test_apply_corruption_reuses_one_transform_but_honours_overrides_and_replace
         )
     finally:
         kc.unregister_config("blur-x")
+
+
+def test_configs_stay_the_eleven_and_the_suites_rows_are_extra_builtins():
+    names = kc.available_configs()
+    assert names[:11] == kc.CONFIGS and len(kc.CONFIGS) == 11
+    assert len([n for n in names if n.startswith("imagenet-c.")]) == 95
+    assert len([n for n in names if n.startswith("posebench.")]) == 50
+    assert parse_configs("all") == kc.CONFIGS
+    with pytest.raises(ValueError, match="built-in configuration and cannot be replaced"):
+        kc.register_config("imagenet-c.fog-1", kc.ImageNetC, {"corruption": "fog"})
+    with pytest.raises(ValueError, match="built-in configuration and cannot be removed"):
+        kc.unregister_config("posebench.mask-5")
+
+
+def test_unknown_names_are_listed_by_suite_not_one_by_one():
+    with pytest.raises(ValueError) as err:
+        kc.get_config("fog-3")
+    message = str(err.value)
+    assert (
+        "noise-saltpepper" in message
+        and "imagenet-c.* (95 names, e.g. imagenet-c.gaussian_noise-1)" in message
+    )
+    assert "posebench.* (50 names" in message and "imagenet-c.fog-3" not in message
+    with pytest.raises(CliError) as cli_err:
+        parse_configs("defocus-7,fog-3")
+    assert "unknown configuration(s) fog-3" in str(cli_err.value) and len(str(cli_err.value)) < 600
+
+
+def test_summarize_names_groups_dotted_names_by_prefix():
+    names = ("motion-15", "a.x-1", "b.y-1", "a.x-2", "my-own")
+    assert summarize_names(names) == "motion-15, my-own, a.* (2 names, e.g. a.x-1), b.* (1 name, e.g. b.y-1)"
+    assert summarize_names(()) == ""

@@ -44,6 +44,9 @@ class Row:
     non_default: Mapping[str, Any]  # every __init__ argument, none at its default
     functional: Callable[..., Any]  # the functional core it wraps
     random: bool  # different seeds give different outputs
+    # the default arguments on the tests' images draw nothing that shows, when that differs from random
+    # (PoseBench's mask squares every keypoint when there are at most five)
+    default_random: bool | None = None
     bad: tuple[Bad, ...] = ()
     seeds_from_image: bool = False  # inside albumentations: noise seeded by generator + CRC of the image
     # (t, image, keypoints, visibility, rng) -> expected image, when calling ``functional`` with
@@ -53,6 +56,12 @@ class Row:
     @property
     def id(self) -> str:
         return self.cls.__name__
+
+    def is_random(self, which: str) -> bool:
+        """Whether different seeds give different outputs for the ``which`` arguments."""
+        if which == "default" and self.default_random is not None:
+            return self.default_random
+        return self.random
 
     def make(self, which: str = "default", **overrides: Any) -> kc.CorruptionTransform:
         args = self.default if which == "default" else self.non_default
@@ -81,6 +90,38 @@ class Row:
         draw = int(gen.integers(0, 2**63))
         crc = zlib.crc32(np.ascontiguousarray(image).data)
         return np.random.default_rng(np.random.SeedSequence([draw, crc, zlib.crc32(t.family.encode())]))
+
+
+def suite_reference(t: kc.CorruptionTransform, image, keypoints, visibility, rng):
+    """ImageNetC / PoseBench as documented: the generator draws the severity (range), then the corruption."""
+    if isinstance(rng, int) and not isinstance(rng, bool) and rng >= 0:
+        rng = np.random.default_rng(rng)  # as corrupt() turns an int seed into a generator
+    severity = (
+        int(rng.integers(t.severity[0], t.severity[1] + 1)) if isinstance(t.severity, tuple) else t.severity
+    )
+    if isinstance(t, kc.PoseBench) and t.corruption == "mask":
+        return F.posebench.mask(image, severity, rng, keypoints=keypoints, visibility=visibility)
+    kernels = F.posebench.CORRUPTIONS if isinstance(t, kc.PoseBench) else F.imagenet_c.CORRUPTIONS
+    return kernels[t.corruption](image, severity, rng)
+
+
+#: Bad severities, common to the two suite transforms.
+SUITE_BAD_SEVERITY: tuple[Bad, ...] = (
+    Bad("severity", 7, ValueError, r"severity must be in 1..5, got 7"),
+    Bad("severity", 0, ValueError, r"severity must be in 1..5, got 0"),
+    Bad("severity", 2.0, TypeError, r"severity must be an int in 1..5.*2.0"),
+    Bad("severity", True, TypeError, r"severity must be an int in 1..5.*True"),
+    Bad(
+        "severity",
+        (4, 2),
+        ValueError,
+        r"severity range must have 1 <= low <= high <= 5, got \(4, 2\)",
+        (INIT,),
+    ),
+    Bad("severity", (0, 3), ValueError, r"severity range must have 1 <= low.*\(0, 3\)", (INIT,)),
+    Bad("severity", (1, 2, 3), TypeError, r"severity must be .*\(low, high\) pair.*\(1, 2, 3\)", (INIT,)),
+    Bad("severity", (1.0, 2), TypeError, r"severity must be .*\(low, high\) pair.*\(1.0, 2\)", (INIT,)),
+)
 
 
 DEFINITIONS: tuple[Row, ...] = (
@@ -178,6 +219,72 @@ DEFINITIONS: tuple[Row, ...] = (
             Bad("per_channel", 1, TypeError, r"per_channel must be a bool, got 1"),
         ),
     ),
+    Row(
+        kc.ImageNetC,
+        default={"corruption": "gaussian_noise"},
+        non_default={
+            "corruption": "elastic_transform",
+            "severity": (2, 4),
+            "move_keypoints": False,
+            "p": 0.5,
+        },
+        functional=F.imagenet_c.gaussian_noise,
+        random=True,
+        seeds_from_image=True,
+        reference_fn=suite_reference,
+        bad=(
+            Bad(
+                "corruption",
+                "fog2",
+                ValueError,
+                r"corruption must be one of the 19 ImageNet-C corruptions \(gaussian_noise, .*, saturate\), "
+                r"got 'fog2'",
+                where=(INIT,),
+            ),
+            Bad(
+                "corruption", None, ValueError, r"corruption must be one of the 19 .*got None", where=(INIT,)
+            ),
+            Bad("move_keypoints", 1, TypeError, r"move_keypoints must be a bool, got 1", where=(INIT,)),
+            *SUITE_BAD_SEVERITY,
+        ),
+    ),
+    Row(
+        kc.PoseBench,
+        default={"corruption": "mask"},
+        non_default={"corruption": "mask", "severity": (2, 5), "visibility_label": "vis", "p": 0.8},
+        functional=F.posebench.mask,
+        random=True,
+        default_random=False,
+        seeds_from_image=True,
+        reference_fn=suite_reference,
+        bad=(
+            Bad(
+                "corruption",
+                "gaussian_blur",
+                ValueError,
+                r"corruption must be one of the 10 PoseBench corruptions \(motion_blur, .*, mask\), "
+                r"got 'gaussian_blur'",
+                where=(INIT,),
+            ),
+            Bad(
+                "visibility_label",
+                3,
+                TypeError,
+                r"visibility_label must be a str or None, got 3",
+                where=(INIT,),
+            ),
+            Bad(
+                "keypoints",
+                [1, 2, 3],
+                ValueError,
+                r"keypoints must have shape \(N, 2\).*\(3,\)",
+                where=(CALL,),
+            ),
+            Bad("keypoints", [["a", "b"]], TypeError, r"keypoints must be numeric", where=(CALL,)),
+            Bad("visibility", [1, 1, 1], ValueError, r"visibility must have shape \(2,\)", where=(CALL,)),
+            *SUITE_BAD_SEVERITY,
+        ),
+    ),
 )
 
 #: Checked for every row: the probability and the generator are common to all transforms.
@@ -185,7 +292,8 @@ COMMON_BAD: tuple[Bad, ...] = (
     Bad("p", 2, ValueError, r"p must be <= 1.0, got 2", where=(INIT,)),
     Bad("p", -0.5, ValueError, r"p must be >= 0.0, got -0.5", where=(INIT,)),
     Bad("p", "1", TypeError, r"p must be a real number, got '1'", where=(INIT,)),
-    Bad("rng", "seed", TypeError, r"rng must be a numpy.random.Generator", where=(CALL,)),
+    # (the ImageNet-C kernels also accept a RandomState, and say so first)
+    Bad("rng", "seed", TypeError, r"rng must be (an int seed, )?a numpy.random.Generator", where=(CALL,)),
     Bad("rng", -1, ValueError, r"rng seed must be >= 0, got -1", where=(CALL,)),
 )
 

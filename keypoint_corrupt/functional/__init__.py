@@ -9,15 +9,23 @@ Each module lists its public names in its own ``__all__``; this package re-expor
 a new function needs no edit here (a new module needs one import line and one ``__all__``
 line below).
 
+The published suites live in their own namespaces, reached as attributes and not re-exported
+here, because their names (``gaussian_noise``, ``motion_blur``, ...) are those of the suites'
+own definitions, not of the functions above: :mod:`.imagenet_c` (the 19 ImageNet-C
+corruptions) and :mod:`.posebench` (PoseBench's 10).
+
 Examples
 --------
 >>> import numpy as np
 >>> from keypoint_corrupt import functional as F
 >>> F.motion_blur(np.zeros((8, 8), np.uint8), 3).shape
 (8, 8)
+>>> F.imagenet_c.motion_blur is F.motion_blur, F.posebench.NAMES[-1]
+(False, 'mask')
 """
 
-from keypoint_corrupt.functional import blur, noise, occlusion
+# imagenet_c and posebench are namespaces only: star-importing them would shadow the functions above.
+from keypoint_corrupt.functional import blur, imagenet_c, noise, occlusion, posebench  # noqa: F401
 from keypoint_corrupt.functional.blur import *  # noqa: F403  (re-exports blur.__all__)
 from keypoint_corrupt.functional.noise import *  # noqa: F403  (re-exports noise.__all__)
 from keypoint_corrupt.functional.occlusion import *  # noqa: F403  (re-exports occlusion.__all__)
