@@ -1,4 +1,7 @@
-"""Contact sheets: one image under every configuration, keypoints and ROI drawn.
+"""Contact sheets and suite grids: one image under many corruptions, keypoints drawn.
+
+:func:`contact_sheet` shows the clean image and each configuration (keypoints, ROI, occluder);
+:func:`suite_grid` a suite's corruptions (rows) at each severity (columns) beside the clean image.
 
 Rendering uses OpenCV only, so a sheet costs a few milliseconds and needs no display.
 """
@@ -25,6 +28,7 @@ from keypoint_corrupt.datasets.subsets import sample_rng
 from keypoint_corrupt.functional.occlusion import Box, PixelBox, keypoint_roi
 from keypoint_corrupt.registry import CONFIGS, apply_corruption
 from keypoint_corrupt.schema import KeypointSchema, get_schema
+from keypoint_corrupt.suites import Suite, get_suite
 
 # One colour per finger: root joint, thumb, index, middle, ring, pinky. Without a schema, a 21-joint
 # hand is coloured by position (root first, then 4 joints per finger, thumb first: RHD and hand21).
@@ -158,7 +162,11 @@ def draw_annotations(
 
 def _label(tile: ImageArray, text: str) -> ImageArray:
     bar = np.full((22, tile.shape[1], 3), 30, np.uint8)
-    cv2.putText(bar, text, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    scale = 0.5
+    width = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0]
+    if width > tile.shape[1] - 8:  # shrink a long name to fit its tile
+        scale *= max(0.25, (tile.shape[1] - 8) / width)
+    cv2.putText(bar, text, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
     return np.vstack([bar, tile])
 
 
@@ -254,3 +262,117 @@ def save_png(path: str | os.PathLike[str], image: ImageArray) -> None:
     if not ok:
         raise OSError(f"could not encode PNG for {path}")
     write_atomic(Path(path), buf.tobytes(), fsync=False)  # never written through a hard link
+
+
+def suite_grid(
+    image: ImageArray,
+    keypoints: KeypointsLike,
+    visibility: VisibilityLike | None = None,
+    *,
+    suite: Suite | str,
+    severities: Sequence[int] | None = None,
+    seed: int = 0,
+    sample_id: str = "preview",
+    tile_width: int = 160,
+    schema: KeypointSchema | str | None = None,
+) -> ImageArray:
+    """Grid of one image: a row per corruption of ``suite``, a clean column then one per severity.
+
+    Each tile is corrupted with the generator that ``materialize --suite`` uses for
+    ``(seed, sample_id, config)`` and labelled ``clean`` or ``<corruption> <severity>``. The
+    keypoints are drawn where the annotation files put them: where the corruption moved them
+    when it reports so (``info["keypoints"]``), else unchanged; an occluder box is outlined in
+    red. A corruption without one of the requested severities (``costa2021``'s noises have one
+    level) leaves that tile black, and gets no row when it has none of them.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        RGB uint8 image, HxWx3.
+    keypoints : array-like
+        (N, 2) pixel coordinates: one instance, or several of ``schema``'s joint count in a row
+        (every person of an image), each drawn with the schema's skeleton.
+    visibility : array-like of bool, optional
+        (N,) flags; default all visible.
+    suite : Suite or str
+        The suite (or its registered name).
+    severities : sequence of int, optional
+        Columns after the clean one (default: all of the suite's).
+    seed : int
+        Dataset seed.
+    sample_id : str
+        Id used to derive each tile's generator (``materialize --suite``: the image's).
+    tile_width : int
+        Width of one tile in pixels (aspect ratio kept).
+    schema : KeypointSchema or str, optional
+        The keypoints' schema, for colours and the skeleton.
+
+    Returns
+    -------
+    numpy.ndarray
+        The grid as an RGB uint8 array: ``len(corruptions)`` rows of ``1 + len(severities)`` tiles.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> grid = suite_grid(np.zeros((48, 64, 3), np.uint8), [[10, 10], [50, 40]], suite="costa2021",
+    ...                   tile_width=64)
+    >>> grid.shape  # 5 corruptions x (clean + 3 severities), tiles of 64 x (48 + 22 label)
+    (350, 256, 3)
+    """
+    check_image(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image must be an RGB uint8 HxWx3 array, got {image.dtype} {image.shape}")
+    found = get_suite(suite) if isinstance(suite, str) else suite
+    wanted = tuple(found.severities if severities is None else severities)
+    found.configs(severities=wanted)  # a severity beyond every corruption's levels fails here
+    pts = check_keypoints(keypoints)
+    vis = check_visibility(visibility, len(pts))
+    scale = tile_width / image.shape[1]
+    size = (tile_width, max(1, round(image.shape[0] * scale)))
+    radius = max(1, tile_width // 160)  # small marks: the picture is what a grid shows
+
+    def tile(img: ImageArray, title: str, at: np.ndarray, box: PixelBox | None = None) -> ImageArray:
+        small = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+        s_box = None if box is None else _scaled(box, scale)
+        return _label(_draw_instances(small, at * scale, vis, schema, s_box, radius), title)
+
+    clean = tile(image, "clean", pts)
+    blank = np.zeros_like(clean)
+    rows = []
+    for corruption in found.corruptions:
+        levels = found.table[corruption]
+        if all(severity > len(levels) for severity in wanted):
+            continue  # no row for a corruption without any of these severities
+        tiles = [clean]
+        for severity in wanted:
+            if severity > len(levels):
+                tiles.append(blank)
+                continue
+            config = levels[severity - 1]
+            rng = sample_rng(seed, sample_id, config)
+            out, info = apply_corruption(config, image, pts, visibility=vis, rng=rng)
+            moved = info.get("keypoints")
+            at = pts if moved is None else np.asarray(moved, dtype=np.float64)[:, :2]
+            tiles.append(tile(out, f"{corruption} {severity}", at, info.get("box")))
+        rows.append(np.hstack(tiles))
+    return np.vstack(rows)
+
+
+def _draw_instances(
+    image: ImageArray,
+    pts: np.ndarray,
+    vis: np.ndarray,
+    schema: KeypointSchema | str | None,
+    box: PixelBox | None,
+    radius: int,
+) -> ImageArray:
+    """Draw keypoints that hold one or several instances of ``schema`` (each with its skeleton)."""
+    joints = len(get_schema(schema)) if schema is not None else len(pts)
+    if schema is not None and (joints == 0 or len(pts) % joints):
+        schema, joints = None, len(pts)  # instances of other schemas: points only
+    out = draw_annotations(image, pts[:joints], vis[:joints], box=box, radius=radius, schema=schema)
+    for start in range(joints, len(pts), max(1, joints)):
+        part = slice(start, start + joints)
+        out = draw_annotations(out, pts[part], vis[part], radius=radius, schema=schema)
+    return out

@@ -1,30 +1,103 @@
-"""``--data`` for the commands that read keypoint sets: STB root, COCO file or materialised output.
+"""What several commands read alike: ``--data`` (STB root, COCO file or materialised output),
+``--configs``, and ``--suite`` / ``--severities``.
 
-One resolver, so ``train`` and ``benchmark`` accept exactly the same inputs.
+One resolver each, so ``train``, ``benchmark``, ``materialize`` and ``preview`` accept exactly
+the same inputs. This module imports nothing heavy at load time (each function imports what it
+needs): commands call :func:`add_suite_options` while building their parsers, and ``--help``
+must not load NumPy, OpenCV or torch.
 """
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from keypoint_corrupt.cli.main import CliError
-from keypoint_corrupt.datasets import (
-    CLEAN,
-    STB,
-    CocoKeypoints,
-    CorruptedDataset,
-    Sample,
-    bundled_sample_root,
-    load_item,
-)
-from keypoint_corrupt.registry import CONFIGS, available_configs
-from keypoint_corrupt.schema import KeypointSchema, get_schema
+
+if TYPE_CHECKING:
+    from keypoint_corrupt.datasets import Sample
+    from keypoint_corrupt.schema import KeypointSchema
+    from keypoint_corrupt.suites import Suite
+
+
+def add_suite_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """Add ``--suite NAME`` and ``--severities 1-5|1,3,5`` (both default ``None``) to ``parser``.
+
+    Read them back with :func:`configs_from_suite`, which also refuses ``--suite`` with
+    ``--configs``.
+
+    Examples
+    --------
+    >>> parser = argparse.ArgumentParser()
+    >>> add_suite_options(parser)
+    >>> parser.parse_args(["--suite", "costa2021"]).severities is None
+    True
+    """
+    parser.add_argument(
+        "--suite",
+        default=None,
+        metavar="NAME",
+        help="a corruption suite (costa2021, imagenet-c, imagenet-c-extra, posebench or one you "
+        "registered; see 'keypoint-corrupt list --suite NAME'); excludes --configs",
+    )
+    parser.add_argument(
+        "--severities",
+        default=None,
+        metavar="1-5|1,3,5",
+        help="severities of --suite (default: all of the suite's)",
+    )
+
+
+def configs_from_suite(args: argparse.Namespace) -> tuple[Suite | None, tuple[str, ...] | None]:
+    """Return ``(suite, configuration names)`` of ``--suite`` / ``--severities``.
+
+    ``(None, None)`` without ``--suite``. The names are corruption-major (each corruption's
+    severities in order), as :meth:`~keypoint_corrupt.suites.Suite.configs` lists them. Errors
+    (:class:`~keypoint_corrupt.cli.main.CliError`, one line naming the option and the value):
+    ``--suite`` with ``--configs``, ``--severities`` without ``--suite``, an unknown suite, a
+    malformed or out-of-range ``--severities``.
+
+    Examples
+    --------
+    >>> parser = argparse.ArgumentParser()
+    >>> add_suite_options(parser)
+    >>> suite, configs = configs_from_suite(parser.parse_args(["--suite", "costa2021", "--severities", "2"]))
+    >>> suite.name, configs
+    ('costa2021', ('defocus-13', 'motion-30', 'occlusion-20'))
+    """
+    from keypoint_corrupt.suites import get_suite, parse_severities
+
+    name = getattr(args, "suite", None)
+    severities = getattr(args, "severities", None)
+    if name is None:
+        if severities is not None:
+            raise CliError(f"--severities {severities} needs --suite NAME")
+        return None, None
+    if getattr(args, "configs", None) is not None:
+        raise CliError(f"--suite {name} and --configs {args.configs} exclude each other: give one")
+    try:
+        suite = get_suite(name)
+    except ValueError as exc:
+        raise CliError(f"--suite: {exc}") from None
+    try:
+        wanted = None if severities is None else parse_severities(severities)
+        configs = suite.configs(severities=wanted)
+    except ValueError as exc:
+        raise CliError(f"--severities {severities}: {exc}") from None
+    return suite, configs
 
 
 def parse_configs(text: str | None) -> tuple[str, ...] | None:
-    """``--configs`` as every command reads it: ``None`` (not given), ``all`` or ``a,b,c``."""
+    """``--configs`` as every command reads it: ``None`` (not given), ``all`` or ``a,b,c``.
+
+    ``all`` is the eleven reference configurations (:data:`~keypoint_corrupt.registry.CONFIGS`),
+    not every registered name: the suites' configurations are chosen with ``--suite``. The error
+    for an unknown name lists the valid ones, the suites' summarised by prefix.
+    """
+    from keypoint_corrupt.registry import CONFIGS, available_configs, summarize_names
+
     if text is None:
         return None
     if text.strip().lower() == "all":
@@ -35,7 +108,7 @@ def parse_configs(text: str | None) -> tuple[str, ...] | None:
     if unknown or not configs:
         raise CliError(
             f"unknown configuration(s) {', '.join(unknown) or '(none given)'}; "
-            f"valid: all or {', '.join(known)}"
+            f"valid: all (the eleven reference configurations) or {summarize_names(known)}"
         )
     if len(set(configs)) != len(configs):
         raise CliError(f"--configs repeats a configuration: {text}")
@@ -55,6 +128,7 @@ def open_data(
     on to whatever else needs the joint order.
     """
     from keypoint_corrupt.benchmark.sources import is_materialized
+    from keypoint_corrupt.datasets import STB, CocoKeypoints, bundled_sample_root
     from keypoint_corrupt.schema import get_schema
 
     if schema is not None:
@@ -97,13 +171,16 @@ class SampleItems(Sequence):
         return len(self._index)
 
     def __getitem__(self, i: int) -> dict[str, Any]:  # type: ignore[override]
+        from keypoint_corrupt.datasets import load_item
+
         part, j = self._index[i]
         return load_item(part[j])
 
 
-def _materialized_split(root: Path, split: str, with_configs: bool) -> list[CocoKeypoints] | None:
+def _materialized_split(root: Path, split: str, with_configs: bool) -> list[Any] | None:
     """The clean split (and each corrupted subset) of a materialised output, read from the output itself."""
     from keypoint_corrupt.benchmark.sources import check_materialized_images
+    from keypoint_corrupt.datasets import CLEAN, CocoKeypoints
 
     folder = root / split
     clean = folder / CLEAN / "annotations.json"
@@ -114,6 +191,11 @@ def _materialized_split(root: Path, split: str, with_configs: bool) -> list[Coco
         for sub in sorted(p for p in folder.iterdir() if p.is_dir() and p.name != CLEAN):
             if (sub / "annotations.json").is_file():
                 parts.append(CocoKeypoints(sub / "annotations.json"))
+            else:  # a suite's <corruption>/<severity>/ folders
+                levels = [s / "annotations.json" for s in sub.iterdir() if s.name.isdigit()]
+                for level in sorted(levels, key=lambda f: int(f.parent.name)):
+                    if level.is_file():
+                        parts.append(CocoKeypoints(level))
     for part in parts:
         check_materialized_images(part, root)
     return parts
@@ -143,6 +225,9 @@ def training_data(
     file's, or for a materialised output its ``train/clean`` annotation file's (``None`` when a
     COCO file's categories differ); the training crops centre on its anchor joints by name.
     """
+    from keypoint_corrupt.datasets import STB, CorruptedDataset
+    from keypoint_corrupt.schema import get_schema
+
     star = train_set == "S-train*"
     found: KeypointSchema | None
     try:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from keypoint_corrupt.cli.data import add_suite_options
 from keypoint_corrupt.cli.main import COMMANDS, CliError
 
 if TYPE_CHECKING:
@@ -26,6 +27,11 @@ EXAMPLES = """examples:
   # a COCO keypoint file (split "val"), three configurations, JPEG output
   keypoint-corrupt materialize --dataset coco --annotations hands/test.json --images hands \\
       --configs defocus-13,motion-30,occlusion-20 --format jpg --out out/hands
+
+  # COCO-C: the 15 ImageNet-C corruptions at 5 severities, every image, into
+  # OUT/val/<corruption>/<severity>/images/ with OUT/val/<corruption>/<severity>/annotations.json
+  keypoint-corrupt materialize --dataset coco --annotations val=person_keypoints_val2017.json \\
+      --images val2017 --suite imagenet-c --severities 1-5 --out /data/coco-c
 
   # several COCO files, one per split
   keypoint-corrupt materialize --dataset coco --annotations train=a/train.json \\
@@ -72,8 +78,11 @@ def register(sub: argparse._SubParsersAction) -> None:
             "keypoints), OUT/<split>/clean/annotations.json (the clean split, pointing at hard\n"
             "links or copies of the source images in OUT/<split>/clean/images/: the folder is\n"
             "self-contained) and OUT/manifest.json (versions, settings, and every file's source\n"
-            "and SHA-256). The bytes depend only on the sources, the seed and the options: not\n"
-            "on --workers, --shard or interruptions. See docs/cli.md."
+            "and SHA-256). With --suite S, each of the suite's corruptions at each severity goes\n"
+            "to OUT/<split>/<corruption>/<severity>/ (images/ and annotations.json), every image\n"
+            "corrupted once with all its annotations, as COCO-C is laid out. The bytes depend only\n"
+            "on the sources, the seed and the options: not on --workers, --shard or\n"
+            "interruptions. See docs/cli.md."
         ),
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -102,10 +111,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--configs",
         default=None,
         metavar="all|A,B",
-        help="configurations (default: all eleven; see 'keypoint-corrupt list')",
+        help="configurations (default: all eleven; see 'keypoint-corrupt list'); excludes --suite",
     )
+    add_suite_options(p)
     p.add_argument(
-        "--fraction", type=float, default=None, help="share corrupted per configuration (default: 0.2)"
+        "--fraction",
+        type=float,
+        default=None,
+        help="share corrupted per configuration (default: 0.2; with --suite, 1.0: every image)",
     )
     p.add_argument("--seed", type=int, default=None, help="seed of the draws and the noise (default: 0)")
     p.add_argument(
@@ -186,7 +199,7 @@ def _spec(args: argparse.Namespace, note: Callable[[str], None]) -> tuple[Datase
     return DatasetSpec("coco", annotations=tuple(pairs), images=args.images), splits or names
 
 
-_DEFAULTS = {"fraction": 0.2, "seed": 0, "image_format": "png", "jpeg_quality": 95}
+_DEFAULTS = {"seed": 0, "image_format": "png", "jpeg_quality": 95}
 
 
 def _settings(args: argparse.Namespace, note: Callable[[str], None]) -> tuple[DatasetSpec, dict[str, Any]]:
@@ -194,9 +207,7 @@ def _settings(args: argparse.Namespace, note: Callable[[str], None]) -> tuple[Da
 
     Each is as given, else (``--repair``) as recorded in the folder, else the default.
     """
-    from keypoint_corrupt.cli.data import parse_configs
     from keypoint_corrupt.materialize.repair import recorded_options
-    from keypoint_corrupt.registry import CONFIGS
 
     recorded = recorded_options(args.out) if args.repair else None
     if args.repair and recorded is None:
@@ -215,19 +226,37 @@ def _settings(args: argparse.Namespace, note: Callable[[str], None]) -> tuple[Da
     else:
         spec, splits = _spec(args, note)
     values["splits"] = tuple(splits or recorded.get("splits") or ("train", "val"))
-    if args.configs is not None:
-        values["configs"] = tuple(parse_configs(args.configs) or CONFIGS)  # "all" parses to ()
-    else:
-        values["configs"] = tuple(recorded.get("configs") or CONFIGS)
+    values.update(_chosen(args, recorded))
+    if values["fraction"] is None:  # a suite is written whole, as COCO-C is
+        values["fraction"] = 1.0 if values["suite"] is not None else 0.2
     if args.repair and not recorded:
         _check_annotations_agree(args.out, values)
     return spec, values
 
 
+def _chosen(args: argparse.Namespace, recorded: dict[str, Any]) -> dict[str, Any]:
+    """Return ``suite``, ``severities`` and ``configs``: as given, else as recorded, else all eleven."""
+    from keypoint_corrupt.cli.data import configs_from_suite, parse_configs
+    from keypoint_corrupt.registry import CONFIGS
+
+    suite, configs = configs_from_suite(args)
+    if suite is not None and configs is not None:
+        severities = tuple(sorted({suite.locate(c)[1] for c in configs}))
+        return {"suite": suite.name, "severities": severities, "configs": None}
+    if args.configs is not None:
+        return {"suite": None, "severities": None, "configs": tuple(parse_configs(args.configs) or CONFIGS)}
+    if recorded.get("suite") is not None:
+        return {"suite": recorded["suite"], "severities": recorded.get("severities"), "configs": None}
+    return {"suite": None, "severities": None, "configs": tuple(recorded.get("configs") or CONFIGS)}
+
+
 def _check_annotations_agree(out: Path, values: dict[str, Any]) -> None:
     """``--repair`` without a manifest: refuse options other than those the annotation files record."""
     from keypoint_corrupt.materialize.repair import annotation_differences
+    from keypoint_corrupt.suites import get_suite
 
+    if values["suite"] is not None:  # a suite's configurations, at the severities asked for
+        values = {**values, "configs": get_suite(values["suite"]).configs(values["severities"])}
     diffs = annotation_differences(out, values)
     if diffs:
         raise CliError(

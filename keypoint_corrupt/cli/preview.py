@@ -1,4 +1,5 @@
-"""``keypoint-corrupt preview``: a contact sheet of one image under every configuration."""
+"""``keypoint-corrupt preview``: a contact sheet of one image under every configuration, or a
+suite's grid (a row per corruption, a column per severity)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from keypoint_corrupt._paths import check_output_path, write_atomic
+from keypoint_corrupt.cli.data import add_suite_options
 from keypoint_corrupt.cli.main import COMMANDS, CliError
 
 if TYPE_CHECKING:  # numpy, OpenCV and the package load in run(): `preview --help` stays light
@@ -34,17 +36,27 @@ EXAMPLES = """examples:
   # RHD files name their joints like FreiHAND's but list them tip to base: say so
   keypoint-corrupt preview --dataset coco --annotations test_rhd.json --schema rhd --out sheet.png
 
+  # a suite's grid: a row per corruption, the clean image then one column per severity
+  keypoint-corrupt preview --dataset coco --annotations person_keypoints_val2017.json \\
+      --images val2017 --suite imagenet-c --out grid.jpg
+
 The sheet shows the clean image and each configuration, with the visible keypoints coloured
 per finger and joined by the keypoint schema's skeleton (the dataset's, matched from a COCO
 file's joint names, or --schema), the keypoint ROI (yellow) and, for occlusion, the painted
 square (red). A keypoint list without names is drawn without a skeleton unless --schema names it.
-An existing --out file is replaced only if an earlier 'preview' wrote it (or with --overwrite).
+With --suite, the grid shows the image as 'materialize --suite' writes it: a dataset image whole,
+with every annotation's keypoints, corrupted with the image's own random stream.
+--out FILE.jpg writes a JPEG (--jpeg-quality), any other name a PNG. An existing --out file is
+replaced only if an earlier 'preview' wrote it (or with --overwrite).
 """
 
 #: PNG text chunk that marks a sheet written by this command: only such a file is replaced
 #: without --overwrite.
 PNG_MARK = (b"Software", b"keypoint-corrupt preview")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: The same mark in a JPEG sheet: a comment (COM) segment right after the start of image.
+JPEG_MARK = b"Software: keypoint-corrupt preview"
+_JPEG_SUFFIXES = (".jpg", ".jpeg")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -53,7 +65,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=COMMANDS["preview"][1],
         description="Write a contact sheet PNG of one image, clean and under each configuration,\n"
         "with keypoints and the keypoint ROI drawn, from a dataset sample or an image plus\n"
-        "keypoints.",
+        "keypoints; with --suite, a grid of one row per corruption and one column per severity\n"
+        "beside the clean image.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -80,15 +93,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=Path,
         required=True,
         metavar="FILE.png",
-        help="where to write the PNG; an existing file is replaced only if an earlier preview wrote it",
+        help="where to write the sheet (.jpg/.jpeg: JPEG, else PNG); an existing file is replaced only "
+        "if an earlier preview wrote it",
     )
     p.add_argument(
         "--overwrite", action="store_true", help="replace an existing --out file whatever wrote it"
     )
-    p.add_argument("--configs", default="all", metavar="all|A,B", help="configurations (default: all)")
+    p.add_argument(
+        "--configs", default=None, metavar="all|A,B", help="configurations (default: all); excludes --suite"
+    )
+    add_suite_options(p)
     p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
-    p.add_argument("--tile-width", type=int, default=320, metavar="PX", help="tile width (default: 320)")
-    p.add_argument("--columns", type=int, default=4, help="tiles per row (default: 4)")
+    p.add_argument(
+        "--tile-width", type=int, default=None, metavar="PX", help="tile width (default: 320; --suite: 160)"
+    )
+    p.add_argument("--columns", type=int, default=None, help="tiles per row (default: 4; not with --suite)")
+    p.add_argument(
+        "--jpeg-quality", type=int, default=90, metavar="Q", help="JPEG quality of a .jpg --out (default: 90)"
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     p.set_defaults(func=run)
 
@@ -177,7 +199,8 @@ def _schema(name: str | None) -> KeypointSchema | None:
         raise CliError(f"--schema: {exc}") from None
 
 
-def _source(args: argparse.Namespace, schema: KeypointSchema | None) -> _Source:
+def _source(args: argparse.Namespace, schema: KeypointSchema | None, per_image: bool = False) -> _Source:
+    """The image to draw; ``per_image`` (a suite): a sample's whole image, as ``materialize --suite``."""
     from keypoint_corrupt.datasets import load_image
 
     if args.image is not None or args.keypoints is not None:
@@ -193,8 +216,18 @@ def _source(args: argparse.Namespace, schema: KeypointSchema | None) -> _Source:
     sample = ds[args.index]
     if schema is None:  # a COCO file's categories may differ: this sample's
         schema = ds.schema_of(sample.meta["category_id"]) if hasattr(ds, "schema_of") else ds.schema
+    if per_image:
+        sample = _image_of(ds, args.index % len(ds))
     image = _load(load_image, sample)
     return _Source(image, sample.keypoints, sample.visibility, sample.id, sample.id, schema)
+
+
+def _image_of(ds: Any, index: int) -> Any:
+    """The sample that ``materialize --suite`` corrupts for sample ``index``: its image, all annotations."""
+    from keypoint_corrupt.materialize.plan import image_samples
+
+    images, members = image_samples([ds[i] for i in range(len(ds))])
+    return next(img for img, group in zip(images, members, strict=True) if index in group)
 
 
 def _dataset(args: argparse.Namespace, schema: KeypointSchema | None) -> Any:
@@ -231,6 +264,25 @@ def _load(load_image: Any, source: Any) -> np.ndarray:
         raise CliError(str(exc)) from None
 
 
+def is_preview_file(path: Path) -> bool:
+    """Whether ``path`` is a sheet that this command wrote: a PNG or a JPEG carrying its mark."""
+    return is_preview_png(path) or _is_preview_jpeg(path)
+
+
+def _is_preview_jpeg(path: Path) -> bool:
+    mark = _jpeg_comment(JPEG_MARK)
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(mark)) == mark
+    except OSError:
+        return False
+
+
+def _jpeg_comment(text: bytes) -> bytes:
+    """Start of image, then a COM segment holding ``text``."""
+    return b"\xff\xd8\xff\xfe" + struct.pack(">H", len(text) + 2) + text
+
+
 def is_preview_png(path: Path) -> bool:
     """Whether ``path`` is a PNG that this command wrote (it carries :data:`PNG_MARK`)."""
     try:
@@ -257,7 +309,7 @@ def check_out(path: Path, overwrite: bool) -> None:
         check_output_path(path, want="file")
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    if path.exists() and not overwrite and not is_preview_png(path):
+    if path.exists() and not overwrite and not is_preview_file(path):
         raise CliError(
             f"--out {path} exists and was not written by 'keypoint-corrupt preview'; "
             "pass --overwrite to replace it, or choose another --out"
@@ -268,64 +320,114 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def write_sheet(path: Path, sheet: np.ndarray) -> None:
-    """Write ``sheet`` (RGB) as a PNG carrying :data:`PNG_MARK`, atomically (temp file + rename)."""
+def write_sheet(path: Path, sheet: np.ndarray, jpeg_quality: int = 90) -> None:
+    """Write ``sheet`` (RGB) atomically (temp file + rename), carrying the command's mark.
+
+    A ``.jpg`` / ``.jpeg`` path gets a JPEG of ``jpeg_quality`` with :data:`JPEG_MARK` in a
+    comment segment, any other a PNG with :data:`PNG_MARK` in a ``tEXt`` chunk.
+    """
     import cv2
     import numpy as np
 
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(sheet[..., ::-1]))
-    if not ok:
-        raise OSError(f"could not encode PNG for {path}")
-    png = buf.tobytes()
-    end_of_ihdr = len(_PNG_SIGNATURE) + 25  # IHDR: length, type, 13 bytes, CRC
-    png = png[:end_of_ihdr] + _png_chunk(b"tEXt", b"\0".join(PNG_MARK)) + png[end_of_ihdr:]
+    bgr = np.ascontiguousarray(sheet[..., ::-1])
+    if path.suffix.lower() in _JPEG_SUFFIXES:
+        ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
+        if not ok:
+            raise OSError(f"could not encode JPEG for {path}")
+        data = _jpeg_comment(JPEG_MARK) + buf.tobytes()[2:]  # after the encoder's start of image
+    else:
+        ok, buf = cv2.imencode(".png", bgr)
+        if not ok:
+            raise OSError(f"could not encode PNG for {path}")
+        png = buf.tobytes()
+        end_of_ihdr = len(_PNG_SIGNATURE) + 25  # IHDR: length, type, 13 bytes, CRC
+        data = png[:end_of_ihdr] + _png_chunk(b"tEXt", b"\0".join(PNG_MARK)) + png[end_of_ihdr:]
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, png, fsync=False)
+    write_atomic(path, data, fsync=False)
+
+
+def _check_joints(src: _Source, forced: bool, per_image: bool) -> None:
+    """Refuse a schema whose joint count does not fit the keypoints (one line naming both counts).
+
+    A suite grid draws a whole image: several instances of the schema in a row are fine, and
+    annotations of other schemas on the image are drawn as points, unless ``--schema`` forced one.
+    """
+    if src.schema is None:
+        return
+    joints, points = len(src.schema), len(src.keypoints)
+    fits = points % joints == 0 if per_image else points == joints
+    if not fits and (forced or not per_image):
+        raise CliError(
+            f"{'--schema' if forced else 'schema'} {src.schema.name!r} has "
+            f"{joints} joints but {src.label} has {points} keypoints"
+        )
+
+
+def _check_args(args: argparse.Namespace, suite: Any) -> None:
+    if args.seed < 0:
+        raise CliError(f"--seed must be >= 0, got {args.seed}")
+    if args.tile_width is not None and args.tile_width < 16:
+        raise CliError(f"--tile-width must be >= 16, got {args.tile_width}")
+    if args.columns is not None and args.columns < 1:
+        raise CliError(f"--columns must be >= 1, got {args.columns}")
+    if suite is not None and args.columns is not None:
+        raise CliError(f"--columns {args.columns}: a --suite grid has one column per severity")
+    if not 0 <= args.jpeg_quality <= 100:
+        raise CliError(f"--jpeg-quality must be in 0..100, got {args.jpeg_quality}")
 
 
 def run(args: argparse.Namespace) -> int:
-    from keypoint_corrupt.cli.data import parse_configs
-    from keypoint_corrupt.preview import contact_sheet
+    from keypoint_corrupt.cli.data import configs_from_suite, parse_configs
+    from keypoint_corrupt.preview import contact_sheet, suite_grid
     from keypoint_corrupt.registry import CONFIGS
 
     check_out(args.out, args.overwrite)
     schema = _schema(args.schema)
-    configs = parse_configs(args.configs)
-    if configs is None:  # --configs defaults to "all"; None only when it is unset
-        configs = CONFIGS
-    if args.seed < 0:
-        raise CliError(f"--seed must be >= 0, got {args.seed}")
-    if args.tile_width < 16 or args.columns < 1:
-        raise CliError("--tile-width must be >= 16 and --columns >= 1")
-    src = _source(args, schema)
+    suite, suite_configs = configs_from_suite(args)
+    configs = parse_configs(args.configs) or CONFIGS  # not given, or "all"
+    _check_args(args, suite)
+    src = _source(args, schema, per_image=suite is not None)
     label = src.label
-    if src.schema is not None and len(src.schema) != len(src.keypoints):
-        raise CliError(
-            f"{'--schema' if schema is not None else 'schema'} {src.schema.name!r} has "
-            f"{len(src.schema)} joints but {label} has {len(src.keypoints)} keypoints"
-        )
+    _check_joints(src, forced=schema is not None, per_image=suite is not None)
     try:
-        sheet = contact_sheet(
-            src.image,
-            src.keypoints,
-            src.visibility,
-            configs=configs,
-            seed=args.seed,
-            sample_id=src.sample_id,
-            tile_width=args.tile_width,
-            columns=args.columns,
-            schema=src.schema,
-        )
+        if suite is not None:
+            assert suite_configs is not None
+            severities = sorted({suite.locate(c)[1] for c in suite_configs})
+            sheet = suite_grid(
+                src.image,
+                src.keypoints,
+                src.visibility,
+                suite=suite,
+                severities=severities,
+                seed=args.seed,
+                sample_id=src.sample_id,
+                tile_width=args.tile_width or 160,
+                schema=src.schema,
+            )
+            rows = len({suite.locate(c)[0] for c in suite_configs})
+            what = f"suite {suite.name}: {rows} corruptions x {len(severities)} severities + clean"
+        else:
+            sheet = contact_sheet(
+                src.image,
+                src.keypoints,
+                src.visibility,
+                configs=configs,
+                seed=args.seed,
+                sample_id=src.sample_id,
+                tile_width=args.tile_width or 320,
+                columns=args.columns or 4,
+                schema=src.schema,
+            )
+            what = f"clean + {len(configs)} configurations"
     except (TypeError, ValueError) as exc:
         raise CliError(f"cannot draw {label}: {exc}") from None
     try:
-        write_sheet(args.out, sheet)
+        write_sheet(args.out, sheet, args.jpeg_quality)
     except OSError as exc:
         raise CliError(f"cannot write {args.out}: {exc.strerror or exc}") from None
     if not args.quiet:
         print(
-            f"wrote {args.out} ({sheet.shape[1]}x{sheet.shape[0]}): {label}, "
-            f"clean + {len(configs)} configurations"
+            f"wrote {args.out} ({sheet.shape[1]}x{sheet.shape[0]}): {label}, {what}"
             + ("" if src.schema is None else f", schema {src.schema.name}")
         )
     return 0

@@ -207,6 +207,9 @@ class CorruptedDataset:
             rng = sample_rng(self.seed, sample.id, config)
             image, info = apply_corruption(config, image, keypoints, visibility=visibility, rng=rng)
             box = info.get("box")
+            moved = info.get("keypoints")  # a warp that moves the content reports where the joints went
+            if moved is not None:
+                keypoints = np.asarray(moved, dtype=np.float64)[:, :2]
         out_kps = keypoints.astype(np.float32)
         out_vis = visibility.copy()
         if self._transform is not None:

@@ -22,35 +22,44 @@ def keypoint_flags(sample: Sample) -> list[int | float]:
     return [2 if v else 0 for v in sample.visibility.tolist()]
 
 
-def _bbox(sample: Sample, flags: list[int | float]) -> list[float]:
+def _bbox(sample: Sample, flags: list[int | float], keypoints: np.ndarray) -> list[float]:
     src = sample.meta.get("bbox")
     if src is not None and len(src) == 4:
         return [float(v) for v in src]
     labelled = np.asarray([f > 0 for f in flags], dtype=bool)
     if not labelled.any():
         return [0.0, 0.0, 0.0, 0.0]
-    pts = sample.keypoints[labelled]
+    pts = keypoints[labelled]
     x0, y0 = pts.min(axis=0).tolist()
     x1, y1 = pts.max(axis=0).tolist()
     return [x0, y0, x1 - x0, y1 - y0]
 
 
 def annotation_entry(
-    sample: Sample, ann_id: int, image_id: int, cache: dict[str, dict[str, Any]] | None = None
+    sample: Sample,
+    ann_id: int,
+    image_id: int,
+    cache: dict[str, dict[str, Any]] | None = None,
+    moved: list[list[float]] | None = None,
 ) -> dict[str, Any]:
-    """One COCO annotation: the source's keypoints unchanged, flat ``[x, y, v, ...]``.
+    """One COCO annotation: the source's keypoints, flat ``[x, y, v, ...]``.
 
-    ``bbox`` is the source annotation's when it has one, else the box of the labelled
-    keypoints; ``area`` is ``w * h``. ``cache`` (sample id -> fields) saves recomputing the
-    fields of a sample that several subsets share.
+    ``moved`` replaces the keypoints' ``x, y`` where the corruption moved the image content
+    (reported by the corruption, see :func:`~keypoint_corrupt.materialize.writer.moved_keypoints`);
+    the flags stay the source's. ``bbox`` is the source annotation's when it has one, else the
+    box of the labelled keypoints; ``area`` is ``w * h``. ``cache`` (sample id -> fields) saves
+    recomputing the fields of a sample that several subsets share (not used with ``moved``).
     """
+    if moved is not None:
+        cache = None
     body = cache.get(sample.id) if cache is not None else None
     if body is None:
         flags = keypoint_flags(sample)
+        points = sample.keypoints if moved is None else np.asarray(moved, dtype=np.float64).reshape(-1, 2)
         flat: list[float | int] = []
-        for (x, y), v in zip(sample.keypoints.tolist(), flags, strict=True):
+        for (x, y), v in zip(points.tolist(), flags, strict=True):
             flat.extend((x, y, v))
-        bbox = _bbox(sample, flags)
+        bbox = _bbox(sample, flags, points)
         is_coco = sample.meta.get("dataset") == "coco"
         body = {
             "category_id": sample.meta.get("category_id", 1) if is_coco else 1,
@@ -76,7 +85,9 @@ def _info(plan: Plan, split: str, config: str) -> dict[str, Any]:
         "fraction": plan.fraction,
     }
     if config != CLEAN_DIR:
-        info["corruption"] = config_params([config])[0]
+        info["corruption"] = config_params([config], plan.suite)[0]
+    if plan.suite is not None:
+        info["suite"] = plan.suite.name
     return info
 
 
@@ -102,19 +113,22 @@ def corrupted_coco(
 ) -> dict[str, Any]:
     """COCO file of one corrupted subset, listing the outputs present in ``done``.
 
-    Image and annotation ids are the output's 1-based position in the subset, so they stay
-    the same whichever files a partial run has written. ``file_name`` is relative to the
-    annotation file's folder (``images/...``).
+    Without a suite, each output is one annotation: image and annotation ids are the output's
+    1-based position in the subset. With a suite, each output is an image with all its
+    annotations, and the ids are the clean split's (image: its clean copy's position;
+    annotation: its position in the split), so a subset's file lists what the clean file
+    lists for those images. Either way the ids stay the same whichever files a partial run has
+    written. ``file_name`` is relative to the annotation file's folder (``images/...``).
     """
-    samples = plan.samples[split]
     images, annotations = [], []
-    prefix = f"{split}/{config}/"
+    prefix = f"{plan.config_dir(split, config)}/"
     for item in plan.by_subset[(split, config)]:
         if item.path not in done:
             continue
         entry = done[item.path]
+        image_id, anns = _image_annotations(plan, split, item.base_index, item.position, entry, cache)
         image: dict[str, Any] = {
-            "id": item.position,
+            "id": image_id,
             "file_name": item.path[len(prefix) :],
             "width": int(entry["width"]),
             "height": int(entry["height"]),
@@ -125,8 +139,36 @@ def corrupted_coco(
         if "box" in entry:
             image["occluder_box"] = entry["box"]
         images.append(image)
-        annotations.append(annotation_entry(samples[item.base_index], item.position, item.position, cache))
+        annotations.extend(anns)
     return _document(plan, split, config, images, annotations)
+
+
+def _image_annotations(
+    plan: Plan,
+    split: str,
+    index: int,
+    position: int,
+    entry: Mapping[str, Any],
+    cache: dict[str, dict[str, Any]] | None,
+) -> tuple[int, list[dict[str, Any]]]:
+    """Return the image id and the annotations of one corrupted output (``index`` in ``plan.samples``).
+
+    Keypoints that the corruption moved (``entry["keypoints"]``, those of all the image's
+    annotations in order) are split back per annotation.
+    """
+    members = plan.members[split][index]
+    moved = entry.get("keypoints")
+    annotated = plan.annotations[split]
+    if plan.suite is None:
+        return position, [annotation_entry(annotated[members[0]], position, position, cache, moved)]
+    image_id = plan.clean_of[split][members[0]] + 1
+    out, start = [], 0
+    for a in members:
+        joints = annotated[a].num_joints
+        part = None if moved is None else moved[start : start + joints]
+        out.append(annotation_entry(annotated[a], a + 1, image_id, cache, part))
+        start += joints
+    return image_id, out
 
 
 def clean_coco(
@@ -147,7 +189,7 @@ def clean_coco(
     gives S-train* (clean + corrupted copies).
     """
     copies = plan.by_subset[(split, CLEAN_DIR)]
-    prefix = f"{split}/{CLEAN_DIR}/"
+    prefix = f"{plan.config_dir(split, CLEAN_DIR)}/"
     images: list[dict[str, Any]] = []
     for item in copies:
         entry = done.get(item.path)
@@ -163,7 +205,7 @@ def clean_coco(
             }
         )
     annotations = []
-    for i, sample in enumerate(plan.samples[split]):
+    for i, sample in enumerate(plan.annotations[split]):
         item = copies[plan.clean_of[split][i]]
         if item.path in done:
             annotations.append(annotation_entry(sample, i + 1, item.position, cache))

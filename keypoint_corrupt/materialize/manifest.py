@@ -25,6 +25,7 @@ __all__ = [
     "settings_differences",
     "shard_manifest_name",
     "shard_manifests",
+    "subset_folders",
     "versions",
 ]
 
@@ -36,6 +37,8 @@ _BYTE_AFFECTING = ("keypoint_corrupt", "numpy", "opencv")
 _SETTINGS_KEYS = (
     "dataset",
     "splits",
+    "suite",
+    "severities",
     "configs",
     "fraction",
     "seed",
@@ -92,11 +95,17 @@ def versions() -> dict[str, str | None]:
 
 
 def build_settings(plan: Plan, encode: EncodeOptions) -> dict[str, Any]:
-    """Everything the output bytes depend on; a resume with other settings is refused."""
+    """Everything the output bytes depend on; a resume with other settings is refused.
+
+    ``suite`` and ``severities`` are present only when a suite is written (a ``--configs``
+    output's settings are as they were before suites existed).
+    """
+    suite = {} if plan.suite is None else {"suite": plan.suite.name, "severities": list(plan.severities)}
     return {
         "dataset": plan.spec.describe(),
         "splits": list(plan.splits),
-        "configs": config_params(plan.configs),
+        **suite,
+        "configs": config_params(plan.configs, plan.suite),
         "fraction": plan.fraction,
         "seed": plan.seed,
         "image_format": encode.image_format,
@@ -141,6 +150,30 @@ def settings_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list
 
 def _short(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
+
+
+def subset_folders(manifest: Mapping[str, Any], split: str) -> dict[str, str]:
+    """Return configuration -> folder of each corrupted subset of ``split`` in a manifest (not ``clean``).
+
+    Read from ``annotation_files``: ``<split>/<config>``, or a suite's
+    ``<split>/<corruption>/<severity>`` (the manifest's ``configs`` records say which corruption
+    and severity each configuration is).
+
+    Examples
+    --------
+    >>> subset_folders({"annotation_files": [
+    ...     {"path": "val/motion/2/annotations.json", "split": "val", "config": "motion-30"},
+    ...     {"path": "val/clean/annotations.json", "split": "val", "config": "clean"}]}, "val")
+    {'motion-30': 'val/motion/2'}
+    """
+    found = {}
+    for record in manifest.get("annotation_files") or []:
+        if not isinstance(record, Mapping) or record.get("split") != split or record.get("config") == "clean":
+            continue
+        path = str(record.get("path", ""))
+        if path.endswith("/annotations.json"):
+            found[str(record.get("config"))] = path[: -len("/annotations.json")]
+    return found
 
 
 def read_json(path: Path) -> Any:
@@ -199,6 +232,8 @@ def build_manifest(
         }
         if "box" in entry:
             record["box"] = entry["box"]
+        if "keypoints" in entry:
+            record["keypoints"] = entry["keypoints"]
         files.append(record)
     complete = len(files) == len(planned) and not errors
     counts = {
@@ -213,7 +248,7 @@ def build_manifest(
         "schema_version": SCHEMA_VERSION,
         "complete": complete,
         "shard": None if shard is None else f"{shard[0]}/{shard[1]}",
-        **{k: settings[k] for k in _SETTINGS_KEYS},
+        **{k: settings[k] for k in _SETTINGS_KEYS if k in settings},
         "counts": counts,
         "planned_files": len(planned),
         "written_files": len(files),

@@ -20,6 +20,7 @@ from keypoint_corrupt.datasets import STB, STB_SPLITS, CocoKeypoints, CorruptedD
 from keypoint_corrupt.datasets.coco_index import load_coco_index
 from keypoint_corrupt.registry import get_config
 from keypoint_corrupt.schema import KeypointSchema, get_schema, match_schema
+from keypoint_corrupt.suites import Suite, get_suite
 
 __all__ = [
     "CLEAN_DIR",
@@ -31,9 +32,11 @@ __all__ = [
     "WorkUnit",
     "build_plan",
     "dataset_identity",
+    "image_samples",
     "output_stem",
     "shard_units",
     "skeleton_from_names",
+    "subset_dir",
 ]
 
 #: Output image formats and their file extensions.
@@ -355,8 +358,19 @@ class Plan:
         SHA-256 over every split's sample ids, keypoints and visibility: the content of the
         annotations, not where they are.
     clean_of : dict
-        Split -> for each sample, the index of its image's clean copy in
-        ``by_subset[(split, CLEAN_DIR)]``.
+        Split -> for each annotation (each entry of ``annotations``), the index of its image's
+        clean copy in ``by_subset[(split, CLEAN_DIR)]``.
+    suite : Suite, optional
+        The suite that ``configs`` come from: each subset is written to
+        ``<split>/<corruption>/<severity>/`` and corrupts whole images (``samples`` holds one
+        sample per image, with the keypoints of all its annotations). ``None``: each subset is
+        ``<split>/<config>/`` and corrupts each annotation's sample.
+    annotations : dict
+        Split -> the dataset's own samples, one per annotation (the clean split's and the
+        suite subsets' annotations); the same lists as ``samples`` without a suite.
+    members : dict
+        Split -> for each entry of ``samples``, the indices of its annotations in
+        ``annotations`` (``(i,)`` without a suite).
     """
 
     spec: DatasetSpec
@@ -372,10 +386,20 @@ class Plan:
     categories: dict[str, list[dict[str, Any]]]
     source_digest: str
     clean_of: dict[str, list[int]] = field(default_factory=dict)
+    suite: Suite | None = None
+    annotations: dict[str, list[Sample]] = field(default_factory=dict)
+    members: dict[str, list[tuple[int, ...]]] = field(default_factory=dict)
     by_path: dict[str, OutputItem] = field(default_factory=dict)
     by_subset: dict[tuple[str, str], list[OutputItem]] = field(default_factory=dict)
+    #: Configuration -> ``(corruption, severity)`` in :attr:`suite` (empty without a suite).
+    places: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not self.annotations:
+            self.annotations = self.samples
+        if not self.members:
+            self.members = {split: [(i,) for i in range(len(s))] for split, s in self.samples.items()}
+        self.places = {c: self.suite.locate(c) for c in self.configs} if self.suite is not None else {}
         self.by_path = {item.path: item for item in self.items}
         self.by_subset = {
             (split, config): [] for split in self.splits for config in (*self.configs, CLEAN_DIR)
@@ -383,9 +407,30 @@ class Plan:
         for item in self.items:
             self.by_subset[(item.split, item.config)].append(item)
 
+    @property
+    def severities(self) -> tuple[int, ...]:
+        """The suite severities written, ascending (empty without a suite)."""
+        return tuple(sorted({severity for _, severity in self.places.values()}))
+
     def config_dir(self, split: str, config: str) -> str:
-        """Relative folder of one (split, configuration): ``<split>/<config>``."""
+        """Relative folder of one (split, configuration), see :func:`subset_dir`."""
+        return subset_dir(split, config, self.places.get(config))
+
+
+def subset_dir(split: str, config: str, place: tuple[str, int] | None = None) -> str:
+    """Relative folder of one subset: ``<split>/<config>``, or ``<split>/<corruption>/<severity>`` in a suite.
+
+    ``place`` is the configuration's ``(corruption, severity)`` in the suite being written;
+    the clean split is always ``<split>/clean``.
+
+    Examples
+    --------
+    >>> subset_dir("val", "motion-30"), subset_dir("val", "motion-30", ("motion", 2))
+    ('val/motion-30', 'val/motion/2')
+    """
+    if place is None:
         return f"{split}/{config}"
+    return f"{split}/{place[0]}/{place[1]}"
 
 
 def build_plan(
@@ -395,14 +440,20 @@ def build_plan(
     fraction: float,
     seed: int,
     image_format: str,
+    suite: Suite | str | None = None,
 ) -> Plan:
     """Open the datasets and list every output and work unit.
+
+    With ``suite`` (every configuration must belong to it), each subset goes to
+    ``<split>/<corruption>/<severity>/`` and the unit of corruption is an image with all its
+    annotations (:func:`image_samples`), as COCO-C is built; without, ``<split>/<config>/``
+    and one corrupted file per annotation.
 
     Raises
     ------
     MaterializeError
-        Unknown split or configuration, bad fraction or seed, unreadable annotations, or
-        two samples that would write the same file.
+        Unknown split, configuration or suite, bad fraction or seed, unreadable annotations,
+        or two samples that would write the same file.
     """
     if image_format not in FORMATS:
         raise MaterializeError(f"unknown image format {image_format!r}; valid: {', '.join(FORMATS)}")
@@ -423,27 +474,39 @@ def build_plan(
             get_config(name)
         except ValueError as exc:
             raise MaterializeError(str(exc)) from None
+    the_suite = _check_suite(suite, configs)
+    places = {c: the_suite.locate(c) for c in configs} if the_suite is not None else {}
     ext = FORMATS[image_format]
     datasets: dict[str, CorruptedDataset] = {}
     samples: dict[str, list[Sample]] = {}
+    annotations: dict[str, list[Sample]] = {}
+    members: dict[str, list[tuple[int, ...]]] = {}
     categories: dict[str, list[dict[str, Any]]] = {}
     clean_of: dict[str, list[int]] = {}
     items: list[OutputItem] = []
     units: list[WorkUnit] = []
     digest = hashlib.sha256()
     for split in splits:
-        base, ds, split_samples, categories[split] = _open_split(spec, split, configs, fraction, seed)
-        datasets[split] = ds
+        base, annotations[split], categories[split] = _open_split(spec, split)
+        _digest_samples(digest, split, annotations[split])
+        if the_suite is not None:
+            split_samples, members[split] = image_samples(annotations[split])
+        else:
+            split_samples, members[split] = annotations[split], [(i,) for i in range(len(annotations[split]))]
         samples[split] = split_samples
-        _digest_samples(digest, split, split_samples)
-        _check_stems(split, split_samples, ext)
-        sources, clean_items, clean_of[split] = _clean_copies(split, base, split_samples)
+        datasets[split] = ds = _subsets(split_samples, configs, fraction, seed)
+        sources, clean_items, image_copy = _clean_copies(split, base, split_samples)
+        clean_of[split] = [0] * len(annotations[split])
+        for k, group in enumerate(members[split]):
+            for a in group:
+                clean_of[split][a] = image_copy[k]
+        stems = _stems(split, split_samples, clean_items, ext, per_image=the_suite is not None)
         per_source: dict[int, list[tuple[str, str]]] = {}
         for config in configs:
+            folder = subset_dir(split, config, places.get(config))
             for pos, i in enumerate(ds.selections[config], start=1):
-                s = split_samples[i]
-                path = f"{split}/{config}/images/{output_stem(s)}{ext}"
-                items.append(OutputItem(split, config, i, pos, path, s.id, sources[i]))
+                path = f"{folder}/images/{stems[i]}{ext}"
+                items.append(OutputItem(split, config, i, pos, path, split_samples[i].id, sources[i]))
                 per_source.setdefault(i, []).append((config, path))
         for item in clean_items:
             items.append(item)
@@ -463,40 +526,123 @@ def build_plan(
         categories=categories,
         source_digest=digest.hexdigest(),
         clean_of=clean_of,
+        suite=the_suite,
+        annotations=annotations,
+        members=members,
     )
 
 
+def _check_suite(suite: Suite | str | None, configs: Sequence[str]) -> Suite | None:
+    """Return the suite object; each configuration must be in it, each corruption name a folder name."""
+    if suite is None:
+        return None
+    try:
+        found = get_suite(suite) if isinstance(suite, str) else suite
+        for config in configs:
+            found.locate(config)
+    except ValueError as exc:
+        raise MaterializeError(str(exc)) from None
+    for corruption in found.corruptions:
+        if corruption == CLEAN_DIR or not _SPLIT_NAME.match(corruption) or corruption.endswith(".json"):
+            raise MaterializeError(
+                f"suite {found.name!r}: corruption name {corruption!r} cannot name a folder beside "
+                f"{CLEAN_DIR!r}: use letters, digits, '.', '_' and '-' only"
+            )
+    return found
+
+
 def _open_split(
-    spec: DatasetSpec, split: str, configs: tuple[str, ...], fraction: float, seed: int
-) -> tuple[STB | CocoKeypoints, CorruptedDataset, list[Sample], list[dict[str, Any]]]:
-    """Open one split: its reader, subset dataset, samples and COCO categories.
+    spec: DatasetSpec, split: str
+) -> tuple[STB | CocoKeypoints, list[Sample], list[dict[str, Any]]]:
+    """Open one split: its reader, samples (one per annotation) and COCO categories.
 
     A missing source (the dataset moved, deleted, or the package that bundles it reinstalled)
     gives one line that names it and says what to pass instead.
     """
     try:
         base = spec.open(split)
-        ds = CorruptedDataset(base, configs, fraction=fraction, seed=seed, mode="subset")
         split_samples = [base[i] for i in range(len(base))]
         categories = spec.categories(split, split_samples)
     except FileNotFoundError as exc:
         raise MaterializeError(f"{exc}; {spec.missing_hint()}") from None
     except (OSError, ValueError, TypeError) as exc:
         raise MaterializeError(str(exc)) from None
-    return base, ds, split_samples, categories
+    return base, split_samples, categories
 
 
-def _check_stems(split: str, split_samples: Sequence[Sample], ext: str) -> None:
-    """Stop before anything is written when two samples would write the same file."""
+def _subsets(
+    split_samples: list[Sample], configs: tuple[str, ...], fraction: float, seed: int
+) -> CorruptedDataset:
+    """Return the subset dataset that draws and renders every (sample, configuration) of a split."""
+    try:
+        return CorruptedDataset(split_samples, configs, fraction=fraction, seed=seed, mode="subset")
+    except (ValueError, TypeError) as exc:
+        raise MaterializeError(str(exc)) from None
+
+
+def image_samples(samples: Sequence[Sample]) -> tuple[list[Sample], list[tuple[int, ...]]]:
+    """Group annotation samples by image: one sample per image and the indices of its annotations.
+
+    What a suite corrupts: a whole image, once, whatever number of people or hands it shows.
+    An image's sample holds the keypoints and visibility of all its annotations, in order, and
+    its id names the image (a COCO ``file_name``, the part of the sample id before ``#``), so
+    its corruption's random stream is the image's: ``sample_rng(seed, image id, config)``. A
+    sample that is alone on its image and not COCO (STB) is used as it is.
+
+    Examples
+    --------
+    >>> a = Sample("x.jpg#1", "x.jpg", [[1.0, 2.0]], [True], {"dataset": "coco"})
+    >>> b = Sample("x.jpg#2", "x.jpg", [[3.0, 4.0]], [False], {"dataset": "coco"})
+    >>> images, members = image_samples([a, b])
+    >>> images[0].id, images[0].keypoints.tolist(), members
+    ('x.jpg', [[1.0, 2.0], [3.0, 4.0]], [(0, 1)])
+    """
+    groups: dict[str, list[int]] = {}
+    for i, s in enumerate(samples):
+        groups.setdefault(str(s.image_path), []).append(i)
+    images: list[Sample] = []
+    for indices in groups.values():
+        first = samples[indices[0]]
+        coco = first.meta.get("dataset") == "coco"
+        if len(indices) == 1 and not coco:
+            images.append(first)
+            continue
+        image_id = first.id.rsplit("#", 1)[0] if coco and "#" in first.id else first.id
+        images.append(
+            Sample(
+                image_id,
+                first.image_path,
+                np.concatenate([samples[i].keypoints for i in indices]).reshape(-1, 2),
+                np.concatenate([samples[i].visibility for i in indices]),
+                {"dataset": first.meta.get("dataset"), "annotations": len(indices)},
+            )
+        )
+    return images, [tuple(indices) for indices in groups.values()]
+
+
+def _stems(
+    split: str, split_samples: Sequence[Sample], clean_items: Sequence[OutputItem], ext: str, per_image: bool
+) -> list[str]:
+    """Each sample's output name without extension; stop when two samples would write the same file.
+
+    Per annotation: :func:`output_stem`. Per image (a suite): the image's clean copy name
+    without its extension, so ``images/000000000785.jpg`` is corrupted to
+    ``images/000000000785.png`` (or ``.jpg``).
+    """
+    if per_image:
+        prefix = f"{split}/{CLEAN_DIR}/images/"
+        names = [str(PurePosixPath(item.path[len(prefix) :]).with_suffix("")) for item in clean_items]
+    else:
+        names = [output_stem(s) for s in split_samples]
     stems: dict[str, str] = {}
-    for s in split_samples:
-        stem = output_stem(s)
+    for s, stem in zip(split_samples, names, strict=True):
         if stem in stems:
             raise MaterializeError(
                 f"samples {stems[stem]!r} and {s.id!r} of split {split!r} would both write "
                 f"{stem}{ext}; their ids must differ after sanitising"
             )
         stems[stem] = s.id
+    return names
 
 
 def _clean_copies(
@@ -552,21 +698,43 @@ def shard_units(units: Sequence[WorkUnit], shard: tuple[int, int] | None) -> lis
     return [u for i, u in enumerate(units) if i % n == k - 1]
 
 
-def config_params(configs: Sequence[str]) -> list[dict[str, Any]]:
-    """Describe configurations with their parameters (for the manifest and the settings check)."""
+def config_params(configs: Sequence[str], suite: Suite | None = None) -> list[dict[str, Any]]:
+    """Describe configurations with their parameters (for the manifest and the settings check).
+
+    With ``suite``, each record also holds the configuration's ``corruption`` and ``severity``
+    in it (which name its folder).
+    """
     out = []
     for name in configs:
         cfg = get_config(name)
-        out.append(
-            {
-                "name": name,
-                "family": cfg.family,
-                "transform": cfg.transform.__name__,
-                "params": _jsonable(dict(cfg.params)),
-                "rng_stream": cfg.rng_stream,
-            }
-        )
+        record: dict[str, Any] = {
+            "name": name,
+            "family": cfg.family,
+            "transform": cfg.transform.__name__,
+            "params": _jsonable(dict(cfg.params)),
+            "rng_stream": cfg.rng_stream,
+        }
+        if suite is not None:
+            record["corruption"], record["severity"] = suite.locate(name)
+        out.append(record)
     return out
+
+
+def recorded_subset_dir(split: str, record: Mapping[str, Any]) -> str | None:
+    """Folder of one configuration record of a manifest (:func:`config_params`); ``None`` if unusable.
+
+    Examples
+    --------
+    >>> recorded_subset_dir("val", {"name": "motion-30", "corruption": "motion", "severity": 2})
+    'val/motion/2'
+    """
+    name = record.get("name")
+    if not isinstance(name, str):
+        return None
+    corruption, severity = record.get("corruption"), record.get("severity")
+    if isinstance(corruption, str) and isinstance(severity, int) and not isinstance(severity, bool):
+        return subset_dir(split, name, (corruption, severity))
+    return subset_dir(split, name)
 
 
 def _jsonable(value: Any) -> Any:

@@ -58,18 +58,21 @@ def recorded_options(out: Path) -> dict[str, Any] | None:
 
     Read from ``manifest.json``, else the unfinished run's settings, else a shard's part
     manifest; ``None`` when none of them can be read. Keys: ``dataset``, ``splits``,
-    ``configs``, ``fraction``, ``seed``, ``image_format``, ``jpeg_quality``,
-    ``png_compression``.
+    ``configs`` (``None`` for a suite), ``suite`` and ``severities`` (``None`` without a suite),
+    ``fraction``, ``seed``, ``image_format``, ``jpeg_quality``, ``png_compression``.
     """
     for candidate in (out / MANIFEST, out / STATE_DIR / "settings.json", *shard_manifests(out)):
         data = read_json(candidate)
         if not isinstance(data, dict) or "source_digest" not in data:
             continue
         try:
+            suite = data.get("suite")
             options: dict[str, Any] = {
                 "dataset": _spec(data.get("dataset")),
                 "splits": tuple(str(s) for s in data["splits"]),
-                "configs": tuple(str(c["name"]) for c in data["configs"]),
+                "suite": None if suite is None else str(suite),
+                "severities": None if suite is None else tuple(int(s) for s in data["severities"]),
+                "configs": None if suite is not None else tuple(str(c["name"]) for c in data["configs"]),
                 "fraction": float(data["fraction"]),
                 "seed": int(data["seed"]),
                 "image_format": str(data["image_format"]),
@@ -89,7 +92,11 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _written_folders(out: Path) -> tuple[set[str], set[str]]:
-    """Return the splits and configurations that ``out`` holds ``<split>/<config>/images`` folders of."""
+    """Return the splits and configurations that ``out`` holds ``<split>/<config>/images`` folders of.
+
+    A suite's ``<split>/<corruption>/<severity>/images`` folders name no configuration: their
+    annotation files do.
+    """
     from keypoint_corrupt.registry import CONFIGS
 
     splits, configs = set(), set()
@@ -102,6 +109,11 @@ def _written_folders(out: Path) -> tuple[set[str], set[str]]:
     return splits, configs
 
 
+def _annotation_files(out: Path) -> list[Path]:
+    """Return every ``<split>/<config>/annotations.json`` (suites: ``<split>/<corruption>/<severity>/``)."""
+    return sorted([*out.glob("*/*/annotations.json"), *out.glob("*/*/*/annotations.json")])
+
+
 def annotation_differences(out: Path, values: Mapping[str, Any]) -> list[str]:
     """How the options ``values`` differ from those that the annotation files in ``out`` record.
 
@@ -109,9 +121,13 @@ def annotation_differences(out: Path, values: Mapping[str, Any]) -> list[str]:
     ``<split>/<config>/annotations.json`` records its split and configuration (with its
     parameters), the seed, the fraction and the package version in ``info``, and its images'
     file names the format; the folders show which splits and configurations were written.
-    ``values`` holds ``splits``, ``configs``, ``seed``, ``fraction`` and ``image_format``.
+    ``values`` holds ``splits``, ``configs``, ``seed``, ``fraction`` and ``image_format``, and
+    ``suite`` (a name or ``None``) when a suite is meant: its configurations are ``configs``.
     Returns one phrase per difference, ``seed 3 (existing) vs 0 (now)``; empty: none.
     """
+    from keypoint_corrupt.suites import get_suite
+
+    suite = get_suite(values["suite"]) if values.get("suite") else None
     diffs: list[str] = []
 
     def differ(what: str, existing: Any, now: Any) -> None:
@@ -121,7 +137,7 @@ def annotation_differences(out: Path, values: Mapping[str, Any]) -> list[str]:
 
     splits, configs = _written_folders(out)
     extension = ".jpg" if values.get("image_format") == "jpg" else ".png"
-    for path in sorted(out.glob("*/*/annotations.json")):
+    for path in _annotation_files(out):
         data = read_json(path)
         info = data.get("info") if isinstance(data, dict) else None
         if not isinstance(info, dict) or "seed" not in info or "config" not in info:
@@ -134,8 +150,9 @@ def annotation_differences(out: Path, values: Mapping[str, Any]) -> list[str]:
         if config == CLEAN_DIR:
             continue
         configs.add(config)
+        differ("suite", info.get("suite"), values.get("suite"))
         known = config in values.get("configs", ())
-        if known and not _same(info.get("corruption"), config_params([config])[0]):
+        if known and not _same(info.get("corruption"), config_params([config], suite)[0]):
             diffs.append(f"the parameters of {config} differ")
         images = data.get("images")
         first = images[0] if isinstance(images, list) and images and isinstance(images[0], dict) else {}

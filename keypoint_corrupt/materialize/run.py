@@ -51,7 +51,9 @@ from keypoint_corrupt.materialize.plan import (
     Plan,
     WorkUnit,
     build_plan,
+    recorded_subset_dir,
     shard_units,
+    subset_dir,
 )
 from keypoint_corrupt.materialize.verify import sha256_file
 from keypoint_corrupt.materialize.writer import (
@@ -69,6 +71,7 @@ from keypoint_corrupt.materialize.writer import (
     write_json_atomic,
 )
 from keypoint_corrupt.registry import CONFIGS
+from keypoint_corrupt.suites import Suite, get_suite
 
 __all__ = ["MaterializeOptions", "MaterializeResult", "SourceError", "default_workers", "materialize"]
 
@@ -99,10 +102,18 @@ class MaterializeOptions:
     splits : tuple of str
         Splits to write; empty (the default): every split of the dataset (STB: train and val;
         COCO: every annotation file's).
-    configs : tuple of str
-        Configurations to write.
-    fraction : float
-        Share of each split corrupted per configuration.
+    configs : tuple of str, optional
+        Configurations to write (default: the eleven of the reference study); not with
+        ``suite``.
+    suite : str, optional
+        A registered suite (:mod:`keypoint_corrupt.suites`): write its configurations at
+        ``severities`` to ``<split>/<corruption>/<severity>/``, each corrupting whole images
+        with all their annotations (see ``docs/cli.md``).
+    severities : tuple of int, optional
+        The suite's severities to write (default: all of them).
+    fraction : float, optional
+        Share of each split corrupted per configuration (default: 0.2; with ``suite``, 1.0:
+        every image, as COCO-C is built).
     seed : int
         Seed of the subset draws and the corruption noise.
     workers : int
@@ -129,8 +140,10 @@ class MaterializeOptions:
     out: Path
     dataset: DatasetSpec
     splits: tuple[str, ...] = ()
-    configs: tuple[str, ...] = CONFIGS
-    fraction: float = 0.2
+    configs: tuple[str, ...] | None = None
+    suite: str | None = None
+    severities: tuple[int, ...] | None = None
+    fraction: float | None = None
     seed: int = 0
     workers: int = 1
     image_format: str = "png"
@@ -216,6 +229,26 @@ def _check_options(o: MaterializeOptions) -> None:
         raise MaterializeError("--repair keeps what is intact and --overwrite replaces everything: pick one")
 
 
+def _chosen_configs(o: MaterializeOptions) -> tuple[Suite | None, tuple[str, ...], float]:
+    """Return the suite, the configurations and the fraction that the options ask for."""
+    if o.suite is None:
+        if o.severities is not None:
+            raise MaterializeError(f"severities {list(o.severities)} need a suite")
+        return (
+            None,
+            CONFIGS if o.configs is None else tuple(o.configs),
+            0.2 if o.fraction is None else o.fraction,
+        )
+    if o.configs is not None:
+        raise MaterializeError(f"give a suite ({o.suite!r}) with its severities, or configurations, not both")
+    try:
+        suite = get_suite(o.suite)
+        configs = suite.configs(severities=o.severities)
+    except ValueError as exc:
+        raise MaterializeError(str(exc)) from None
+    return suite, configs, 1.0 if o.fraction is None else o.fraction
+
+
 def _check_out_path(out: Path, repair: bool) -> None:
     """Refuse an output path that cannot be a folder, before any work (one line each)."""
     try:
@@ -259,8 +292,9 @@ def materialize(
     _check_options(options)
     out = Path(os.path.abspath(options.out))
     _check_out_path(out, options.repair)
+    suite, configs, fraction = _chosen_configs(options)
     plan = build_plan(
-        options.dataset, options.splits, options.configs, options.fraction, options.seed, options.image_format
+        options.dataset, options.splits, configs, fraction, options.seed, options.image_format, suite=suite
     )
     encode = EncodeOptions(options.image_format, options.jpeg_quality, options.png_compression)
     settings = build_settings(plan, encode)
@@ -766,7 +800,7 @@ def _write_annotations(
                 coco = clean_coco(plan, split, done, cache)
             else:
                 coco = corrupted_coco(plan, split, name, done, cache)
-            rel = f"{split}/{name}/annotations.json"
+            rel = f"{plan.config_dir(split, name)}/annotations.json"
             sha = _write_json_if_changed(out, rel, coco, rewritten)
             records.append(
                 {
@@ -834,7 +868,7 @@ def _prepare_output(
 def _json_paths(plan: Plan) -> list[str]:
     """Return the annotation files that a run of ``plan`` writes."""
     names = [*plan.configs, CLEAN_DIR]
-    return [f"{split}/{name}/annotations.json" for split in plan.splits for name in names]
+    return [f"{plan.config_dir(split, name)}/annotations.json" for split in plan.splits for name in names]
 
 
 def _clear(out: Path, plan: Plan, recorded: Mapping[str, Any] | None) -> None:
@@ -842,11 +876,14 @@ def _clear(out: Path, plan: Plan, recorded: Mapping[str, Any] | None) -> None:
 
     The lock files in the state folder stay: this run holds them.
     """
-    splits = set(plan.splits)
-    names = {*plan.configs, CLEAN_DIR}
+    folders = {plan.config_dir(split, name) for split in plan.splits for name in [*plan.configs, CLEAN_DIR]}
     if recorded is not None:
-        splits.update(str(s) for s in recorded.get("splits") or [])
-        names.update(str(c.get("name")) for c in recorded.get("configs") or [] if isinstance(c, dict))
+        for split in recorded.get("splits") or []:
+            folders.add(subset_dir(str(split), CLEAN_DIR))
+            for record in recorded.get("configs") or []:
+                folder = recorded_subset_dir(str(split), record) if isinstance(record, dict) else None
+                if folder is not None:
+                    folders.add(folder)
     state = out / STATE_DIR
     for entry in os.listdir(state) if state.is_dir() else []:
         if not is_lock_file(entry):
@@ -858,13 +895,15 @@ def _clear(out: Path, plan: Plan, recorded: Mapping[str, Any] | None) -> None:
     for part in [out / MANIFEST, *shard_manifests(out)]:
         with contextlib.suppress(FileNotFoundError):
             part.unlink()
-    for split in splits:
-        for name in names:
-            target = out / split / name
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
+    # A recorded folder comes from a file on disk: never one outside ``out``.
+    inside = sorted(f for f in folders if not Path(f).is_absolute() and ".." not in Path(f).parts)
+    for folder in inside:
+        target = out / folder
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+    for parent in sorted({p for f in inside for p in Path(f).parents if p != Path(".")}, reverse=True):
         with contextlib.suppress(OSError):
-            (out / split).rmdir()  # only if empty
+            (out / parent).rmdir()  # a suite's <split>/<corruption>, then <split>: only if empty
 
 
 def remove_temp_files(out: Path, splits: Iterable[str], scope: set[str] | None = None) -> int:
@@ -890,7 +929,7 @@ def remove_temp_files(out: Path, splits: Iterable[str], scope: set[str] | None =
     return removed
 
 
-_ENTRY_KEYS = ("path", "sha256", "size", "width", "height", "box")
+_ENTRY_KEYS = ("path", "sha256", "size", "width", "height", "box", "keypoints")
 
 
 def _manifest_entries(data: Any) -> dict[str, dict[str, Any]]:

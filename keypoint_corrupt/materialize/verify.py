@@ -12,6 +12,7 @@ from typing import Any, TypeGuard
 
 from keypoint_corrupt.materialize.lock import running_holders
 from keypoint_corrupt.materialize.manifest import MANIFEST, TOOL, shard_manifests
+from keypoint_corrupt.materialize.plan import CLEAN_DIR, recorded_subset_dir, subset_dir
 from keypoint_corrupt.materialize.repair import repair_command
 
 __all__ = ["VerifyReport", "sha256_file", "verify_output"]
@@ -190,10 +191,13 @@ def _check_unlisted(
 ) -> None:
     """Note files under an ``images/`` folder of the manifest (clean copies too) that it does not list."""
     known = {p for paths in listed.values() for p in paths}
-    names = [str(c.get("name")) for c in manifest.get("configs") or [] if isinstance(c, dict)]
+    records = [c for c in manifest.get("configs") or [] if isinstance(c, dict)]
     for split in manifest.get("splits") or []:
-        for name in [*names, "clean"]:
-            images = root / str(split) / name / "images"
+        folders = [recorded_subset_dir(str(split), c) for c in records] + [subset_dir(str(split), CLEAN_DIR)]
+        for folder in folders:
+            if not _safe_rel(folder):
+                continue
+            images = root / folder / "images"
             for dirpath, _dirs, files in os.walk(images):
                 for name in sorted(files):
                     rel = Path(dirpath, name).relative_to(root).as_posix()

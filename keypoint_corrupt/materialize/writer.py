@@ -37,6 +37,7 @@ __all__ = [
     "is_temp_name",
     "json_bytes",
     "link_or_copy",
+    "moved_keypoints",
     "process_units",
     "run_unit",
     "temp_name",
@@ -336,10 +337,36 @@ def run_unit(ctx: WorkerContext, unit: WorkUnit, journal: Journal | None = None)
         }
         if get_config(config).family == "occlusion" or int(box[0]) >= 0:
             entry["box"] = [int(v) for v in box] if int(box[0]) >= 0 else None
+        moved = moved_keypoints(item["keypoints"], ds.base[unit.base_index].keypoints)
+        if moved is not None:
+            entry["keypoints"] = moved
         if journal is not None:
             journal.append([entry])
         entries.append(entry)
     return UnitResult(unit, entries, unchanged=unchanged)
+
+
+def moved_keypoints(rendered: Any, source: np.ndarray) -> list[list[float]] | None:
+    """Return the keypoints a corruption moved, rounded to 1e-4 px, or ``None`` when none moved.
+
+    ``rendered`` are a rendered item's keypoints (float32: a corruption that moves the image
+    content, such as an elastic warp configured to move keypoints, reports where they went);
+    ``source`` the sample's. A keypoint that is not finite keeps the source's value (JSON has
+    no NaN).
+
+    Examples
+    --------
+    >>> src = np.array([[1.0, 2.0], [3.0, 4.0]])
+    >>> moved_keypoints(src.astype(np.float32), src) is None
+    True
+    >>> moved_keypoints(np.array([[1.5, 2.0], [3.0, 4.0]], np.float32), src)
+    [[1.5, 2.0], [3.0, 4.0]]
+    """
+    points = np.asarray(rendered, dtype=np.float64).reshape(-1, 2)
+    if points.shape != source.shape or np.array_equal(points, source.astype(np.float32), equal_nan=True):
+        return None
+    points = np.where(np.isfinite(points), points, source)
+    return [[round(float(x), 4), round(float(y), 4)] for x, y in points]
 
 
 def _render(ctx: WorkerContext, unit: WorkUnit) -> dict[str, Any] | str:
