@@ -4,7 +4,9 @@
   corruption configuration, streamed or read back from a materialised output.
 * :class:`BenchmarkResult` - per-row hand3d metrics, mPC / rPC, throughput.
 * :func:`write_report` - ``report.md`` / ``.csv`` / ``.json``, ``pck_curves.png``, ``examples.png``
-  and ``predictions.npz`` (the raw predictions; :func:`recompute` rebuilds every number from it).
+  and ``predictions.npz`` (the raw predictions; :func:`recompute` rebuilds every number from it);
+  with ``suite=``, the corruption x severity tables, mPC, rPC, mCE against a ``baseline`` report
+  (:mod:`~keypoint_corrupt.benchmark.suite_report`) and ``severity_curves.png``.
 * :class:`PredictError` - the predictor raised (row and image ids of the failing batch).
 * :mod:`~keypoint_corrupt.benchmark.published` - the reference study's figures.
 * ``ModelPredictor``, ``load_predictor``, ``measure_speed`` (need torch; imported on first use).
@@ -47,8 +49,14 @@ from keypoint_corrupt.benchmark.predictions import (
     save_predictions,
 )
 from keypoint_corrupt.benchmark.published import TABLE_I, TABLE_II, published_row
-from keypoint_corrupt.benchmark.report import build_report, write_report
+from keypoint_corrupt.benchmark.report import build_report, load_baseline, mce_from_reports, write_report
 from keypoint_corrupt.benchmark.sources import MaterializedSource, StreamSource, is_materialized
+from keypoint_corrupt.benchmark.suite_report import (
+    BaselineMismatchError,
+    corruption_errors,
+    mean_performance,
+    suite_section,
+)
 from keypoint_corrupt.crop import CropInfo, warp_crop
 
 __all__ = [
@@ -56,6 +64,7 @@ __all__ = [
     "STANDARD",
     "TABLE_I",
     "TABLE_II",
+    "BaselineMismatchError",
     "BenchmarkResult",
     "CropInfo",
     "Example",
@@ -67,17 +76,22 @@ __all__ = [
     "SpeedResult",
     "StreamSource",
     "build_report",
+    "corruption_errors",
     "evaluate",
     "is_materialized",
+    "load_baseline",
     "load_callable",
     "load_predictions",
     "load_predictor",
+    "mce_from_reports",
+    "mean_performance",
     "measure_speed",
     "published_row",
     "recompute",
     "row_label",
     "save_predictions",
     "split_output",
+    "suite_section",
     "wants_crops",
     "warp_crop",
     "write_report",

@@ -1,4 +1,4 @@
-"""Figures of a benchmark: PCK curves per configuration, and predictions over corrupted images.
+"""Figures of a benchmark: PCK curves, predictions over corrupted images, performance by severity.
 
 Matplotlib's object API with the Agg canvas only (no pyplot state, no display needed).
 """
@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -17,7 +18,7 @@ from matplotlib.figure import Figure
 from keypoint_corrupt.benchmark.evaluate import STANDARD, BenchmarkResult, Example
 from keypoint_corrupt.schema import KeypointSchema, get_schema
 
-__all__ = ["HAND_EDGES", "plot_examples", "plot_pck_curves"]
+__all__ = ["HAND_EDGES", "plot_examples", "plot_pck_curves", "plot_severity_curves"]
 
 #: Bones of a 21-joint hand in hand3d's (RHD) order (the ``"rhd"`` schema's edges): the default
 #: for 21 joints when no schema is given.
@@ -162,3 +163,65 @@ def plot_examples(
     legend = f"green: ground truth, red: {labels[0]}" + (f", blue: {labels[1]}" if compare else "")
     fig.suptitle(legend, fontsize=9)
     return _save(fig, path)
+
+
+def plot_severity_curves(
+    sections: Sequence[tuple[str, Mapping[str, Any]]], path: str | os.PathLike[str]
+) -> Path:
+    """Write performance against severity: one line per corruption, the clean figure dashed.
+
+    One row of panels per model, one panel per metric of the suite tables (AUC, mean EPE).
+    A corruption with one severity is a single marker; a missing cell breaks its line.
+
+    Parameters
+    ----------
+    sections : sequence of (label, suite section)
+        The ``suite`` sections of ``report.json`` (``None`` where a value does not exist).
+    path : path
+        Output PNG.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> block = {"clean": 0.8, "cells": {"blur": {"1": 0.7, "2": 0.5}, "noise": {"1": 0.4}}}
+    >>> sec = {"name": "mine", "severities": [1, 2], "corruptions": ["blur", "noise"],
+    ...        "metrics": {"auc": block, "mean_epe": {"clean": 5.0, "cells": {"blur": {"1": 6.0}}}}}
+    >>> plot_severity_curves([("model", sec)], pathlib.Path(tempfile.mkdtemp()) / "s.png").name
+    's.png'
+    """
+    metrics = ("auc", "mean_epe")
+    titles = {"auc": "AUC (higher is better)", "mean_epe": "mean EPE, px (lower is better)"}
+    fig = Figure(figsize=(6.0 * len(metrics), 4.2 * len(sections)), layout="constrained")
+    axes = fig.subplots(len(sections), len(metrics), squeeze=False)
+    for row, (label, sec) in zip(axes, sections, strict=True):
+        severities = [int(s) for s in sec["severities"]]
+        colours = _distinct_colours(len(sec["corruptions"]))
+        for ax, metric in zip(row, metrics, strict=True):
+            block = sec["metrics"][metric]
+            for c, colour in zip(sec["corruptions"], colours, strict=True):
+                cells = block["cells"].get(c, {})
+                ys = [np.nan if cells.get(str(s)) is None else float(cells[str(s)]) for s in severities]
+                ax.plot(severities, ys, marker="o", markersize=4, color=colour, label=c)
+            if block.get("clean") is not None:
+                ax.axhline(float(block["clean"]), color="black", linestyle="--", linewidth=1.4, label="clean")
+            ax.set_xticks(severities)
+            ax.set_xlabel("severity")
+            ax.set_ylabel(titles[metric])
+            ax.set_title(f"{label}: suite {sec['name']}", fontsize=9)
+            if metric == "auc":
+                ax.set_ylim(0.0, 1.0)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7, loc="best")
+    return _save(fig, path)
+
+
+def _distinct_colours(n: int) -> list[tuple[float, float, float, float]]:
+    """tab20's ten strong colours first, then their pale partners (neighbours stay distinct)."""
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab20"]
+    return [cmap((2 * i) % 20 + (i // 10) % 2) for i in range(n)]

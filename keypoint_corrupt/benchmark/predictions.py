@@ -11,9 +11,11 @@ for each row (``standard`` and each configuration), under the keys ``<row>/<fiel
 * ``keypoints`` - ``N x J x 2`` ground truth; ``visibility`` - ``N x J`` bools.
 
 and, at the top level, ``rows`` (the row names in report order), ``thresholds`` (PCK, pixels),
-``format`` and ``format_version``. :func:`recompute` rebuilds the report's rows and its mPC / rPC
-summary from the archive alone, with the same functions the benchmark uses, and gets identical
-numbers.
+``format`` and ``format_version``; a suite benchmark adds ``suite``, the suite as JSON text
+(name, description, protocol, table, severities benchmarked), so that its tables need no
+registry. :func:`recompute` rebuilds the report's rows, its mPC / rPC summary and its suite
+section (mCE too, given the baseline report) from the archive alone, with the same functions the
+benchmark uses, and gets identical numbers.
 
 Examples
 --------
@@ -85,7 +87,9 @@ class RowPredictions:
     scores: np.ndarray | None = None
 
 
-def save_predictions(result: BenchmarkResult, path: str | os.PathLike[str]) -> Path:
+def save_predictions(
+    result: BenchmarkResult, path: str | os.PathLike[str], suite: dict[str, Any] | None = None
+) -> Path:
     """Write the raw predictions of ``result``, row by row, to a NumPy archive.
 
     Parameters
@@ -94,6 +98,9 @@ def save_predictions(result: BenchmarkResult, path: str | os.PathLike[str]) -> P
         From :func:`~keypoint_corrupt.benchmark.evaluate`.
     path : path
         The ``.npz`` file to write.
+    suite : dict, optional
+        :func:`~keypoint_corrupt.benchmark.suite_report.suite_spec` of a suite benchmark,
+        stored as JSON text under ``suite``.
 
     Returns
     -------
@@ -116,6 +123,8 @@ def save_predictions(result: BenchmarkResult, path: str | os.PathLike[str]) -> P
         "rows": np.array(list(result.rows), dtype=str),
         "thresholds": np.asarray(result.thresholds, np.float64),
     }
+    if suite is not None:
+        arrays["suite"] = np.array(json.dumps(suite))
     for name, row in result.rows.items():
         arrays[f"{name}/ids"] = np.array(row.ids, dtype=str)
         arrays[f"{name}/predictions"] = np.asarray(row.predictions, np.float64)
@@ -135,6 +144,13 @@ def _archive(path: str | os.PathLike[str]) -> Path:
 
 
 def _read(path: str | os.PathLike[str]) -> tuple[dict[str, RowPredictions], np.ndarray]:
+    return _read_all(path)[:2]
+
+
+def _read_all(
+    path: str | os.PathLike[str],
+) -> tuple[dict[str, RowPredictions], np.ndarray, dict[str, Any] | None]:
+    """Rows, thresholds and the suite spec (``None`` without) of an archive."""
     file = _archive(path)
     with np.load(file, allow_pickle=False) as z:
         if "format" not in z.files or str(z["format"]) != PREDICTIONS_FORMAT:
@@ -150,7 +166,8 @@ def _read(path: str | os.PathLike[str]) -> tuple[dict[str, RowPredictions], np.n
                 np.asarray(z[f"{name}/visibility"]),
                 scores,
             )
-        return rows, np.asarray(z["thresholds"])
+        suite = json.loads(str(z["suite"])) if "suite" in z.files else None
+        return rows, np.asarray(z["thresholds"]), suite
 
 
 def load_predictions(path: str | os.PathLike[str]) -> dict[str, RowPredictions]:
@@ -169,7 +186,9 @@ def load_predictions(path: str | os.PathLike[str]) -> dict[str, RowPredictions]:
 
 
 def recompute(
-    path: str | os.PathLike[str], thresholds: Sequence[float] | np.ndarray | None = None
+    path: str | os.PathLike[str],
+    thresholds: Sequence[float] | np.ndarray | None = None,
+    baseline: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Recompute a report's numbers from its saved predictions.
 
@@ -180,18 +199,22 @@ def recompute(
         (``predictions_compare.npz`` for the compared model).
     thresholds : array_like, optional
         PCK thresholds; default those the benchmark used (saved in the archive).
+    baseline : path, optional
+        For a suite benchmark: the baseline's ``report.json`` (or folder), to recompute mCE.
 
     Returns
     -------
     dict
-        ``{"thresholds", "rows", "summary"}`` in ``report.json``'s form: with the default
-        thresholds, ``rows`` and ``summary`` equal the report's, value for value.
+        ``{"thresholds", "rows", "summary", "suite"}`` in ``report.json``'s form: with the
+        default thresholds, ``rows``, ``summary`` and ``suite`` equal the report's, value for
+        value (``suite`` is ``None`` for a benchmark without a suite; its ``baseline`` is
+        ``None`` unless ``baseline`` is given).
 
     Examples
     --------
     See the module's example.
     """
-    saved, saved_thresholds = _read(path)
+    saved, saved_thresholds, spec = _read_all(path)
     t = saved_thresholds if thresholds is None else thresholds
     rows: dict[str, RowResult] = {}
     for name, r in saved.items():
@@ -200,12 +223,19 @@ def recompute(
             name, _family(name), metrics, r.ids, r.predictions, r.keypoints, r.visibility, r.scores
         )
     summary = _summary(rows)
-    doc = {
+    from keypoint_corrupt.benchmark.report import _add_suite, _json_safe  # report imports this module
+
+    doc: dict[str, Any] = {
         "thresholds": [float(v) for v in np.asarray(t, np.float64)],
         "rows": [row.to_dict() for row in rows.values()],
         "summary": summary.to_dict() if summary is not None else None,
+        "suite": None,
     }
-    from keypoint_corrupt.benchmark.report import _json_safe  # report imports this module
+    if spec is not None:
+        result = BenchmarkResult(rows, summary, {}, {}, {})
+        _add_suite(doc, result, None, spec, spec["severities"], baseline)
+    elif baseline is not None:
+        raise ValueError(f"{_archive(path)} holds no suite: mCE needs a suite benchmark")
 
     # As report.json stores it: strict JSON (NaN -> null), floats round-tripped exactly.
     loaded: dict[str, Any] = json.loads(json.dumps(_json_safe(doc), allow_nan=False))

@@ -24,7 +24,15 @@ from keypoint_corrupt._version import __version__
 from keypoint_corrupt.benchmark import published as pub
 from keypoint_corrupt.benchmark.evaluate import BenchmarkResult, row_label
 from keypoint_corrupt.benchmark.predictions import PREDICTIONS_FILE, save_predictions
+from keypoint_corrupt.benchmark.suite_report import (
+    baseline_block,
+    check_baseline,
+    suite_markdown,
+    suite_section,
+    suite_spec,
+)
 from keypoint_corrupt.metrics import SUMMARY_METRICS
+from keypoint_corrupt.suites import Suite
 
 __all__ = [
     "COMPARE_PREDICTIONS_FILE",
@@ -32,6 +40,8 @@ __all__ = [
     "REPORT_FORMAT",
     "build_report",
     "check_output_dir",
+    "load_baseline",
+    "mce_from_reports",
     "published_columns",
     "render_markdown",
     "write_report",
@@ -45,6 +55,7 @@ REPORT_FILES = (
     "report.md",
     "pck_curves.png",
     "examples.png",
+    "severity_curves.png",
     PREDICTIONS_FILE,
     "predictions_compare.npz",
 )
@@ -134,14 +145,29 @@ def build_report(
     compare_label: str = "compare",
     train_set: str = "S-train",
     command: str | None = None,
+    suite: Suite | str | None = None,
+    severities: Sequence[int] | None = None,
+    baseline: str | os.PathLike[str] | dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Build the JSON document of a benchmark (what ``report.json`` holds).
 
     Top-level ``rows``, ``summary``, ``timing``, ``source``, ``settings`` and ``thresholds``
     describe the model; ``compare`` holds the same for the second model and ``difference``
     the per-row ``compare - model`` differences; ``published`` the paper's figures when the
-    data is STB and a model is a PoseNet.
+    data is STB and a model is a PoseNet. With ``suite``, ``suite`` (and ``compare.suite``)
+    holds the corruption x severity tables, mPC and rPC
+    (:func:`~keypoint_corrupt.benchmark.suite_report.suite_section`), and with ``baseline`` (a
+    ``report.json`` of the same suite, its folder or its loaded document) ``suite.baseline``
+    holds mCE against it.
+
+    Raises
+    ------
+    ValueError
+        A suite row is missing from ``result``, or the baseline does not match
+        (:class:`~keypoint_corrupt.benchmark.suite_report.BaselineMismatchError`).
     """
+    if baseline is not None and suite is None:
+        raise ValueError("a baseline (mCE) needs a suite: pass suite=")
     doc: dict[str, Any] = {
         "format": REPORT_FORMAT,
         "format_version": 1,
@@ -162,6 +188,8 @@ def build_report(
             _difference(name, row.metrics, compare.rows[name].metrics, label, compare_label)
             for name, row in result.rows.items()
         ]
+    if suite is not None:
+        _add_suite(doc, result, compare, suite, severities, baseline)
     cols = published_columns([result] + ([compare] if compare is not None else []), train_set)
     if cols:
         doc["published"] = {
@@ -171,6 +199,100 @@ def build_report(
             "table_i": {variant: dict(pub.TABLE_I[variant]) for variant, _ in cols},
         }
     return _json_safe(doc)
+
+
+def load_baseline(path: str | os.PathLike[str]) -> tuple[dict[str, Any], str]:
+    """Read a baseline for mCE: a suite benchmark's ``report.json`` (or the folder holding it).
+
+    Returns
+    -------
+    (dict, str)
+        The document and the file it was read from.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        No such file; not JSON; not a benchmark report; a report without a suite.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "report.json"
+    >>> _ = p.write_text('{"format": "keypoint-corrupt/benchmark-report", "suite": null}')
+    >>> load_baseline(p)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: .../report.json is a benchmark report without a suite (written without --suite); ...
+    """
+    file = Path(path)
+    if file.is_dir():
+        file = file / "report.json"
+    if not file.is_file():
+        raise FileNotFoundError(f"{file} not found (a report.json of 'keypoint-corrupt benchmark --suite')")
+    try:
+        doc = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"{file} is not a readable JSON report: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("format") != REPORT_FORMAT:
+        raise ValueError(f"{file} is not a benchmark report (no format {REPORT_FORMAT!r})")
+    if not isinstance(doc.get("suite"), dict):
+        raise ValueError(
+            f"{file} is a benchmark report without a suite (written without --suite); "
+            "mCE needs the baseline's corruption x severity table"
+        )
+    return doc, str(file)
+
+
+def mce_from_reports(report: str | os.PathLike[str], baseline: str | os.PathLike[str]) -> dict[str, Any]:
+    """Compute the mCE of one suite report against another from the two ``report.json`` files alone.
+
+    Both reports carry every ``P_cs`` (``suite.metrics.auc.cells``), so this needs neither the
+    models nor the predictions. The result equals the ``suite.baseline`` section that
+    ``write_report(..., baseline=baseline)`` wrote.
+
+    Parameters
+    ----------
+    report, baseline : path
+        ``report.json`` files (or their folders) of ``benchmark --suite``, same suite and data.
+
+    Returns
+    -------
+    dict
+        :func:`~keypoint_corrupt.benchmark.suite_report.baseline_block`'s section (JSON form).
+
+    Raises
+    ------
+    ValueError
+        Either is not a suite report, or they do not match (suite, severities, PCK range, data).
+    """
+    doc, _ = load_baseline(report)
+    base, base_path = load_baseline(baseline)
+    check_baseline(doc["suite"], base["suite"], doc.get("source"), base.get("source"))
+    block: dict[str, Any] = _json_safe(baseline_block(doc["suite"], base, base_path))
+    return block
+
+
+def _add_suite(
+    doc: dict[str, Any],
+    result: BenchmarkResult,
+    compare: BenchmarkResult | None,
+    suite: Suite | str | dict[str, Any],
+    severities: Sequence[int] | None,
+    baseline: str | os.PathLike[str] | dict[str, Any] | None,
+) -> None:
+    """``doc["suite"]`` (and ``doc["compare"]["suite"]``), with mCE against ``baseline`` if given."""
+    base_doc, base_path = (None, None)
+    if isinstance(baseline, dict):
+        base_doc = baseline
+    elif baseline is not None:
+        base_doc, base_path = load_baseline(baseline)
+    parts = [(doc, result)] + ([(doc["compare"], compare)] if compare is not None else [])
+    for part, res in parts:
+        section = _json_safe(suite_section(suite, res.rows, severities))
+        if base_doc is not None:
+            check_baseline(section, base_doc["suite"], res.source, base_doc.get("source"))
+            section["baseline"] = baseline_block(section, base_doc, base_path)
+        part["suite"] = section
 
 
 def _difference(name: str, mine: Any, other: Any, label: str, other_label: str) -> dict[str, Any]:
@@ -197,13 +319,14 @@ def _json_safe(obj: Any) -> Any:
     return obj
 
 
-def render_markdown(doc: dict[str, Any]) -> str:
-    """Render ``report.md`` from :func:`build_report`'s document."""
+def _head_lines(doc: dict[str, Any], comp: dict[str, Any] | None) -> list[str]:
+    """Return the title and the opening list of ``report.md``: data, models, misses, command."""
     label = doc["label"]
-    comp = doc.get("compare")
-    published = doc.get("published")
     src = doc["source"]
-    lines = [f"# Robustness benchmark: {label}" + (f" vs {comp['label']}" if comp else ""), ""]
+    title = f"# Robustness benchmark: {label}" + (f" vs {comp['label']}" if comp else "")
+    if doc.get("suite"):
+        title += f", suite {doc['suite']['name']}"
+    lines = [title, ""]
     data = src.get("dataset") or "?"
     where = src.get("root") or src.get("annotation_file") or ""
     desc = f"{data} {src.get('split', '')}".strip()
@@ -222,6 +345,19 @@ def render_markdown(doc: dict[str, Any]) -> str:
         lines.append(f"- command: `{doc['command']}`")
     lines.append(f"- keypoint-corrupt {doc['package_version']}, {doc['created']}")
     lines.append("")
+    return lines
+
+
+def render_markdown(doc: dict[str, Any]) -> str:
+    """Render ``report.md`` from :func:`build_report`'s document."""
+    label = doc["label"]
+    comp = doc.get("compare")
+    published = doc.get("published")
+    src = doc["source"]
+    lines = _head_lines(doc, comp)
+    if doc.get("suite"):
+        parts = [(label, doc["suite"])] + ([(comp["label"], comp["suite"])] if comp else [])
+        lines += suite_markdown(parts, src)
 
     lines.append("## Per configuration (Table II layout)")
     lines.append("")
@@ -281,6 +417,8 @@ def render_markdown(doc: dict[str, Any]) -> str:
     lines.append("  `report.json` (everything, with per-joint figures)")
     lines.append("- `pck_curves.png` (one PCK curve per configuration),")
     lines.append("  `examples.png` (predictions over a few images of each row)")
+    if doc.get("suite"):
+        lines.append("- `severity_curves.png` (AUC and mean EPE against severity, one line per corruption)")
     lines.append(
         f"- `{PREDICTIONS_FILE}`" + (f", `{COMPARE_PREDICTIONS_FILE}`" if comp else "") + " (the raw"
     )
@@ -306,6 +444,11 @@ def _summary_section(doc: dict[str, Any], comp: dict[str, Any] | None) -> list[s
         "rPC: share of clean performance kept (COCO-C / MPII-C): "
         "mPC / clean for AUC, clean / mPC for the EPEs, so 1 = unaffected and 0.5 = error doubled."
     )
+    if doc.get("suite"):
+        lines.append(
+            "This is the plain mean over configurations; the suite's mPC above weighs each corruption "
+            "the same, so the two differ where corruptions have unequal numbers of severities."
+        )
     lines.append("")
     head = ["metric"]
     for name, _ in parts:
@@ -384,6 +527,9 @@ def write_csv(doc: dict[str, Any], path: str | os.PathLike[str]) -> Path:
         head += [f"compare_{k}" for k in (*_METRICS, *_DETECTION)] + [f"diff_{k}" for k in _METRICS]
     if published:
         head += [f"published_{v}_{k}" for v in published["rows"] for k in _METRICS]
+    cell_of = _suite_cells(doc.get("suite"))
+    if cell_of:
+        head += ["suite_corruption", "suite_severity"]
     head.append("notes")
     comp_rows = {r["name"]: r for r in comp["rows"]} if comp else {}
     diffs = {d["name"]: d for d in doc["difference"] or []}
@@ -406,8 +552,17 @@ def write_csv(doc: dict[str, Any], path: str | os.PathLike[str]) -> Path:
                 for figures in published["rows"].values():
                     p = figures.get(name)
                     cells += [_csv(p[k]) if p else "" for k in _METRICS]
+            if cell_of:
+                cells += list(cell_of.get(name, ("clean", "") if name == "standard" else ("", "")))
             writer.writerow([*cells, "; ".join(notes)])
     return path
+
+
+def _suite_cells(section: dict[str, Any] | None) -> dict[str, tuple[str, str]]:
+    """Map each configuration of a suite section's table to its (corruption, severity); {} without."""
+    if not section:
+        return {}
+    return {cfg: (c, s) for c, row in section["table"].items() for s, cfg in row.items()}
 
 
 def _csv(value: Any) -> str:
@@ -500,11 +655,17 @@ def write_report(
     train_set: str = "S-train",
     command: str | None = None,
     plots: bool = True,
+    suite: Suite | str | None = None,
+    severities: Sequence[int] | None = None,
+    baseline: str | os.PathLike[str] | dict[str, Any] | None = None,
 ) -> dict[str, Path]:
-    """Write ``report.md``, ``report.csv``, ``report.json``, ``predictions.npz`` and the two figures.
+    """Write ``report.md``, ``report.csv``, ``report.json``, ``predictions.npz`` and the figures.
 
     ``predictions.npz`` (``predictions_compare.npz`` for ``compare``) keeps the raw predictions of
     every row, so that :func:`~keypoint_corrupt.benchmark.recompute` rebuilds every number.
+    With ``suite``, the report opens with the suite's corruption x severity tables, mPC and rPC
+    (and mCE against ``baseline``), the archive records the suite, and ``severity_curves.png``
+    plots performance against severity.
 
     Parameters
     ----------
@@ -522,7 +683,16 @@ def write_report(
     command : str, optional
         The command line, recorded in the report.
     plots : bool
-        Write ``pck_curves.png`` and ``examples.png``.
+        Write ``pck_curves.png`` and ``examples.png`` (and ``severity_curves.png`` with a suite).
+    suite : Suite or str, optional
+        Arrange the rows as this suite's table (``result`` must hold ``standard`` and every
+        configuration of ``suite.configs(severities)``).
+    severities : sequence of int, optional
+        The severities benchmarked (default: all of the suite's).
+    baseline : path or dict, optional
+        A ``report.json`` of the same suite for another model (or its folder, or the loaded
+        document): mCE against it. Checked (suite, severities, PCK range, data) before
+        anything is written.
 
     Returns
     -------
@@ -533,6 +703,9 @@ def write_report(
     ------
     NotADirectoryError, FileExistsError
         From :func:`check_output_dir`, before anything is written.
+    ValueError
+        From :func:`build_report` (a suite row missing, a baseline that does not match),
+        before anything is written.
 
     Examples
     --------
@@ -545,7 +718,6 @@ def write_report(
     ['csv', 'json', 'md', 'predictions']
     """
     out = check_output_dir(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     doc = build_report(
         result,
         label=label,
@@ -553,18 +725,23 @@ def write_report(
         compare_label=compare_label,
         train_set=train_set,
         command=command,
+        suite=suite,
+        severities=severities,
+        baseline=baseline,
     )
+    spec = suite_spec(suite, severities) if suite is not None else None
+    out.mkdir(parents=True, exist_ok=True)
     files: dict[str, Path] = {}
     files["json"] = out / "report.json"
     files["json"].write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     files["csv"] = write_csv(doc, out / "report.csv")
     files["md"] = out / "report.md"
     files["md"].write_text(render_markdown(doc), encoding="utf-8")
-    files["predictions"] = save_predictions(result, out / PREDICTIONS_FILE)
+    files["predictions"] = save_predictions(result, out / PREDICTIONS_FILE, suite=spec)
     if compare is not None:
-        files["predictions_compare"] = save_predictions(compare, out / COMPARE_PREDICTIONS_FILE)
+        files["predictions_compare"] = save_predictions(compare, out / COMPARE_PREDICTIONS_FILE, suite=spec)
     if plots:
-        from keypoint_corrupt.benchmark.plots import plot_examples, plot_pck_curves
+        from keypoint_corrupt.benchmark.plots import plot_examples, plot_pck_curves, plot_severity_curves
 
         models = [(label, result)] + ([(compare_label, compare)] if compare is not None else [])
         files["pck_curves"] = plot_pck_curves(models, out / "pck_curves.png")
@@ -574,4 +751,9 @@ def write_report(
         files["examples"] = plot_examples(
             result.examples, out / "examples.png", other, labels=(label, compare_label)
         )
+        if doc.get("suite"):
+            sections = [(label, doc["suite"])] + (
+                [(compare_label, doc["compare"]["suite"])] if compare else []
+            )
+            files["severity_curves"] = plot_severity_curves(sections, out / "severity_curves.png")
     return files

@@ -163,6 +163,10 @@ def find_materialized_root(path: str | os.PathLike[str], split: str | None = Non
 class MaterializedSource:
     """Read the rows back from a materialised output (``O/<split>/<config>/annotations.json``).
 
+    An output written for a suite (``materialize --suite``) holds each configuration in
+    ``O/<split>/<corruption>/<severity>/``; its manifest's ``configs`` records name the
+    configuration of each such folder, and the rows keep the configuration names.
+
     Parameters
     ----------
     path : path
@@ -186,13 +190,11 @@ class MaterializedSource:
     ) -> None:
         self.split_dir, self.split = find_materialized_root(path, split)
         self.root = self.split_dir.parent
-        present = [
-            p.name
-            for p in self.split_dir.iterdir()
-            if p.is_dir() and (p / _ANNOTATIONS).is_file() and p.name != CLEAN
-        ]
+        self.manifest = _read_json(self.root / _MANIFEST) or {}
+        folders = _subset_folders(self.split_dir, self.manifest)
         order = {name: i for i, name in enumerate(CONFIGS)}
-        present.sort(key=lambda n: (order.get(n, len(order)), n))
+        recorded = {name: i for i, name in enumerate(folders)}
+        present = sorted(folders, key=lambda n: (order.get(n, len(order)), recorded[n], n))
         if configs is None:
             configs = present
         missing = [c for c in configs if c not in present]
@@ -202,12 +204,11 @@ class MaterializedSource:
                 f"it holds: {', '.join(present) or 'none'}"
             )
         self.configs = tuple(configs)
-        self.manifest = _read_json(self.root / _MANIFEST) or {}
         self.groups: list[tuple[str, int]] = []
         self._sets: list[tuple[CocoKeypoints, list[str]]] = []
         names = ([STANDARD] if standard else []) + list(self.configs)
         for name in names:
-            folder = self.split_dir / (CLEAN if name == STANDARD else name)
+            folder = self.split_dir / CLEAN if name == STANDARD else folders[name]
             if not (folder / _ANNOTATIONS).is_file():
                 raise ValueError(f"{folder / _ANNOTATIONS} not found (the clean split's annotations)")
             coco = CocoKeypoints(folder / _ANNOTATIONS)
@@ -241,7 +242,29 @@ class MaterializedSource:
         }
         if dataset.get("bundled"):
             info["bundled"] = True
+        if self.manifest.get("suite"):
+            info["suite"] = self.manifest["suite"]
         return info
+
+
+def _subset_folders(split_dir: Path, manifest: dict[str, Any]) -> dict[str, Path]:
+    """Map each configuration to its folder: ``<config>/``, or a suite's ``<corruption>/<severity>/``.
+
+    The suite folders are those the manifest's ``configs`` records place (in its order).
+    """
+    found: dict[str, Path] = {}
+    for record in manifest.get("configs") or []:
+        if not isinstance(record, dict):
+            continue
+        name, corruption, severity = record.get("name"), record.get("corruption"), record.get("severity")
+        if isinstance(name, str) and isinstance(corruption, str) and type(severity) is int:
+            folder = split_dir / corruption / str(severity)
+            if (folder / _ANNOTATIONS).is_file():
+                found[name] = folder
+    for p in sorted(split_dir.iterdir()):
+        if p.is_dir() and p.name != CLEAN and (p / _ANNOTATIONS).is_file():
+            found.setdefault(p.name, p)
+    return found
 
 
 def check_materialized_images(coco: CocoKeypoints, root: str | os.PathLike[str]) -> None:

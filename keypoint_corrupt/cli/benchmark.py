@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from keypoint_corrupt._model_names import MODEL_NAMES
+from keypoint_corrupt.cli.data import add_suite_options
 from keypoint_corrupt.cli.main import COMMANDS, CliError
 from keypoint_corrupt.cli.options import DATA_HELP
 
@@ -38,6 +39,13 @@ EXAMPLES = """examples:
   # read back a materialised output instead of corrupting on the fly (same numbers)
   keypoint-corrupt benchmark --weights dense.pt --data corrupted_out/ --split val
 
+  # a corruption suite: rows corruption, columns severity (+ clean); mPC, rPC; severity_curves.png
+  keypoint-corrupt benchmark --predict mypkg.pose:predict --suite costa2021 --out reports/mine
+
+  # ... and Hendrycks' mCE against another model's report of the same suite and data
+  keypoint-corrupt benchmark --weights dense.pt --suite costa2021 --severities 1-3 \\
+      --baseline reports/mine/report.json --out reports/dense
+
   # Table I: batch-1 latency and large-batch throughput of dense, depthwise and NerPE
   keypoint-corrupt benchmark --speed --device cuda --precision bf16 --compile
 
@@ -45,6 +53,9 @@ EXAMPLES = """examples:
 its image folder) or a 'keypoint-corrupt materialize' output; default: the bundled sample.
 --predict path/file.py:NAME imports the file with its folder first on sys.path (for its sibling
 modules). An error inside predict is one line and exit code 1; --debug prints the traceback.
+--suite S benchmarks every (corruption, severity) configuration of suite S (see
+'keypoint-corrupt list --suite S'); --baseline is checked against it (suite, severities, PCK
+range, data) before any work, and again on the evaluated samples before the report is written.
 --out is checked before any work: a new folder, or one whose report files (if any) are an
 earlier benchmark's, which are replaced; any other file of those names is never overwritten.
 """
@@ -56,8 +67,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=COMMANDS["benchmark"][1],
         description="Evaluate a keypoint model on the clean split and on each corruption configuration "
         "(mean / median EPE and PCK AUC as hand3d computes them, mPC and rPC), and write report.md, "
-        "report.csv, report.json, pck_curves.png and examples.png. With --speed, measure inference "
-        "speed instead (Table I).",
+        "report.csv, report.json, pck_curves.png and examples.png. With --suite, also the corruption x "
+        "severity tables, mPC, rPC, mCE against --baseline and severity_curves.png. With --speed, "
+        "measure inference speed instead (Table I).",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -110,8 +122,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="configurations: all or a comma-separated list (default: the eleven; for a "
         "materialised output, those it holds)",
     )
+    add_suite_options(d)
     d.add_argument(
-        "--fraction", type=float, default=0.2, help="share corrupted per configuration (default 0.2)"
+        "--baseline",
+        metavar="REPORT",
+        help="with --suite: report.json (or its folder) of this command for another model on the same "
+        "suite, severities and data; the report adds Hendrycks' mCE against it",
+    )
+    d.add_argument(
+        "--fraction",
+        type=float,
+        default=None,
+        help="share corrupted per configuration (default 0.2; with --suite 1.0, every image in every "
+        "cell, as COCO-C and 'materialize --suite')",
     )
     d.add_argument("--seed", type=int, default=0, help="seed of the subsets and the noise (default 0)")
     r = p.add_argument_group("runtime")
@@ -149,7 +172,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="published protocol shown alongside on STB (default: the checkpoint's, else S-train)",
     )
     o.add_argument("--examples", type=int, default=1, help="images per row in examples.png (default 1)")
-    o.add_argument("--no-plots", action="store_true", help="skip pck_curves.png and examples.png")
+    o.add_argument(
+        "--no-plots",
+        action="store_true",
+        help="skip pck_curves.png and examples.png (and severity_curves.png)",
+    )
     o.add_argument("--no-progress", action="store_true", help="no progress bars")
     o.add_argument(
         "--debug", action="store_true", help="print the full traceback of an error, not only one line"
@@ -222,16 +249,50 @@ def _check_args(args: argparse.Namespace) -> None:
         raise CliError("--crop-size and --image-size must be multiples of 8")
     if args.workers is not None and args.workers < 0:
         raise CliError("--workers must be >= 0")
-    if not 0.0 < args.fraction <= 1.0:
+    if args.fraction is not None and not 0.0 < args.fraction <= 1.0:
         raise CliError("--fraction must be in (0, 1]")
     if args.examples < 0:
         raise CliError("--examples must be >= 0")
     for given, flag in ((args.predict_arg, "--predict"), (args.compare_predict_arg, "--compare-predict")):
         if given and not getattr(args, flag[2:].replace("-", "_")):
             raise CliError(f"{flag}-arg needs {flag}")
-    from keypoint_corrupt.cli.data import parse_configs
+    _check_suite_args(args)
 
+
+def _check_suite_args(args: argparse.Namespace) -> None:
+    """Read --configs, or --suite / --severities (args.suite_object, suite_configs, ...); --baseline."""
+    from keypoint_corrupt.cli.data import configs_from_suite, parse_configs
+
+    if args.speed and (args.suite or args.baseline):
+        raise CliError("--suite and --baseline apply to the accuracy benchmark, not to --speed")
+    args.suite_object, args.suite_configs = configs_from_suite(args)  # before --configs is parsed
     args.configs = parse_configs(args.configs)
+    if args.baseline and args.suite_object is None:
+        raise CliError(f"--baseline {args.baseline} needs --suite NAME (mCE compares suite reports)")
+    args.suite_severities = None
+    # Kept apart from args.fraction, from which the report's command line is rebuilt.
+    args.subset_fraction = args.fraction if args.fraction is not None else 0.2 if args.suite is None else 1.0
+    if args.suite_object is not None and args.severities:
+        from keypoint_corrupt.suites import parse_severities
+
+        args.suite_severities = parse_severities(args.severities)  # checked by configs_from_suite
+    if args.baseline:
+        _check_baseline_early(args)
+
+
+def _check_baseline_early(args: argparse.Namespace) -> None:
+    """Refuse a --baseline of another suite, severities or PCK range before loading the model."""
+    from keypoint_corrupt.benchmark.report import load_baseline
+    from keypoint_corrupt.benchmark.suite_report import check_baseline, suite_header
+    from keypoint_corrupt.metrics import PCK_THRESHOLDS
+
+    try:
+        doc, _ = load_baseline(args.baseline)
+        # The data (a materialised output records its own fraction and seed) are compared later,
+        # on the samples evaluated, before the report is written.
+        check_baseline(suite_header(args.suite_object, args.suite_severities, PCK_THRESHOLDS), doc["suite"])
+    except (OSError, ValueError) as exc:
+        raise CliError(f"--baseline {args.baseline}: {exc}") from None
 
 
 def _check_out(args: argparse.Namespace) -> Path | None:
@@ -347,10 +408,12 @@ def _run_benchmark(args: argparse.Namespace) -> int:
 
     dataset, materialized = open_data(args.data, args.images, args.split or "val", schema=args.schema)
     configs = args.configs if args.configs else (None if materialized else CONFIGS)
+    if args.suite_configs is not None:
+        configs = args.suite_configs
     workers = _default_workers(args.device) if args.workers is None else args.workers
     options = {
         "configs": configs,
-        "fraction": args.fraction,
+        "fraction": args.subset_fraction,
         "seed": args.seed,
         "batch_size": args.batch_size,
         "split": args.split if materialized else None,
@@ -361,7 +424,8 @@ def _run_benchmark(args: argparse.Namespace) -> int:
     }
     if not materialized and configs:
         total = len(dataset)
-        _warn_few_images(round(args.fraction * total), f"at --fraction {args.fraction:g}", total)
+        fraction = args.subset_fraction
+        _warn_few_images(round(fraction * total), f"at --fraction {fraction:g}", total)
     result = _evaluate(args, evaluate, predict, label, dataset, options)
     if result is None:
         return 1
@@ -390,10 +454,17 @@ def _run_benchmark(args: argparse.Namespace) -> int:
             train_set=train_set,
             command=_command_line(args),
             plots=not args.no_plots,
+            suite=args.suite_object,
+            severities=args.suite_severities,
+            baseline=args.baseline,
         )
     except OSError as exc:  # the folder changed since the check, or a failed write (disk full)
         raise CliError(f"cannot write the report in {out}: {exc}") from None
+    except ValueError as exc:  # the baseline's samples differ from these (checked before writing)
+        raise CliError(f"--baseline {args.baseline}: {exc}") from None
     _print_rows(result, other, label, compare_label)
+    if args.suite_object is not None:
+        _print_suite(files["json"], label, compare_label)
     t = result.timing
     print(
         f"{t['images']} images in {t['seconds']:.1f} s ({t['images_per_second']:.1f} images/s, "
@@ -470,6 +541,38 @@ def _print_rows(result: Any, other: Any, label: str, compare_label: str) -> None
         notes.update({f"{label}: {key}": why for key, why in s.reasons.items()})
     for where, why in notes.items():  # every "-" above, explained
         print(f"  - {where}: {why}")
+
+
+def _print_suite(report: Path, label: str, compare_label: str) -> None:
+    """The suite's mPC and rPC (AUC and mean EPE), and mCE against the baseline, per model."""
+    import json
+
+    doc = json.loads(report.read_text(encoding="utf-8"))
+    parts = [(label, doc["suite"])]
+    if doc.get("compare"):
+        parts.append((compare_label, doc["compare"]["suite"]))
+    for who, sec in parts:
+        figures = []
+        notes = {}
+        for metric, name in (("auc", "AUC"), ("mean_epe", "mean EPE")):
+            m = sec["metrics"][metric]
+            figures.append(f"{name} mPC {_num(_nan(m['mPC']))}, rPC {_num(_nan(m['rPC']))}")
+            notes.update({f"{name} {k}": m["reasons"][k] for k in ("mPC", "rPC") if k in m["reasons"]})
+        line = f"suite {sec['name']} ({who}): " + "; ".join(figures)
+        base = sec.get("baseline")
+        if base:
+            line += (
+                f"; vs {base['label']}: mCE {_num(_nan(base['mCE']))}, "
+                f"relative mCE {_num(_nan(base['relative_mCE']))}"
+            )
+            notes.update({k: base["reasons"][k] for k in ("mCE", "relative_mCE") if k in base["reasons"]})
+        print(line)
+        for key, why in notes.items():  # every "-" above, explained
+            print(f"  - {who}, {key}: {why}")
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else float(value)
 
 
 def _num(value: float, width: int = 0) -> str:
