@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import io
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -223,17 +224,62 @@ def test_pixelate_follows_pillows_pass_order_on_tall_images():
     np.testing.assert_array_equal(ic.pixelate(wide, 2), _pillow_pixelate(wide, 2))
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
-def test_pixelate_enlarges_like_pillow_without_opencv_too(monkeypatch, dtype):
-    # OpenCV's INTER_NEAREST_EXACT is used only where it picks Pillow's pixels; the NumPy
-    # fallback must give the same image.
-    image = _rgb("mpii_odd") if dtype == np.uint8 else (_rgb("mpii_odd") / 255.0).astype(np.float32)
-    with_opencv = [ic.pixelate(image, severity) for severity in range(1, 6)]
-    monkeypatch.setattr(digital, "_opencv_agrees", lambda out_size, in_size: False)
+def _pillow_pixelate_float(image: np.ndarray, severity: int) -> np.ndarray:
+    """Pillow's BOX then NEAREST on each channel as a float32 ("F") image: float weights, no rounding."""
+    factor = PARAMS["pixelate"][severity - 1]
+    height, width = image.shape[:2]
+    channels = []
+    for channel in np.moveaxis(image, 2, 0):
+        small = Image.fromarray(np.ascontiguousarray(channel)).resize(
+            (int(width * factor), int(height * factor)), Image.BOX
+        )
+        channels.append(np.asarray(small.resize((width, height), Image.NEAREST)))
+    return np.stack(channels, axis=2)
+
+
+@pytest.mark.parametrize("image_name", ["mpii_odd", "coco_tall"])
+def test_float_pixelate_is_pillows_float_box_then_nearest(image_name):
+    # Pillow's float mode weighs each input 1/n in float64; ours divides a float32 sum by n.
+    image = (_rgb(image_name) / 255.0).astype(np.float32)
     for severity in range(1, 6):
-        np.testing.assert_array_equal(ic.pixelate(image, severity), with_opencv[severity - 1])
-    if dtype == np.uint8:
-        np.testing.assert_array_equal(with_opencv[2], _pillow_pixelate(image, 3))
+        np.testing.assert_allclose(
+            ic.pixelate(image, severity), _pillow_pixelate_float(image, severity), rtol=0, atol=1e-6
+        )
+
+
+def test_pixelate_work_arrays_carry_nothing_from_one_call_to_the_next(monkeypatch):
+    # The passes run in work arrays kept per thread between calls. A smaller, taller, float or
+    # grey image after a larger one must not see what the larger one left behind; with no
+    # array kept (as for images past the size limit) every result must be the same.
+    calls = [("stb", 1), ("coco_tiny", 5), ("coco_tall", 2), ("rhd", 4), ("mpii_odd", 3), ("stb_224", 2)]
+    kept = []
+    for image_name, severity in calls:
+        image = _rgb(image_name)
+        out = ic.pixelate(image, severity)
+        if PILLOW_13 or image_name != "coco_tall":
+            np.testing.assert_array_equal(out, _pillow_pixelate(image, severity))
+        as_float = (image / 255.0).astype(np.float32)
+        kept.append((out, ic.pixelate(as_float, severity), ic.pixelate(image[:, :, 1], severity)))
+    monkeypatch.setattr(digital, "_SCRATCH_MAX_BYTES", 0)
+    for (image_name, severity), (out, out_float, out_grey) in zip(calls, kept, strict=True):
+        image = _rgb(image_name)
+        np.testing.assert_array_equal(ic.pixelate(image, severity), out)
+        np.testing.assert_array_equal(ic.pixelate((image / 255.0).astype(np.float32), severity), out_float)
+        np.testing.assert_array_equal(ic.pixelate(image[:, :, 1], severity), out_grey)
+
+
+def test_pixelate_gives_the_same_images_from_many_threads():
+    # The work arrays are per thread and the compiled loop releases the GIL: threads running
+    # at once must not write into each other's arrays.
+    jobs = [
+        (_rgb(name), severity) for name in ("stb", "coco_tall", "mpii_odd", "rhd") for severity in (1, 3, 5)
+    ]
+    expected = [ic.pixelate(image, severity) for image, severity in jobs]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for _ in range(20):
+            results = list(pool.map(lambda job: ic.pixelate(*job), jobs))
+            for got, want in zip(results, expected, strict=True):
+                np.testing.assert_array_equal(got, want)
 
 
 def test_pixelate_of_images_too_small_to_shrink_keeps_one_pixel():

@@ -1,14 +1,15 @@
-"""ImageNet-C's digital corruptions: pixelate and JPEG compression, bit-exact, through OpenCV and NumPy.
+"""ImageNet-C's digital corruptions: pixelate and JPEG compression, bit-exact with imagecorruptions.
 
 imagecorruptions runs both through Pillow. ``pixelate`` shrinks the image with Pillow's BOX
 filter and enlarges it back with NEAREST; OpenCV's ``INTER_AREA`` is a different filter
 (fractional pixel weights, one rounding instead of Pillow's two), so Pillow's resampling is
-reproduced here: its box weights and 22-bit fixed-point rounding, one axis at a time in
+reproduced here: its box windows and 22-bit fixed-point rounding, one axis at a time in
 Pillow's order, and its nearest-neighbour source positions, all computed with Pillow's own
-floating-point steps (OpenCV's ``INTER_NEAREST_EXACT`` picks the same pixels and does the
-enlargement where a check says so). ``jpeg_compression`` encodes with OpenCV, which wraps the same
-libjpeg-turbo with the same defaults as Pillow (baseline, 4:2:0 chroma subsampling, the
-standard quantisation tables scaled by ``quality``); the files come out byte-identical.
+floating-point steps. Shrinking and enlarging along one axis leave the other axis alone, so
+each axis is shrunk and enlarged back in one compiled pass over whole rows (numba), the
+columns through two OpenCV transposes. ``jpeg_compression`` encodes with OpenCV, which wraps
+the same libjpeg-turbo with the same defaults as Pillow (baseline, 4:2:0 chroma subsampling,
+the standard quantisation tables scaled by ``quality``); the files come out byte-identical.
 
 Float32 images are pixelated without rounding (box means in float32); JPEG needs 8-bit
 samples, so float images are rounded to the nearest level before encoding.
@@ -27,7 +28,9 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any
+import threading
+from collections.abc import Callable
+from typing import Any, NamedTuple, cast
 
 import cv2
 import numpy as np
@@ -46,101 +49,49 @@ from keypoint_corrupt.functional.imagenet_c.params import PARAMS
 __all__ = ["jpeg_compression", "pixelate"]
 
 _PRECISION_BITS = 22  # Pillow's fixed point for 8-bit resampling: 32 - 8 - 2
+#: Work arrays up to this size are kept per thread and reused: the page faults of fresh ones
+#: cost more than the resampling itself. Larger ones are allocated per call.
+_SCRATCH_MAX_BYTES = 16 << 20
+_scratch_space = threading.local()
 
 
-@functools.lru_cache(maxsize=32)
-def _box_taps(in_size: int, out_size: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+class _AxisPlan(NamedTuple):
+    """Pillow's BOX reduction and NEAREST enlargement along one axis, as index arrays.
+
+    Output pixel ``r`` of the enlarged axis shows reduced pixel ``i = nearest[r]``, the mean
+    of the ``taps[i]`` inputs from ``first[i]``: for uint8 Pillow's ``(sum * weight[i] +
+    2**21) >> 22``, for float ``sum / divisor[i]``.
+    """
+
+    first: npt.NDArray[np.intp]
+    taps: npt.NDArray[np.intp]
+    weight: npt.NDArray[np.int32]
+    divisor: npt.NDArray[np.float32]
+    nearest: npt.NDArray[np.intp]
+
+
+def _box_windows(in_size: int, out_size: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
     """Pillow's BOX reduction along one axis (its ``precompute_coeffs``, box filter).
 
-    Returns ``(taps, counts)``: ``taps[t, i]`` is the ``t``-th input index averaged into
-    output ``i``, or -1 past its ``counts[i]`` inputs (every weight of a box is 1 before
-    normalisation, so an output is the mean of its inputs).
+    Returns ``(first, count)``: output ``i`` averages inputs ``first[i]`` to
+    ``first[i] + count[i] - 1`` (a box weighs each of its inputs 1 before normalisation, and
+    the inputs inside it are consecutive).
     """
     scale = in_size / out_size
     support = 0.5 * max(scale, 1.0)
     inverse = 1.0 / max(scale, 1.0)
     centre = (np.arange(out_size) + 0.5) * scale
-    first = np.maximum((centre - support + 0.5).astype(np.intp), 0)
-    width = np.minimum((centre + support + 0.5).astype(np.intp), in_size) - first
+    start = np.maximum((centre - support + 0.5).astype(np.intp), 0)
+    width = np.minimum((centre + support + 0.5).astype(np.intp), in_size) - start
     offsets = np.arange(math.ceil(support) * 2 + 1)
-    position = first[:, None] + offsets
     # Pillow's box is 1 on (-0.5, 0.5]: evaluate it as Pillow does, ((x + xmin) - center + 0.5) * ss.
-    arg = (position - centre[:, None] + 0.5) * inverse
+    arg = (start[:, None] + offsets - centre[:, None] + 0.5) * inverse
     inside = (arg > -0.5) & (arg <= 0.5) & (offsets < width[:, None])
-    counts = inside.sum(axis=1)
-    # Stable sort moves each row's inputs to the front, in order.
-    order = np.argsort(~inside, axis=1, kind="stable")[:, : counts.max()]
-    taps = np.where(
-        np.take_along_axis(inside, order, axis=1), np.take_along_axis(position, order, axis=1), -1
-    )
-    return np.ascontiguousarray(taps.T), counts
+    count = inside.sum(axis=1)
+    first = np.where(count > 0, start + inside.argmax(axis=1), 0)
+    return first.astype(np.intp), count.astype(np.intp)
 
 
-@functools.lru_cache(maxsize=8)
-def _mean_table(max_count: int) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint16]]:
-    """Pillow's rounded mean of ``n`` uint8 values from their sum: ``table[base[n] + sum]``.
-
-    Pillow normalises the weights (``1 / n`` each) to 22-bit integers and rounds
-    ``(sum * weight + 2**21) >> 22``, clipped to 255.
-    """
-    base = np.zeros(max_count + 1, np.uint16)
-    parts = [np.zeros(1, np.uint8)]  # n = 0 (no input) gives 0
-    for n in range(1, max_count + 1):
-        base[n] = base[n - 1] + 255 * (n - 1) + 1
-        weight = int(0.5 + (1.0 / n) * (1 << _PRECISION_BITS))
-        sums = np.arange(255 * n + 1, dtype=np.int64)
-        rounded = (sums * weight + (1 << (_PRECISION_BITS - 1))) >> _PRECISION_BITS
-        parts.append(np.minimum(rounded, 255).astype(np.uint8))
-    return np.concatenate(parts), base
-
-
-def _transposed(image: ImageArray, pad: bool = False) -> ImageArray:
-    """Swap rows and columns (whole pixels, via OpenCV); ``pad`` appends one row of zeros."""
-    swapped = np.empty((image.shape[1] + int(pad), image.shape[0], image.shape[2]), image.dtype)
-    swapped[image.shape[1] :] = 0
-    cv2.transpose(np.ascontiguousarray(image), dst=swapped[: image.shape[1]])
-    return swapped
-
-
-def _box_rows(padded: ImageArray, out_size: int) -> ImageArray:
-    """Shrink ``padded[:-1]`` vertically to ``out_size`` rows with Pillow's BOX filter.
-
-    The last row of ``padded`` is zeros, the input of the missing taps (index -1). Rows are
-    gathered whole, which is fast; the horizontal pass runs on the transposed image.
-    """
-    taps, counts = _box_taps(padded.shape[0] - 1, out_size)
-    tap_rows = padded.take(taps[0], axis=0)
-    total: npt.NDArray[Any] = tap_rows.astype(np.uint16 if padded.dtype == np.uint8 else np.float32)
-    for tap in taps[1:]:
-        total += padded.take(tap, axis=0, out=tap_rows)
-    rows = total.reshape(out_size, -1)
-    if padded.dtype != np.uint8:
-        rows /= np.maximum(counts, 1).astype(np.float32)[:, None]
-        return total
-    table, base = _mean_table(int(counts.max()))
-    rows += base[counts][:, None]
-    means: ImageArray = table.take(total)
-    return means
-
-
-def _box_shrink(image: ImageArray, out_width: int, out_height: int) -> ImageArray:
-    """Shrink ``image`` with Pillow's BOX filter, one axis after the other, in Pillow's order.
-
-    The passes round to 8 bits in between, so their order matters: Pillow 13 runs the vertical
-    one first when the height loses more than twice as many pixels as the width (earlier
-    releases always began with the horizontal one; the two differ by one level here and there
-    on images more than twice as tall as wide).
-    """
-    height_loss = image.shape[0] - out_height
-    if height_loss > 0 and height_loss > 2 * (image.shape[1] - out_width):
-        padded = np.concatenate([image, np.zeros_like(image[:1])])
-        columns = _box_rows(_transposed(_box_rows(padded, out_height), pad=True), out_width)
-        return _transposed(columns)
-    rows = _box_rows(_transposed(image, pad=True), out_width)
-    return _box_rows(_transposed(rows, pad=True), out_height)
-
-
-@functools.lru_cache(maxsize=64)
 def _nearest_sources(out_size: int, in_size: int) -> npt.NDArray[np.intp]:
     """Pillow's NEAREST source index per output pixel (its ``ImagingScaleAffine``).
 
@@ -153,29 +104,136 @@ def _nearest_sources(out_size: int, in_size: int) -> npt.NDArray[np.intp]:
 
 
 @functools.lru_cache(maxsize=64)
-def _opencv_agrees(out_size: int, in_size: int) -> bool:
-    """Whether OpenCV's ``INTER_NEAREST_EXACT`` picks Pillow's NEAREST sources (checked, not assumed)."""
-    if in_size > np.iinfo(np.uint16).max:
-        return False
-    index = np.arange(in_size, dtype=np.uint16)[None, :]
-    picked = cv2.resize(index, (out_size, 1), interpolation=cv2.INTER_NEAREST_EXACT)[0]
-    return bool(np.array_equal(picked, _nearest_sources(out_size, in_size)))
+def _axis_plan(size: int, reduced: int) -> _AxisPlan:
+    """Shrink ``size`` pixels to ``reduced`` with Pillow's BOX, then enlarge back with NEAREST."""
+    first, count = _box_windows(size, reduced)
+    if count.max() > 257:  # the uint16 sums of the compiled loop hold 257 x 255 at most
+        raise ValueError(f"pixelate cannot shrink {size} pixels to {reduced}: boxes over 257 pixels")
+    # Pillow normalises each of n weights 1/n to 22 bits: (int)(0.5 + 1/n * 2**22).
+    weight = [int(0.5 + (1.0 / n) * (1 << _PRECISION_BITS)) if n else 0 for n in count.tolist()]
+    return _AxisPlan(
+        first,
+        count,
+        np.array(weight, np.int32),
+        np.maximum(count, 1).astype(np.float32),
+        _nearest_sources(size, reduced),
+    )
 
 
-def _nearest_enlarge(small: ImageArray, height: int, width: int) -> ImageArray:
-    """Enlarge ``small`` to ``height`` x ``width`` as Pillow's NEAREST resize does."""
-    if _opencv_agrees(height, small.shape[0]) and _opencv_agrees(width, small.shape[1]):
-        enlarged: ImageArray = cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST_EXACT)
-        return enlarged.reshape(height, width, small.shape[2])
-    columns = _transposed(_transposed(small).take(_nearest_sources(width, small.shape[1]), axis=0))
-    rows: ImageArray = columns.take(_nearest_sources(height, small.shape[0]), axis=0)
-    return rows
+def _box_enlarge_rows(
+    src: npt.NDArray[Any],
+    plan_first: npt.NDArray[np.intp],
+    plan_taps: npt.NDArray[np.intp],
+    plan_weight: npt.NDArray[np.int32],
+    plan_divisor: npt.NDArray[np.float32],
+    plan_nearest: npt.NDArray[np.intp],
+    acc: npt.NDArray[Any],
+    out: npt.NDArray[Any],
+    fixed_point: bool,
+) -> None:
+    """Row ``r`` of ``out`` is box ``plan_nearest[r]`` of ``src``'s rows (see :class:`_AxisPlan`).
+
+    Compiled with numba (:func:`_compiled_box_enlarge_rows`). uint8 rows are summed in uint16
+    ``acc`` and rounded in int32 as Pillow does (``sum * weight`` stays below 2**31); float
+    rows are summed in ``acc`` of their dtype and divided. Each box is computed for the first
+    output row that shows it; the next ones copy that row.
+    """
+    length = src.shape[1]
+    half = np.int32(1 << (_PRECISION_BITS - 1))
+    for r in range(plan_nearest.shape[0]):
+        row_out = out[r]
+        box = plan_nearest[r]
+        if r > 0 and box == plan_nearest[r - 1]:
+            previous = out[r - 1]
+            for k in range(length):  # explicit loops: numba's slice assignment is far slower
+                row_out[k] = previous[k]
+            continue
+        for k in range(length):
+            acc[k] = 0
+        for t in range(plan_taps[box]):
+            row = src[plan_first[box] + t]
+            for k in range(length):
+                acc[k] += row[k]
+        if fixed_point:
+            weight = plan_weight[box]
+            for k in range(length):
+                row_out[k] = np.int32(np.int32(acc[k]) * weight + half) >> np.int32(_PRECISION_BITS)
+        else:
+            divisor = plan_divisor[box]
+            for k in range(length):
+                row_out[k] = acc[k] / divisor
+
+
+@functools.cache
+def _compiled_box_enlarge_rows() -> Callable[..., None]:
+    """:func:`_box_enlarge_rows` compiled (on first use; cached on disk across processes)."""
+    import numba  # a heavy import: deferred until pixelate is first called
+
+    return cast(Callable[..., None], numba.njit(cache=True, nogil=True)(_box_enlarge_rows))
+
+
+def _scratch(slot: int, shape: tuple[int, ...], dtype: np.dtype[Any]) -> npt.NDArray[Any]:
+    """Return a work array of ``shape``, reused across calls in this thread (uninitialised)."""
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes > _SCRATCH_MAX_BYTES:
+        return np.empty(shape, dtype)
+    buffers: list[npt.NDArray[np.uint8]] = getattr(_scratch_space, "buffers", [])
+    _scratch_space.buffers = buffers
+    while len(buffers) <= slot:
+        buffers.append(np.empty(0, np.uint8))
+    if buffers[slot].size < nbytes:
+        buffers[slot] = np.empty(nbytes, np.uint8)
+    return buffers[slot][:nbytes].view(dtype).reshape(shape)
+
+
+def _transpose(image: ImageArray, out: ImageArray) -> ImageArray:
+    """Swap rows and columns of ``image`` (whole pixels) into ``out``, via OpenCV."""
+    swapped: ImageArray = cv2.transpose(image, dst=out)
+    return swapped
+
+
+def _box_enlarge(image: ImageArray, plan: _AxisPlan, out: ImageArray) -> ImageArray:
+    """Box-reduce ``image`` along axis 0 and enlarge it back with nearest neighbour, into ``out``.
+
+    Along one axis the two steps leave the other alone, so Pillow's shrink-both-then-enlarge
+    is the same as shrink-and-enlarge one axis at a time; the other axis is reached by
+    transposing, which keeps every loop on whole contiguous rows.
+    """
+    rows = image.reshape(image.shape[0], -1)
+    fixed_point = image.dtype == np.uint8
+    acc = np.empty(rows.shape[1], np.uint16 if fixed_point else image.dtype)
+    _compiled_box_enlarge_rows()(rows, *plan, acc, out.reshape(out.shape[0], -1), fixed_point)
+    return out
+
+
+def _vertical_first(height: int, width: int, reduced_height: int, reduced_width: int) -> bool:
+    """Pillow 13's pass order: vertical first when the height loses over twice the width's pixels.
+
+    The passes round to 8 bits in between, so their order matters (earlier releases always
+    began with the horizontal one; the two differ by one level here and there on images more
+    than twice as tall as wide).
+    """
+    height_loss = height - reduced_height
+    return height_loss > 0 and height_loss > 2 * (width - reduced_width)
 
 
 def _pixelate_kernel(rgb: ImageArray, factor: float, draws: Draws) -> ImageArray:
-    height, width = rgb.shape[:2]
-    small = _box_shrink(rgb, max(1, int(width * factor)), max(1, int(height * factor)))
-    return _nearest_enlarge(small, height, width)
+    height, width, channels = rgb.shape
+    reduced_width, reduced_height = max(1, int(width * factor)), max(1, int(height * factor))
+    rows, columns = _axis_plan(height, reduced_height), _axis_plan(width, reduced_width)
+    upright, transposed = (height, width, channels), (width, height, channels)
+    # The result overwrites the kernel's own copy of the image once that is read (fresh pages
+    # cost more than the work); the steps in between use two reused work arrays, slots 0 and 1.
+    image = np.ascontiguousarray(rgb)
+    if _vertical_first(height, width, reduced_height, reduced_width):
+        done_rows = _box_enlarge(image, rows, _scratch(1, upright, image.dtype))
+        swapped = _transpose(done_rows, _scratch(0, transposed, image.dtype))
+        done = _box_enlarge(swapped, columns, _scratch(1, transposed, image.dtype))
+        return _transpose(done, image)
+    swapped = _transpose(image, _scratch(0, transposed, image.dtype))
+    done_columns = _box_enlarge(swapped, columns, _scratch(1, transposed, image.dtype))
+    upright_again = _transpose(done_columns, _scratch(0, upright, image.dtype))
+    return _box_enlarge(upright_again, rows, image)
 
 
 def _jpeg_kernel(rgb: ImageArray, quality: int, draws: Draws) -> ImageArray:
