@@ -473,6 +473,7 @@ def evaluate(
     examples: int = 1,
     progress: bool = False,
     schema: Any = None,
+    whole_images: bool = False,
 ) -> BenchmarkResult:
     """Benchmark a keypoint predictor on the clean split and under each corruption.
 
@@ -494,7 +495,8 @@ def evaluate(
         A split to corrupt on the fly (``STB(root, "val")``, ``CocoKeypoints(...)``), a
         ``CorruptedDataset`` (its base, configurations, fraction and seed), or the folder of
         a materialised output (``keypoint-corrupt materialize``), read back. Both give the
-        same numbers.
+        same numbers: the output read back equals streaming with its fraction and seed (and
+        ``whole_images=True`` for an output of ``materialize --suite``).
     configs : sequence of str or None
         Configurations (one row each), default the eleven. Reading a materialised output,
         the default (or ``None``) means every configuration the output holds.
@@ -523,7 +525,15 @@ def evaluate(
     schema : str or KeypointSchema, optional
         The dataset's joint schema; default ``dataset.schema`` when it has one. When it and
         the predictor's declared ``schema`` differ, predictions are reordered by joint name
-        (:func:`keypoint_corrupt.schema.remap`) before scoring.
+        (:func:`keypoint_corrupt.schema.remap`) before scoring. A materialised output's is
+        that of its annotation files (the source dataset's).
+    whole_images : bool
+        When streaming, corrupt whole images as ``materialize --suite`` does (``benchmark
+        --suite`` sets it): the subset is drawn over images, each image is corrupted once
+        with the generator of its id and every person's keypoints (a keypoint-aware
+        corruption sees them all), and each of its annotations is scored on it. Default: each
+        annotation's copy of its image separately, as ``materialize`` without a suite. The
+        same for a dataset of one sample per image (STB).
 
     Returns
     -------
@@ -550,7 +560,9 @@ def evaluate(
     True
     """
     _check_arguments(predict, batch_size, num_workers)
-    source = open_source(dataset, configs, fraction, seed, split=split, standard=standard)
+    source = open_source(
+        dataset, configs, fraction, seed, split=split, standard=standard, whole_images=whole_images
+    )
     if not source.groups:
         raise ValueError("nothing to evaluate: no configuration and standard=False")
     empty = [name for name, n in source.groups if n == 0]

@@ -199,10 +199,12 @@ def plot_severity_curves(
     axes = fig.subplots(len(sections), len(metrics), squeeze=False)
     for row, (label, sec) in zip(axes, sections, strict=True):
         severities = [int(s) for s in sec["severities"]]
-        colours = _distinct_colours(len(sec["corruptions"]))
+        left_out = set(sec.get("left_out") or ())  # no cell at these severities: no line
+        shown = [c for c in sec["corruptions"] if c not in left_out]
+        colours = _distinct_colours(len(shown))
         for ax, metric in zip(row, metrics, strict=True):
             block = sec["metrics"][metric]
-            for c, colour in zip(sec["corruptions"], colours, strict=True):
+            for c, colour in zip(shown, colours, strict=True):
                 cells = block["cells"].get(c, {})
                 ys = [np.nan if cells.get(str(s)) is None else float(cells[str(s)]) for s in severities]
                 ax.plot(severities, ys, marker="o", markersize=4, color=colour, label=c)

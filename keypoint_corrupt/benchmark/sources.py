@@ -2,8 +2,11 @@
 
 Both give the same rows, in the same order: ``standard`` (the whole clean split) and then
 each configuration's corrupted subset, items in base order. Items are plain dicts with
-``image`` (RGB uint8), ``keypoints`` (float64 ``J x 2``, as the samples hold them),
-``visibility`` (bool ``J``) and ``id`` (the source sample's id).
+``image`` (RGB uint8), ``keypoints`` (float64 ``J x 2``, as the samples hold them, or where a
+corruption moved them, as the annotation files record them), ``visibility`` (bool ``J``) and
+``id`` (the source sample's id). A stream with ``whole_images`` corrupts what
+``materialize --suite`` writes: each image once, with the keypoints of all its annotations,
+and then gives one item per annotation of it.
 """
 
 from __future__ import annotations
@@ -14,8 +17,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from keypoint_corrupt.datasets import CLEAN, CocoKeypoints, CorruptedDataset, Sample, load_item
+from keypoint_corrupt.materialize.plan import image_samples, recorded_subset_dir
+from keypoint_corrupt.materialize.writer import moved_keypoints
 from keypoint_corrupt.registry import CONFIGS, get_config
+from keypoint_corrupt.schema import KeypointSchema
 
 __all__ = [
     "MaterializedSource",
@@ -44,6 +52,14 @@ class StreamSource:
         Subset draw and noise (as :class:`~keypoint_corrupt.datasets.CorruptedDataset`).
     standard : bool
         Include the clean ``standard`` row (the whole split).
+    whole_images : bool
+        Corrupt whole images as ``materialize --suite`` does
+        (:func:`~keypoint_corrupt.materialize.plan.image_samples`): the subset draw is over
+        images, each image's generator is keyed by the image's id, keypoint-aware corruptions
+        see every person of it, and each annotation of a drawn image is one item of the row.
+        Without it (``materialize`` without ``--suite``), each annotation's copy of its image is
+        corrupted and drawn separately. A dataset of one sample per image (STB) is the same
+        either way.
     """
 
     kind = "stream"
@@ -55,50 +71,76 @@ class StreamSource:
         fraction: float = 0.2,
         seed: int = 0,
         standard: bool = True,
+        whole_images: bool = False,
     ) -> None:
         self.base = base
         self.configs = tuple(configs)
+        self.whole_images = bool(whole_images)
         self.dataset = None
+        # What is corrupted (an image, or an annotation) and the annotations each one carries.
+        units: Sequence[Sample] = base
+        members: list[tuple[int, ...]] = [(i,) for i in range(len(base))]
+        starts = [0] * len(base)  # each annotation's first joint in its unit's keypoints
+        if self.whole_images and self.configs:
+            samples = [base[i] for i in range(len(base))]
+            units, members = image_samples(samples)
+            for group in members:
+                offset = 0
+                for a in group:
+                    starts[a] = offset
+                    offset += len(samples[a].keypoints)
+        self._members = members
         if self.configs:
-            self.dataset = CorruptedDataset(base, self.configs, fraction, seed, mode="subset")
+            self.dataset = CorruptedDataset(units, self.configs, fraction, seed, mode="subset")
         self.fraction = float(fraction)
         self.seed = int(seed)
         self.groups: list[tuple[str, int]] = []
-        self._positions: list[list[int]] = []
+        # Per row: (dataset position, annotation index in base, its first joint in the unit).
+        self._entries: list[list[tuple[int, int, int]]] = []
         if standard:
             self.groups.append((STANDARD, len(base)))
-            self._positions.append(list(range(len(base))))
+            self._entries.append([(-1, i, 0) for i in range(len(base))])
         if self.dataset is not None:
-            by_config: dict[str, list[int]] = {c: [] for c in self.configs}
+            by_config: dict[str, list[tuple[int, int, int]]] = {c: [] for c in self.configs}
             for pos, entry in enumerate(self.dataset.plan):
-                by_config[entry.config].append(pos)
+                by_config[entry.config] += [(pos, a, starts[a]) for a in members[entry.base_index]]
             for name in self.configs:
                 self.groups.append((name, len(by_config[name])))
-                self._positions.append(by_config[name])
-        self._standard = standard
+                self._entries.append(by_config[name])
+        self._last: tuple[int, dict[str, Any]] | None = None  # the last corrupted unit
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_last": None}  # DataLoader workers: no image in the pickle
 
     def item(self, group: int, index: int) -> dict[str, Any]:
         """Item ``index`` of row ``group``."""
-        pos = self._positions[group][index]
-        if self._standard and group == 0:
-            return load_item(self.base[pos])
+        pos, ann, start = self._entries[group][index]
+        sample = self.base[ann]
+        if pos < 0:
+            return load_item(sample)
         assert self.dataset is not None
-        it = self.dataset[pos]
-        sample = self.base[self.dataset.plan[pos].base_index]
-        # Ground truth in float64 from the sample (the dataset item carries float32 for torch),
-        # exactly what a materialised COCO file stores.
-        return {
-            "image": it["image"],
-            "keypoints": sample.keypoints,
-            "visibility": sample.visibility,
-            "id": it["id"],
-        }
+        if self._last is None or self._last[0] != pos:  # the annotations of an image come in a row
+            self._last = (pos, self.dataset[pos])
+        it = self._last[1]
+        unit_index = self.dataset.plan[pos].base_index
+        # Ground truth in float64 from the sample (the dataset item carries float32 for torch), or
+        # where the corruption moved it, rounded as materialize records it: what its COCO file holds.
+        keypoints = sample.keypoints
+        moved = moved_keypoints(it["keypoints"], self.dataset.base[unit_index].keypoints)
+        if moved is not None:
+            keypoints = np.asarray(moved[start : start + len(sample.keypoints)], dtype=np.float64)
+        image = it["image"]
+        if len(self._members[unit_index]) > 1:  # each annotation's item owns its image
+            image = image.copy()
+        return {"image": image, "keypoints": keypoints, "visibility": sample.visibility, "id": sample.id}
 
     def describe(self) -> dict[str, Any]:
         """JSON description of the source."""
         name = type(self.base).__name__
         info: dict[str, Any] = {"source": self.kind, "dataset": name}
         info.update(fraction=self.fraction, seed=self.seed)
+        if self.whole_images:
+            info["whole_images"] = True
         root = getattr(self.base, "root", None)
         if root is not None:
             info["root"] = str(root)
@@ -221,6 +263,15 @@ class MaterializedSource:
         coco, ids = self._sets[group]
         return load_item(coco[index], ids[index])
 
+    @property
+    def schema(self) -> KeypointSchema | None:
+        """The joint schema of the annotation files (the source dataset's, from its joint names).
+
+        :func:`~keypoint_corrupt.benchmark.evaluate` centres the crops on its anchor joints, as it
+        does for the source dataset streamed (``None``: hand3d's default anchor).
+        """
+        return self._sets[0][0].schema if self._sets else None
+
     def samples(self, name: str) -> CocoKeypoints:
         """Return the samples of one row (``"standard"`` or a configuration) as read from disk."""
         for (row, _), (coco, _) in zip(self.groups, self._sets, strict=True):
@@ -250,17 +301,15 @@ class MaterializedSource:
 def _subset_folders(split_dir: Path, manifest: dict[str, Any]) -> dict[str, Path]:
     """Map each configuration to its folder: ``<config>/``, or a suite's ``<corruption>/<severity>/``.
 
-    The suite folders are those the manifest's ``configs`` records place (in its order).
+    The folders that the manifest's ``configs`` records place
+    (:func:`~keypoint_corrupt.materialize.plan.recorded_subset_dir`, in its order), then any
+    other ``<config>/`` holding annotations (an output without a readable manifest).
     """
     found: dict[str, Path] = {}
     for record in manifest.get("configs") or []:
-        if not isinstance(record, dict):
-            continue
-        name, corruption, severity = record.get("name"), record.get("corruption"), record.get("severity")
-        if isinstance(name, str) and isinstance(corruption, str) and type(severity) is int:
-            folder = split_dir / corruption / str(severity)
-            if (folder / _ANNOTATIONS).is_file():
-                found[name] = folder
+        folder = recorded_subset_dir(split_dir.name, record) if isinstance(record, dict) else None
+        if folder is not None and (split_dir.parent / folder / _ANNOTATIONS).is_file():
+            found[record["name"]] = split_dir.parent / folder
     for p in sorted(split_dir.iterdir()):
         if p.is_dir() and p.name != CLEAN and (p / _ANNOTATIONS).is_file():
             found.setdefault(p.name, p)
@@ -311,12 +360,15 @@ def open_source(
     *,
     split: str | None = None,
     standard: bool = True,
+    whole_images: bool = False,
 ) -> StreamSource | MaterializedSource:
     """Build the source of :func:`~keypoint_corrupt.benchmark.evaluate` from what the user passed.
 
     ``dataset`` may be a sequence of samples (streamed), a
     :class:`~keypoint_corrupt.datasets.CorruptedDataset` (its base, configurations, fraction
-    and seed are used), a materialised output folder, or an existing source.
+    and seed are used), a materialised output folder, or an existing source. ``whole_images``
+    applies to a stream (see :class:`StreamSource`); a materialised output was written one way
+    or the other.
     """
     if isinstance(dataset, (StreamSource, MaterializedSource)):
         return dataset
@@ -325,7 +377,10 @@ def open_source(
         wanted = None if configs is None or configs is CONFIGS else configs
         return MaterializedSource(dataset, split, wanted, standard)
     if isinstance(dataset, CorruptedDataset):
-        return StreamSource(dataset.base, dataset.configs, dataset.fraction, dataset.seed, standard)
+        return StreamSource(
+            dataset.base, dataset.configs, dataset.fraction, dataset.seed, standard, whole_images
+        )
     for name in configs or ():
         get_config(name)
-    return StreamSource(dataset, CONFIGS if configs is None else configs, fraction, seed, standard)
+    configs = CONFIGS if configs is None else configs
+    return StreamSource(dataset, configs, fraction, seed, standard, whole_images)

@@ -10,7 +10,8 @@ table; this module arranges the rows as that table and summarises it:
   each corruption's mean over its severities. Only cells that exist count: a severity the suite
   does not define for a corruption (``costa2021``'s noises have one level) and a cell where the
   metric does not exist (an EPE where nothing was found) are left out, and the report names them.
-  With every cell present this is the plain mean of the table.
+  A corruption that has none of the severities benchmarked is left out of the tables and of every
+  mean (mPC, mCE) and named. With every cell present this is the plain mean of the table.
 * **rPC** = ``mPC / P_clean`` for a higher-is-better metric (AUC), ``P_clean / mPC`` for an error
   (EPE): the share of clean performance kept.
 * **mCE** (Hendrycks and Dietterich 2019), against a baseline report of the same suite: with the
@@ -67,8 +68,9 @@ _TITLE = {"auc": "AUC", "mean_epe": "mean EPE (px)"}
 MPC_DEFINITION = (
     "mPC = (1/Nc) sum_c (1/Ns_c) sum_s P_cs (Wang et al. 2021): the mean over corruptions of each "
     "corruption's mean over its severities, over the cells that exist (a severity the suite does not "
-    "define for a corruption, or a cell where the metric does not exist, is left out and named); "
-    "with every cell present, the plain mean of the table"
+    "define for a corruption, or a cell where the metric does not exist, is left out and named; a "
+    "corruption the suite defines at none of the severities benchmarked is left out, and Nc counts "
+    "the corruptions that have a cell); with every cell present, the plain mean of the table"
 )
 RPC_DEFINITION = (
     "rPC = mPC / P_clean for AUC (higher is better), P_clean / mPC for EPE (an error): "
@@ -78,7 +80,8 @@ MCE_DEFINITION = (
     "mCE (Hendrycks and Dietterich 2019) on P = AUC with the error E = 1 - P: "
     "CE_c = sum_s E_cs / sum_s E^base_cs, mCE = mean_c CE_c; relative CE_c = "
     "sum_s (E_cs - E_clean) / sum_s (E^base_cs - E^base_clean), relative mCE = mean_c of it; "
-    "ratios, 1 = as robust as the baseline (Hendrycks prints them x100)"
+    "both means are over the corruptions the suite defines at one or more of the severities "
+    "benchmarked; ratios, 1 = as robust as the baseline (Hendrycks prints them x100)"
 )
 MISSES_POLICY = (
     "a joint the model does not find (NaN prediction) is a miss: AUC counts it as wrong at every PCK "
@@ -238,6 +241,8 @@ def corruption_errors(
     CorruptionErrors
         A corruption with a missing cell has no CE (NaN with its reason), and then neither has
         mCE: averaging the rest would flatter a model that fails where the data are hardest.
+        A corruption without any cell in ``cells`` (the suite defines none of the severities
+        benchmarked for it) is not a corruption of this table: it is left out.
 
     Examples
     --------
@@ -249,6 +254,8 @@ def corruption_errors(
     ce: dict[str, float] = {}
     rel: dict[str, float] = {}
     for name, row in cells.items():
+        if not row:
+            continue  # no cell at these severities: not part of the table
         if name not in baseline_cells:
             reasons[f"CE.{name}"] = reasons[f"relative_CE.{name}"] = "not in the baseline"
             ce[name] = rel[name] = math.nan
@@ -332,6 +339,8 @@ def suite_header(
     >>> h = suite_header("costa2021", None, [0.0, 15.0, 30.0])
     >>> h["severities"], h["not_in_suite"]["noise-gaussian"], h["table"]["motion"]["2"]
     ([1, 2, 3], [2, 3], 'motion-30')
+    >>> suite_header("costa2021", [2, 3], [0.0, 30.0])["left_out"]  # the noises have severity 1 only
+    ['noise-gaussian', 'noise-saltpepper']
     """
     s = resolve_suite(suite)
     wanted = _severities(s, severities)
@@ -346,6 +355,7 @@ def suite_header(
         "corruptions": list(s.corruptions),
         "table": cells,
         "not_in_suite": {c: v for c, v in absent.items() if v},
+        "left_out": [c for c, row in cells.items() if not row],
         "primary_metric": PRIMARY_METRIC,
         "thresholds": {"from": float(t[0]), "to": float(t[-1]), "count": len(t)},
         "definitions": {
@@ -372,6 +382,8 @@ def _metric_block(
     values: dict[str, dict[str, float]] = {}
     excluded: list[str] = []
     for c, row in cells.items():
+        if not row:
+            continue  # the suite defines none of these severities for c: left out (header's left_out)
         values[c] = {}
         for s, m in row.items():
             values[c][s] = float(getattr(m, metric))
@@ -390,7 +402,7 @@ def _metric_block(
     if math.isnan(mpc):
         reasons["mPC"] = f"{metric} exists in none of the cells"
     if math.isnan(rpc):
-        reasons["rPC"] = "no clean value" if why_clean else ("no mPC" if math.isnan(mpc) else "mPC is 0")
+        reasons["rPC"] = _rpc_reason(float(getattr(clean, metric)), mpc, higher)
     return {
         "higher_is_better": higher,
         "clean": float(getattr(clean, metric)),
@@ -403,6 +415,23 @@ def _metric_block(
         "excluded": excluded,
         "reasons": reasons,
     }
+
+
+def _rpc_reason(clean: float, mpc: float, higher_is_better: bool) -> str:
+    """Say why rPC does not exist: a missing operand, or the divisor that is 0.
+
+    Examples
+    --------
+    >>> _rpc_reason(0.0, 0.15, True), _rpc_reason(4.0, 0.0, False)
+    ('P_clean is 0 (rPC = mPC / P_clean)', 'mPC is 0 (rPC = P_clean / mPC)')
+    """
+    if math.isnan(clean):
+        return "no clean value"
+    if math.isnan(mpc):
+        return "no mPC"
+    if higher_is_better:
+        return "P_clean is 0 (rPC = mPC / P_clean)"
+    return "mPC is 0 (rPC = P_clean / mPC)"
 
 
 def _ids_digest(ids: Sequence[str]) -> str:
@@ -440,7 +469,8 @@ def suite_section(
     -------
     dict
         :func:`suite_header`'s fields, then ``metrics`` (per metric: ``clean``, ``cells``
-        ``[corruption]["<severity>"]``, ``by_corruption``, ``by_severity``, ``mPC``, ``rPC``,
+        ``[corruption]["<severity>"]`` of the corruptions not ``left_out``, ``by_corruption``,
+        ``by_severity``, ``mPC``, ``rPC``,
         ``cells_used``, ``excluded``, ``reasons``), ``data`` (annotations, visible joints and a
         SHA-256 of the sample ids of the clean split and of each cell's configuration) and
         ``baseline`` (``None``; see :func:`baseline_block`). Values are floats, NaN included.
@@ -460,8 +490,8 @@ def suite_section(
     >>> res = evaluate(lambda im, crops: np.repeat(crops.center[:, None], 21, 1),
     ...                STB(bundled_sample_root(), "val"), costa.configs([3]), examples=0)
     >>> sec = suite_section(costa, res.rows, [3])
-    >>> list(sec["metrics"]["auc"]["cells"]["noise-gaussian"]), sec["not_in_suite"]["noise-gaussian"]
-    ([], [3])
+    >>> sec["left_out"], list(sec["metrics"]["auc"]["cells"])  # the noises have severity 1 only
+    (['noise-gaussian', 'noise-saltpepper'], ['defocus', 'motion', 'occlusion'])
     """
     s = resolve_suite(suite)
     if STANDARD not in rows:
@@ -640,11 +670,19 @@ def _protocol_lines(sec: Mapping[str, Any], source: Mapping[str, Any]) -> list[s
         f"- severities: {', '.join(map(str, sec['severities']))}; {len(sec['corruptions'])} corruptions; "
         f"{present} of {total} cells",
     ]
-    if absent:
-        listed = "; ".join(f"{c}: {', '.join(map(str, v))}" for c, v in absent.items())
+    left_out = _left_out(sec)
+    partly = {c: v for c, v in absent.items() if c not in left_out}
+    if partly:
+        listed = "; ".join(f"{c}: {', '.join(map(str, v))}" for c, v in partly.items())
         lines.append(
             f"- not in the suite (shown as `·`, left out of every mean): {listed}. A corruption's mean is "
             "over the severities it has."
+        )
+    if left_out:
+        severities = ", ".join(map(str, sec["severities"]))
+        lines.append(
+            f"- not in the suite at severities {severities}, so left out of the tables, mPC and mCE: "
+            f"{', '.join(left_out)}"
         )
     lines += [
         f"- P (metric of mPC, rPC, mCE): {d['auc']}. Second table: mean EPE, {d['mean_epe']}.",
@@ -656,6 +694,12 @@ def _protocol_lines(sec: Mapping[str, Any], source: Mapping[str, Any]) -> list[s
     return lines
 
 
+def _left_out(sec: Mapping[str, Any]) -> list[str]:
+    """Return the corruptions without any cell at the severities benchmarked."""
+    table = sec.get("table") or {}
+    return [c for c in sec["corruptions"] if c in table and not table[c]]
+
+
 def _table_lines(sec: Mapping[str, Any], metric: str) -> list[str]:
     block = sec["metrics"][metric]
     why = block.get("reasons") or {}
@@ -665,7 +709,8 @@ def _table_lines(sec: Mapping[str, Any], metric: str) -> list[str]:
         "| --- | " + " | ".join("---:" for _ in range(len(sevs) + 2)) + " |",
     ]
     clean = _fmt(block["clean"], why.get("clean"))
-    for c in sec["corruptions"]:
+    left_out = _left_out(sec)
+    for c in (c for c in sec["corruptions"] if c not in left_out):
         row = block["cells"].get(c, {})
         cells = [_fmt(row[s], why.get(f"cells.{c}.{s}")) if s in row else "·" for s in sevs]
         mean = _fmt(block["by_corruption"].get(c), why.get(f"by_corruption.{c}"))
@@ -695,7 +740,8 @@ def _baseline_lines(sec: Mapping[str, Any]) -> list[str]:
         "| corruption | CE | relative CE |",
         "| --- | ---: | ---: |",
     ]
-    for c in sec["corruptions"]:
+    left_out = _left_out(sec)
+    for c in (c for c in sec["corruptions"] if c not in left_out):
         ce = _pct(b["CE"].get(c), why.get(f"CE.{c}"))
         rel = _pct(b["relative_CE"].get(c), why.get(f"relative_CE.{c}"))
         lines.append(f"| {c} | {ce} | {rel} |")

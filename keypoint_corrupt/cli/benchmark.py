@@ -54,8 +54,10 @@ its image folder) or a 'keypoint-corrupt materialize' output; default: the bundl
 --predict path/file.py:NAME imports the file with its folder first on sys.path (for its sibling
 modules). An error inside predict is one line and exit code 1; --debug prints the traceback.
 --suite S benchmarks every (corruption, severity) configuration of suite S (see
-'keypoint-corrupt list --suite S'); --baseline is checked against it (suite, severities, PCK
-range, data) before any work, and again on the evaluated samples before the report is written.
+'keypoint-corrupt list --suite S') on whole images, as 'materialize --suite' writes them (each
+image corrupted once with every person on it); --baseline is checked against it (suite,
+severities, PCK range, data) before any work, and again on the evaluated samples before the
+report is written.
 --out is checked before any work: a new folder, or one whose report files (if any) are an
 earlier benchmark's, which are replaced; any other file of those names is never overwritten.
 """
@@ -421,9 +423,11 @@ def _run_benchmark(args: argparse.Namespace) -> int:
         "examples": args.examples,
         "progress": not args.no_progress,
         "schema": args.schema,
+        # A suite corrupts whole images, as 'materialize --suite' writes them (COCO-C).
+        "whole_images": args.suite_object is not None,
     }
     if not materialized and configs:
-        total = len(dataset)
+        total = _subset_units(dataset, args.suite_object is not None)
         fraction = args.subset_fraction
         _warn_few_images(round(fraction * total), f"at --fraction {fraction:g}", total)
     result = _evaluate(args, evaluate, predict, label, dataset, options)
@@ -476,6 +480,15 @@ def _run_benchmark(args: argparse.Namespace) -> int:
 
 #: Fewer corrupted images than this per configuration draws a warning: the rows are noisy.
 MIN_IMAGES = 20
+
+
+def _subset_units(dataset: Any, whole_images: bool) -> int:
+    """Return how many units the subsets are drawn from: the samples, or with a suite the images."""
+    if not whole_images:
+        return len(dataset)
+    from keypoint_corrupt.materialize.plan import image_samples
+
+    return len(image_samples([dataset[i] for i in range(len(dataset))])[0])
 
 
 def _warn_few_images(count: int, how: str, total: int | None) -> None:

@@ -11,6 +11,8 @@ import numpy as np
 # A fixed hand shape around the crop centre, in units of the crop's half-size.
 _RNG = np.random.default_rng(1234)
 JOINT_OFFSETS = _RNG.uniform(-0.6, 0.6, (21, 2))
+# The same for COCO's 17 body joints (drawn after the hand's, which stay as they were).
+BODY_OFFSETS = _RNG.uniform(-0.6, 0.6, (17, 2))
 
 
 def image_shift(image: np.ndarray) -> float:
@@ -20,8 +22,17 @@ def image_shift(image: np.ndarray) -> float:
 
 def predict(images, crops):
     """Every joint near the crop centre, moved by the image's brightness."""
+    return _near_the_centre(images, crops, JOINT_OFFSETS)
+
+
+def predict_body(images, crops):
+    """:func:`predict` for COCO's 17 body joints."""
+    return _near_the_centre(images, crops, BODY_OFFSETS)
+
+
+def _near_the_centre(images, crops, offsets):
     half = 0.5 * crops.size / np.asarray(crops.scale, np.float64)
-    out = crops.center[:, None, :] + JOINT_OFFSETS[None] * half[:, None, None]
+    out = crops.center[:, None, :] + offsets[None] * half[:, None, None]
     shift = np.array([image_shift(im) for im in images])
     out = out.copy()
     out[..., 0] += shift[:, None]

@@ -131,8 +131,12 @@ def test_corrupted_dataset_input_and_workers_give_the_same_numbers(val):
 
 
 def write_materialized_like(out, base, configs, fraction=0.2, seed=0):
-    """What 'keypoint-corrupt materialize' writes, by hand: PNG images and COCO files per subset."""
-    names = [f"j{j}" for j in range(21)]
+    """What 'keypoint-corrupt materialize' writes, by hand: PNG images and COCO files per subset.
+
+    The category names the joints as the source does: evaluating the output centres the crops
+    on the anchor joints of the schema those names match (``stb_rhd``), as streaming does.
+    """
+    names = list(base[0].meta["joint_names"])
     category = [{"id": 1, "name": "hand", "keypoints": names}]
     rows = direct_items(base, configs, fraction, seed)
     for row, items in rows.items():

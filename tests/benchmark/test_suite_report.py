@@ -23,7 +23,13 @@ from keypoint_corrupt.benchmark import (
     suite_section,
     write_report,
 )
-from keypoint_corrupt.benchmark.suite_report import check_baseline, relative_performance, suite_header
+from keypoint_corrupt.benchmark.suite_report import (
+    baseline_block,
+    check_baseline,
+    relative_performance,
+    suite_header,
+    suite_markdown,
+)
 from keypoint_corrupt.metrics import PCK_THRESHOLDS, keypoint_metrics
 from keypoint_corrupt.suites import get_suite, register_suite, unregister_suite
 
@@ -150,6 +156,52 @@ def test_section_tables_missing_severities_and_nan_reasons(tiny_suite):
     assert epe["rPC"] == pytest.approx(epe["clean"] / epe["mPC"])
     assert epe["by_severity"]["2"] is None and "by_severity.2" in epe["reasons"]
     assert _unexplained_nulls(sec) == []
+
+
+def test_a_corruption_without_a_cell_at_these_severities_is_left_out(tiny_suite):
+    # severity 2: defocus has it (defocus-13), noise does not (one level only)
+    def offsets(d):
+        return lambda name, gt: gt + d[name]
+
+    mine = _rows(["defocus-13"], offsets({"standard": 1.0, "defocus-13": 6.0}))
+    base = _rows(["defocus-13"], offsets({"standard": 1.0, "defocus-13": 3.0}))
+    sec, base_sec = (_json(suite_section(tiny_suite, rows, [2])) for rows in (mine, base))
+    assert sec["left_out"] == ["noise"] and sec["not_in_suite"] == {"noise": [2]}
+    for block in sec["metrics"].values():
+        assert list(block["cells"]) == list(block["by_corruption"]) == ["defocus"]
+        assert block["mPC"] == block["cells"]["defocus"]["2"] and "noise" not in str(block["reasons"])
+    # mCE over the corruptions that have cells: defocus's CE, the errors 1 - AUC by hand
+    t = PCK_THRESHOLDS
+
+    def auc(d):
+        return float(np.trapezoid((math.sqrt(2) * d <= t).astype(float), t) / 30)
+
+    b = baseline_block(sec, {"label": "base", "suite": base_sec})
+    assert list(b["CE"]) == ["defocus"] and b["reasons"] == {}
+    assert b["mCE"] == pytest.approx((1 - auc(6.0)) / (1 - auc(3.0)), abs=1e-12)
+    assert b["relative_mCE"] == pytest.approx((auc(1.0) - auc(6.0)) / (auc(1.0) - auc(3.0)), abs=1e-12)
+    assert "over the corruptions the suite defines at one or more" in sec["definitions"]["mCE"]
+    sec["baseline"] = b
+    md = "\n".join(suite_markdown([("mine", sec)], {"fraction": 1.0, "seed": 0}))
+    assert "- not in the suite at severities 2, so left out of the tables, mPC and mCE: noise" in md
+    assert "| defocus |" in md and "| noise |" not in md
+    # a section of an older report (the empty row kept) gives the same mCE
+    old = json.loads(json.dumps(sec))
+    old["metrics"]["auc"]["cells"]["noise"] = {}
+    assert baseline_block(old, {"label": "base", "suite": base_sec})["mCE"] == b["mCE"]
+
+
+def test_rpc_reason_names_the_divisor_that_is_0(tiny_suite):
+    # clean: every joint off by 100 px (AUC 0); cells: exact (AUC 1, EPE 0)
+    def preds_for(name, gt):
+        return gt + (100.0 if name == "standard" else 0.0)
+
+    sec = _json(suite_section(tiny_suite, _rows(tiny_suite.configs(), preds_for)))
+    auc, epe = sec["metrics"]["auc"], sec["metrics"]["mean_epe"]
+    assert auc["clean"] == 0.0 and auc["mPC"] == 1.0 and auc["rPC"] is None
+    assert auc["reasons"]["rPC"] == "P_clean is 0 (rPC = mPC / P_clean)"
+    assert epe["mPC"] == 0.0 and epe["rPC"] is None
+    assert epe["reasons"]["rPC"] == "mPC is 0 (rPC = P_clean / mPC)"
 
 
 def _json(obj):
