@@ -24,6 +24,7 @@ from keypoint_corrupt._validation import (
     check_keypoints,
     check_visibility,
 )
+from keypoint_corrupt.datasets.corrupted import keypoints_after
 from keypoint_corrupt.datasets.subsets import sample_rng
 from keypoint_corrupt.functional.occlusion import Box, PixelBox, keypoint_roi
 from keypoint_corrupt.registry import CONFIGS, apply_corruption
@@ -352,8 +353,7 @@ def suite_grid(
             config = levels[severity - 1]
             rng = sample_rng(seed, sample_id, config)
             out, info = apply_corruption(config, image, pts, visibility=vis, rng=rng)
-            moved = info.get("keypoints")
-            at = pts if moved is None else np.asarray(moved, dtype=np.float64)[:, :2]
+            at = keypoints_after(info, pts, vis)
             tiles.append(tile(out, f"{corruption} {severity}", at, info.get("box")))
         rows.append(np.hstack(tiles))
     return np.vstack(rows)

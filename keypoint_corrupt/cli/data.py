@@ -89,6 +89,18 @@ def configs_from_suite(args: argparse.Namespace) -> tuple[Suite | None, tuple[st
     return suite, configs
 
 
+def suite_severities(suite: Suite, configs: Sequence[str]) -> tuple[int, ...]:
+    """Return the severities that ``configs`` (of :func:`configs_from_suite`) hold in ``suite``, ascending.
+
+    Examples
+    --------
+    >>> from keypoint_corrupt.suites import get_suite
+    >>> suite_severities(get_suite("costa2021"), ("defocus-13", "motion-45", "defocus-7"))
+    (1, 2, 3)
+    """
+    return tuple(sorted({suite.locate(config)[1] for config in configs}))
+
+
 def parse_configs(text: str | None) -> tuple[str, ...] | None:
     """``--configs`` as every command reads it: ``None`` (not given), ``all`` or ``a,b,c``.
 
@@ -178,27 +190,17 @@ class SampleItems(Sequence):
 
 
 def _materialized_split(root: Path, split: str, with_configs: bool) -> list[Any] | None:
-    """The clean split (and each corrupted subset) of a materialised output, read from the output itself."""
-    from keypoint_corrupt.benchmark.sources import check_materialized_images
-    from keypoint_corrupt.datasets import CLEAN, CocoKeypoints
+    """The clean split (and each corrupted subset) of a materialised output, read as ``benchmark`` reads it.
 
-    folder = root / split
-    clean = folder / CLEAN / "annotations.json"
-    if not clean.is_file():
+    ``None`` when the output has no clean annotations for ``split``.
+    """
+    from keypoint_corrupt.benchmark.sources import MaterializedSource
+    from keypoint_corrupt.datasets import CLEAN
+
+    if not (root / split / CLEAN / "annotations.json").is_file():
         return None
-    parts = [CocoKeypoints(clean)]
-    if with_configs:
-        for sub in sorted(p for p in folder.iterdir() if p.is_dir() and p.name != CLEAN):
-            if (sub / "annotations.json").is_file():
-                parts.append(CocoKeypoints(sub / "annotations.json"))
-            else:  # a suite's <corruption>/<severity>/ folders
-                levels = [s / "annotations.json" for s in sub.iterdir() if s.name.isdigit()]
-                for level in sorted(levels, key=lambda f: int(f.parent.name)):
-                    if level.is_file():
-                        parts.append(CocoKeypoints(level))
-    for part in parts:
-        check_materialized_images(part, root)
-    return parts
+    source = MaterializedSource(root, split, configs=None if with_configs else ())
+    return [source.samples(name) for name, _ in source.groups]
 
 
 def training_data(

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import select
 import sys
 from collections.abc import Sequence
 
@@ -100,13 +102,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # here, where a closed pipe is caught, not at the interpreter's exit
+        return code
     except CliError as exc:
         print(f"keypoint-corrupt {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"keypoint-corrupt {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        if not _stdout_reader_gone():
+            raise  # another pipe: a real error
+        _discard_stdout()
+        return _SIGPIPE_STATUS
+
+
+#: Exit status after the reader of stdout went away (``keypoint-corrupt list | head``): what a
+#: shell reports for a command killed by SIGPIPE, which is how such a command usually stops.
+_SIGPIPE_STATUS = 141
+
+
+def _stdout_reader_gone() -> bool:
+    """Whether stdout is a pipe whose reader has gone away (as opposed to a broken pipe elsewhere)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        events = poller.poll(0)
+    except (AttributeError, OSError, ValueError):  # no poll (Windows), no file descriptor: assume so
+        return True
+    return any(event & (select.POLLERR | select.POLLHUP) for _, event in events)
+
+
+def _discard_stdout() -> None:
+    """Point stdout at ``/dev/null``: the interpreter's last flush then prints no second traceback."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # a stdout without a file descriptor (captured, replaced)
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -49,8 +49,9 @@ are kept, the rest is written. 'keypoint-corrupt verify O' rechecks every file, 
 '--repair' rewrites those it finds damaged. One run writes a folder at a time (shards:
 one per part); a second one stops at once, naming the first one's pid.
 Exit status: 0 complete, 1 some source images could not be read (the rest is complete) or
-a repaired folder still fails verify, 2 bad options, a refused output folder, a folder in
-use by another run, or a failed write (full disk, permission).
+a repaired folder still fails verify, 2 bad options, a configuration without the files it
+needs (frost's photographs) or one that fails on an image, a refused output folder, a folder
+in use by another run, or a failed write (full disk, permission).
 """
 
 
@@ -236,13 +237,12 @@ def _settings(args: argparse.Namespace, note: Callable[[str], None]) -> tuple[Da
 
 def _chosen(args: argparse.Namespace, recorded: dict[str, Any]) -> dict[str, Any]:
     """Return ``suite``, ``severities`` and ``configs``: as given, else as recorded, else all eleven."""
-    from keypoint_corrupt.cli.data import configs_from_suite, parse_configs
+    from keypoint_corrupt.cli.data import configs_from_suite, parse_configs, suite_severities
     from keypoint_corrupt.registry import CONFIGS
 
     suite, configs = configs_from_suite(args)
     if suite is not None and configs is not None:
-        severities = tuple(sorted({suite.locate(c)[1] for c in configs}))
-        return {"suite": suite.name, "severities": severities, "configs": None}
+        return {"suite": suite.name, "severities": suite_severities(suite, configs), "configs": None}
     if args.configs is not None:
         return {"suite": None, "severities": None, "configs": tuple(parse_configs(args.configs) or CONFIGS)}
     if recorded.get("suite") is not None:

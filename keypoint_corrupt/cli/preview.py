@@ -377,7 +377,8 @@ def _check_args(args: argparse.Namespace, suite: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from keypoint_corrupt.cli.data import configs_from_suite, parse_configs
+    from keypoint_corrupt.cli.data import configs_from_suite, parse_configs, suite_severities
+    from keypoint_corrupt.datasets.corrupted import check_runnable
     from keypoint_corrupt.preview import contact_sheet, suite_grid
     from keypoint_corrupt.registry import CONFIGS
 
@@ -386,13 +387,17 @@ def run(args: argparse.Namespace) -> int:
     suite, suite_configs = configs_from_suite(args)
     configs = parse_configs(args.configs) or CONFIGS  # not given, or "all"
     _check_args(args, suite)
+    try:
+        check_runnable(configs if suite_configs is None else suite_configs)
+    except FileNotFoundError as exc:  # frost without its photographs
+        raise CliError(str(exc)) from None
     src = _source(args, schema, per_image=suite is not None)
     label = src.label
     _check_joints(src, forced=schema is not None, per_image=suite is not None)
     try:
         if suite is not None:
             assert suite_configs is not None
-            severities = sorted({suite.locate(c)[1] for c in suite_configs})
+            severities = suite_severities(suite, suite_configs)
             sheet = suite_grid(
                 src.image,
                 src.keypoints,

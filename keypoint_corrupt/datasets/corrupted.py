@@ -12,9 +12,11 @@ from keypoint_corrupt._validation import check_float, check_int
 from keypoint_corrupt.datasets.images import load_image
 from keypoint_corrupt.datasets.sample import Sample
 from keypoint_corrupt.datasets.subsets import sample_rng, select_subset, transform_seed
+from keypoint_corrupt.functional.imagenet_c._textures import configured_frost_folder
 from keypoint_corrupt.registry import CONFIGS, apply_corruption, get_config
+from keypoint_corrupt.transforms import ImageNetC
 
-__all__ = ["CLEAN", "MODES", "CorruptedDataset", "PlanEntry"]
+__all__ = ["CLEAN", "MODES", "CorruptedDataset", "PlanEntry", "check_runnable", "keypoints_after"]
 
 #: The ``config`` value of an uncorrupted item.
 CLEAN = "clean"
@@ -62,7 +64,8 @@ class CorruptedDataset:
     Notes
     -----
     Each item is a dict: ``image`` (RGB uint8 HxWx3 unless ``transform`` changes it),
-    ``keypoints`` (float32 (J, 2)), ``visibility`` (bool (J,)), ``id``, ``config`` (``"clean"``
+    ``keypoints`` (float32 (J, 2); the labelled ones where a corruption that moves the content
+    put them, see :func:`keypoints_after`), ``visibility`` (bool (J,)), ``id``, ``config`` (``"clean"``
     or a name), ``base_index`` and ``box``: the occluder ``(x0, y0, x1, y1)`` (pixels
     ``image[y0:y1, x0:x1]`` of the untransformed image) for occlusion, ``(-1, -1, -1, -1)``
     otherwise (an array, not ``None``, so torch's default collate accepts it).
@@ -172,7 +175,13 @@ class CorruptedDataset:
             groups.setdefault(entry.base_index, []).append((pos, entry.config))
         return dict(sorted(groups.items()))
 
-    def render(self, base_index: int, configs: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+    def source_image(self, base_index: int) -> np.ndarray:
+        """Decode base sample ``base_index``'s image (``OSError`` naming the file when it cannot)."""
+        return load_image(self.base[base_index])
+
+    def render(
+        self, base_index: int, configs: Sequence[str] | None = None, *, image: np.ndarray | None = None
+    ) -> dict[str, dict[str, Any]]:
         """Build several items of one base sample from a single decode of its image.
 
         Parameters
@@ -182,6 +191,10 @@ class CorruptedDataset:
         configs : sequence of str, optional
             ``"clean"`` and/or configuration names; default: those the plan holds for this
             sample. Each item equals the dataset's own item for that (sample, config).
+        image : numpy.ndarray, optional
+            The sample's image (:meth:`source_image`), when the caller has read it already (a
+            writer that tells a source it cannot read from a corruption that fails); default:
+            read here.
 
         Returns
         -------
@@ -194,7 +207,8 @@ class CorruptedDataset:
             if name != CLEAN:
                 get_config(name)
         sample = self.base[base_index]
-        image = load_image(sample)
+        if image is None:
+            image = self.source_image(base_index)
         copy = self._transform is not None and len(configs) > 1  # a transform may write in place
         return {
             name: self._item(sample, base_index, image.copy() if copy else image, name) for name in configs
@@ -207,9 +221,7 @@ class CorruptedDataset:
             rng = sample_rng(self.seed, sample.id, config)
             image, info = apply_corruption(config, image, keypoints, visibility=visibility, rng=rng)
             box = info.get("box")
-            moved = info.get("keypoints")  # a warp that moves the content reports where the joints went
-            if moved is not None:
-                keypoints = np.asarray(moved, dtype=np.float64)[:, :2]
+            keypoints = keypoints_after(info, keypoints, visibility)
         out_kps = keypoints.astype(np.float32)
         out_vis = visibility.copy()
         if self._transform is not None:
@@ -261,6 +273,60 @@ class CorruptedDataset:
             f"CorruptedDataset(mode={self.mode!r}, configs={len(self.configs)}, fraction={self.fraction}, "
             f"seed={self.seed}, base={len(self.base)}, items={len(self)})"
         )
+
+
+def keypoints_after(info: Mapping[str, Any], keypoints: np.ndarray, visibility: np.ndarray) -> np.ndarray:
+    """Return where the keypoints are after a corruption: moved with the content where it says so.
+
+    A corruption that moves the image content (an elastic warp configured to move keypoints)
+    reports where each keypoint went as ``info["keypoints"]``. Only labelled keypoints
+    (``visibility`` true: COCO ``v`` of 1 or 2) take those places; an unlabelled one keeps the
+    source's ``x, y`` (COCO's ``0, 0`` with ``v = 0``), which marks no place in the image that a
+    warp could move. Without a report, ``keypoints`` is returned as it is.
+
+    Examples
+    --------
+    >>> kps = np.array([[10.0, 20.0], [0.0, 0.0]])
+    >>> keypoints_after({"keypoints": [[12.5, 21.0], [3.0, 4.0]]}, kps, np.array([True, False])).tolist()
+    [[12.5, 21.0], [0.0, 0.0]]
+    >>> keypoints_after({"box": (1, 2, 3, 4)}, kps, np.array([True, False])) is kps
+    True
+    """
+    moved = info.get("keypoints")
+    if moved is None:
+        return keypoints
+    labelled = np.asarray(visibility, dtype=bool).reshape(-1, 1)
+    return np.where(labelled, np.asarray(moved, dtype=np.float64)[:, :2], keypoints)
+
+
+def check_runnable(configs: Sequence[str]) -> None:
+    """Check, before any work, that each configuration finds the files it needs.
+
+    ImageNet-C's frost blends in photographs that are not part of this package (see
+    :func:`~keypoint_corrupt.functional.imagenet_c.frost`); the other corruptions need
+    nothing but their parameters.
+
+    Raises
+    ------
+    FileNotFoundError
+        One line naming the configurations that cannot run, the missing file and how to get it.
+
+    Examples
+    --------
+    >>> check_runnable(["defocus-7", "noise-gaussian"])
+    """
+    frost = [name for name in configs if _uses_frost(name)]
+    if not frost:
+        return
+    try:
+        configured_frost_folder()
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"{', '.join(frost)} cannot run: {exc}") from None
+
+
+def _uses_frost(name: str) -> bool:
+    config = get_config(name)
+    return issubclass(config.transform, ImageNetC) and config.params.get("corruption") == "frost"
 
 
 def _image_hw(image: Any) -> tuple[int, int]:

@@ -25,7 +25,6 @@ __all__ = [
     "settings_differences",
     "shard_manifest_name",
     "shard_manifests",
-    "subset_folders",
     "versions",
 ]
 
@@ -150,30 +149,6 @@ def settings_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list
 
 def _short(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
-
-
-def subset_folders(manifest: Mapping[str, Any], split: str) -> dict[str, str]:
-    """Return configuration -> folder of each corrupted subset of ``split`` in a manifest (not ``clean``).
-
-    Read from ``annotation_files``: ``<split>/<config>``, or a suite's
-    ``<split>/<corruption>/<severity>`` (the manifest's ``configs`` records say which corruption
-    and severity each configuration is).
-
-    Examples
-    --------
-    >>> subset_folders({"annotation_files": [
-    ...     {"path": "val/motion/2/annotations.json", "split": "val", "config": "motion-30"},
-    ...     {"path": "val/clean/annotations.json", "split": "val", "config": "clean"}]}, "val")
-    {'motion-30': 'val/motion/2'}
-    """
-    found = {}
-    for record in manifest.get("annotation_files") or []:
-        if not isinstance(record, Mapping) or record.get("split") != split or record.get("config") == "clean":
-            continue
-        path = str(record.get("path", ""))
-        if path.endswith("/annotations.json"):
-            found[str(record.get("config"))] = path[: -len("/annotations.json")]
-    return found
 
 
 def read_json(path: Path) -> Any:

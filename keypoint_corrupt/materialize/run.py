@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, TypeAlias, TypedDict
 
 from keypoint_corrupt._paths import check_output_path
+from keypoint_corrupt.datasets.corrupted import check_runnable
 from keypoint_corrupt.materialize.coco_export import clean_coco, corrupted_coco
 from keypoint_corrupt.materialize.journal import STATE_DIR, Journal, journal_name, read_journals
 from keypoint_corrupt.materialize.lock import OutputLock, is_lock_file
@@ -249,6 +250,14 @@ def _chosen_configs(o: MaterializeOptions) -> tuple[Suite | None, tuple[str, ...
     return suite, configs, 1.0 if o.fraction is None else o.fraction
 
 
+def _check_runnable(configs: Sequence[str]) -> None:
+    """Refuse, before any work, configurations that lack files they need (frost's photographs)."""
+    try:
+        check_runnable(configs)
+    except (ValueError, FileNotFoundError) as exc:  # an unknown name; frost without its photographs
+        raise MaterializeError(str(exc)) from None
+
+
 def _check_out_path(out: Path, repair: bool) -> None:
     """Refuse an output path that cannot be a folder, before any work (one line each)."""
     try:
@@ -283,9 +292,10 @@ def materialize(
     Raises
     ------
     MaterializeError
-        Bad options, unreadable annotations, a refused output folder, or a failed write
-        (full disk, permission, read-only file system); no partial file is left under a
-        final name and the run can be resumed.
+        Bad options, a configuration without the files it needs (frost's photographs),
+        unreadable annotations, a refused output folder, a configuration that fails on an
+        image, or a failed write (full disk, permission, read-only file system); no partial
+        file is left under a final name and the run can be resumed.
     """
     started = time.perf_counter()
     say = log or (lambda _msg: None)
@@ -293,6 +303,7 @@ def materialize(
     out = Path(os.path.abspath(options.out))
     _check_out_path(out, options.repair)
     suite, configs, fraction = _chosen_configs(options)
+    _check_runnable(configs)
     plan = build_plan(
         options.dataset, options.splits, configs, fraction, options.seed, options.image_format, suite=suite
     )
@@ -504,6 +515,11 @@ class _Recorder:
             self._bar.update(len(result.unit.outputs))
         if result.write_error is not None:
             raise result.write_error
+        if result.corruption_error is not None:  # not the source's fault: every image would fail alike
+            raise MaterializeError(
+                f"{result.corruption_error}; stopped, keeping the files written so far: fix the cause and "
+                "re-run the same command to resume"
+            )
         if time.monotonic() - self._last_checkpoint > _CHECKPOINT_SECONDS:
             self.checkpoint()
 

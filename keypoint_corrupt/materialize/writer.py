@@ -216,6 +216,9 @@ class UnitResult:
     write_error : OutputWriteError or None
         A failed write (full disk, permission, ...): the run must stop. ``entries`` still
         lists the files of this unit written before it.
+    corruption_error : str or None
+        A configuration failed on a source image that was read: not the source's fault, and
+        likely to fail on every image, so the run must stop. Nothing was written from the unit.
     unchanged : list of str
         With ``keep_identical``: the paths in ``entries`` that already held these bytes
         and were left as they were.
@@ -226,6 +229,7 @@ class UnitResult:
     error: str | None = None
     write_error: OutputWriteError | None = None
     unchanged: list[str] = field(default_factory=list)
+    corruption_error: str | None = None
 
 
 _CONTEXT: WorkerContext | None = None
@@ -267,13 +271,13 @@ def process_units(units: list[WorkUnit]) -> list[UnitResult]:
     """Pool task: :func:`run_unit` on each unit with the context given to :func:`init_worker`.
 
     Several units per task keep the coordinating process's share of the CPU small; the
-    batch stops after a failed write (the next ones would fail alike).
+    batch stops after a failed write or a failed corruption (the next ones would fail alike).
     """
     assert _CONTEXT is not None, "init_worker was not called"
     results = []
     for unit in units:
         results.append(run_unit(_CONTEXT, unit, _JOURNAL))
-        if results[-1].write_error is not None:
+        if results[-1].write_error is not None or results[-1].corruption_error is not None:
             break
     return results
 
@@ -282,13 +286,14 @@ def run_unit(ctx: WorkerContext, unit: WorkUnit, journal: Journal | None = None)
     """Decode one source image once, corrupt it for each output, encode and write atomically.
 
     Each file written is appended to ``journal`` right after its rename. A source that
-    cannot be read or corrupted gives a result with ``error`` set. A failed write gives a
-    result with ``write_error`` set, after the files written before it.
+    cannot be read gives a result with ``error`` set, a configuration that fails on it one with
+    ``corruption_error`` set. A failed write gives a result with ``write_error`` set, after the
+    files written before it.
     """
     ds = ctx.datasets[unit.split]
     items = _render(ctx, unit)
-    if isinstance(items, str):
-        return UnitResult(unit, [], items)
+    if isinstance(items, UnitResult):
+        return items
     entries: list[dict[str, Any]] = []
     unchanged: list[str] = []
     made = ctx.made
@@ -350,9 +355,10 @@ def moved_keypoints(rendered: Any, source: np.ndarray) -> list[list[float]] | No
     """Return the keypoints a corruption moved, rounded to 1e-4 px, or ``None`` when none moved.
 
     ``rendered`` are a rendered item's keypoints (float32: a corruption that moves the image
-    content, such as an elastic warp configured to move keypoints, reports where they went);
-    ``source`` the sample's. A keypoint that is not finite keeps the source's value (JSON has
-    no NaN).
+    content, such as an elastic warp configured to move keypoints, reports where the labelled
+    ones went, and the unlabelled ones keep the source's ``0, 0``: see
+    :func:`~keypoint_corrupt.datasets.corrupted.keypoints_after`); ``source`` the sample's. A
+    keypoint that is not finite keeps the source's value (JSON has no NaN).
 
     Examples
     --------
@@ -369,20 +375,30 @@ def moved_keypoints(rendered: Any, source: np.ndarray) -> list[list[float]] | No
     return [[round(float(x), 4), round(float(y), 4)] for x, y in points]
 
 
-def _render(ctx: WorkerContext, unit: WorkUnit) -> dict[str, Any] | str:
-    """Render a unit's outputs (config -> item), or say why its source cannot be rendered."""
+def _render(ctx: WorkerContext, unit: WorkUnit) -> dict[str, Any] | UnitResult:
+    """Render a unit's outputs (config -> item), or return the failed result that says why not.
+
+    Only a source that cannot be read or decoded (or, for ``--repair``, that changed) is a
+    source error; an exception raised by a configuration on the decoded image is a
+    ``corruption_error`` naming the configuration (a frost texture gone during the run is one).
+    """
     ds = ctx.datasets[unit.split]
+    sample = ds.base[unit.base_index]
     try:
-        items: dict[str, Any] = ds.render(unit.base_index, [config for config, _ in unit.outputs])
+        image = ds.source_image(unit.base_index)
     except OSError as exc:  # FileNotFoundError / ImageDecodeError name the file
-        return str(exc)
-    except Exception as exc:
-        sample = ds.base[unit.base_index]
-        return f"cannot corrupt {sample.image_path}: {type(exc).__name__}: {exc}"
+        return UnitResult(unit, [], str(exc))
     if ctx.recorded_sources:
-        changed = changed_source(ds.base[unit.base_index].image_path, ctx.recorded_sources)
+        changed = changed_source(sample.image_path, ctx.recorded_sources)
         if changed is not None:
-            return changed
+            return UnitResult(unit, [], changed)
+    items: dict[str, Any] = {}
+    for config, _ in unit.outputs:  # one at a time, to name a failing one; none writes into `image`
+        try:
+            items.update(ds.render(unit.base_index, [config], image=image))
+        except Exception as exc:
+            message = f"{config} failed on {sample.image_path}: {type(exc).__name__}: {exc}"
+            return UnitResult(unit, [], corruption_error=message)
     return items
 
 

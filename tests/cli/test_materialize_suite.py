@@ -23,10 +23,13 @@ from kc_cli_helpers import PY_CLI, temp_files, tree_digest
 
 from keypoint_corrupt import _paths
 from keypoint_corrupt.cli.main import main
+from keypoint_corrupt.datasets import CocoKeypoints, CorruptedDataset, load_image, sample_rng
 from keypoint_corrupt.datasets import corrupted as corrupted_module
-from keypoint_corrupt.datasets import sample_rng
-from keypoint_corrupt.registry import apply_corruption
+from keypoint_corrupt.functional.imagenet_c import _textures
+from keypoint_corrupt.materialize import run as run_module
+from keypoint_corrupt.registry import apply_corruption, register_config, unregister_config
 from keypoint_corrupt.suites import available_suites, get_suite, register_suite, unregister_suite
+from keypoint_corrupt.transforms import ImageNetC
 
 #: A user's suite: two blur levels and one occlusion level (keypoint-aware: it reads the keypoints).
 TINY = "tiny-test-suite"
@@ -344,7 +347,9 @@ def test_moved_keypoints_are_written_where_the_corruption_put_them(
     for m, k, c in zip(moved, kept, clean, strict=True):
         want = np.asarray(c["keypoints"], float).reshape(-1, 3)
         got = np.asarray(m["keypoints"], float).reshape(-1, 3)
-        np.testing.assert_allclose(got[:, :2], want[:, :2] + shift, atol=1e-4)
+        labelled = want[:, 2] > 0  # an unlabelled joint (0, 0, 0) marks no place: it stays
+        np.testing.assert_allclose(got[labelled, :2], want[labelled, :2] + shift, atol=1e-4)
+        assert got[~labelled].tolist() == want[~labelled].tolist()
         assert got[:, 2].tolist() == want[:, 2].tolist()  # the flags stay the source's
         assert k["keypoints"] == c["keypoints"]  # a corruption that moves nothing: labels as published
     records = [f for f in load(out / "manifest.json")["files"] if f["config"] == "defocus-7"]
@@ -413,3 +418,122 @@ def test_imagenet_c_writes_labels_as_published(tmp_path, small_coco):
         assert load(out / "val" / corruption / "2" / "annotations.json")["annotations"] == clean
     assert not any("keypoints" in f for f in load(out / "manifest.json")["files"])
     assert main(["verify", str(out)]) == 0
+
+
+@pytest.fixture
+def moving_elastic():
+    """A user's elastic warp that moves the keypoints with the content (the registry's do not)."""
+    name = "test-elastic-moving"
+    params = {"corruption": "elastic_transform", "severity": 5, "move_keypoints": True}
+    register_config(name, ImageNetC, params)
+    yield name
+    unregister_config(name)
+
+
+@pytest.mark.parametrize("layout", ["configs", "suite"])
+def test_a_warp_moves_only_the_labelled_keypoints(tmp_path, small_coco, moving_elastic, layout):
+    """COCO's unlabelled joints (0, 0, v=0) stay 0, 0; each labelled one goes where the warp put it."""
+    out = tmp_path / "o"
+    if layout == "suite":
+        register_suite("moving-test-suite", {"elastic": (moving_elastic,)}, replace=True)
+        try:
+            argv = coco_args(small_coco, "--suite", "moving-test-suite", "--out", str(out))
+            assert main([*argv, "--workers", "1", "--quiet"]) == 0
+        finally:
+            unregister_suite("moving-test-suite")
+        written = load(out / "val" / "elastic" / "1" / "annotations.json")["annotations"]
+    else:
+        argv = coco_args(small_coco, "--configs", moving_elastic, "--fraction", "1", "--out", str(out))
+        assert main([*argv, "--workers", "1", "--quiet"]) == 0
+        written = load(out / "val" / moving_elastic / "annotations.json")["annotations"]
+    source = {a["id"]: a for a in load(small_coco)["annotations"]}
+    images = {im["id"]: im["file_name"] for im in load(small_coco)["images"]}
+    by_source_id = {f"{images[a['image_id']]}#{a['id']}": a for a in source.values()}
+    unlabelled = moved = 0
+    for ann in written:
+        src = np.asarray(by_source_id[ann["source_id"]]["keypoints"], float).reshape(-1, 3)
+        got = np.asarray(ann["keypoints"], float).reshape(-1, 3)
+        assert got[:, 2].tolist() == src[:, 2].tolist()
+        hidden = src[:, 2] == 0
+        assert got[hidden].tolist() == src[hidden].tolist()  # 0, 0, 0 as the source wrote it
+        unlabelled += int(hidden.sum())
+        moved += int((np.abs(got[~hidden, :2] - src[~hidden, :2]) > 0.5).any(axis=1).sum())
+    assert unlabelled > 0 and moved > 0  # the fixture has both kinds, and the warp moved joints
+    # The dataset item carries the same keypoints (float32), so a stream and the files agree.
+    coco = CocoKeypoints(small_coco)
+    index = next(i for i, s in enumerate(coco) if not s.visibility.all())
+    item = CorruptedDataset(coco, [moving_elastic], fraction=1.0)[index]
+    sample = coco[item["base_index"]]
+    hidden = ~sample.visibility
+    assert hidden.any()
+    np.testing.assert_array_equal(item["keypoints"][hidden], sample.keypoints[hidden].astype(np.float32))
+    _, info = apply_corruption(
+        moving_elastic,
+        load_image(sample),
+        sample.keypoints,
+        visibility=sample.visibility,
+        rng=sample_rng(0, sample.id, moving_elastic),
+    )
+    reported = np.asarray(info["keypoints"], np.float32)[:, :2]
+    np.testing.assert_array_equal(item["keypoints"][~hidden], reported[~hidden])
+
+
+@pytest.mark.skipif("imagenet-c" not in available_suites(), reason="the imagenet-c suite is not registered")
+def test_missing_frost_textures_stop_the_run_before_any_work(tmp_path, small_coco, no_frost_textures, capsys):
+    """One line naming the configurations, the missing textures and how to get them; nothing written."""
+    out = tmp_path / "o"
+    argv = coco_args(small_coco, "--suite", "imagenet-c", "--severities", "1,2", "--out", str(out))
+    assert main([*argv, "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "imagenet-c.frost-1, imagenet-c.frost-2 cannot run" in err and no_frost_textures in err
+    assert "pip install --no-deps imagecorruptions==1.1.2" in err and _textures.ENV_VAR in err
+    assert "textures=" not in err and "source image" not in err  # no option a command line lacks
+    assert not out.exists()
+
+
+def test_a_corruption_that_fails_stops_the_run_without_blaming_the_source(
+    tmp_path, small_coco, no_frost_textures, monkeypatch, capsys
+):
+    """The textures vanish after the check: frost's FileNotFoundError is the corruption's, not the image's."""
+    monkeypatch.setattr(run_module, "check_runnable", lambda configs: None)
+    out = tmp_path / "o"
+    argv = coco_args(small_coco, "--configs", "defocus-7,imagenet-c.frost-1", "--fraction", "1")
+    assert main([*argv, "--out", str(out), "--workers", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert "imagenet-c.frost-1 failed on " in err[0] and "FileNotFoundError" in err[0]
+    assert no_frost_textures in err[0] and "re-run the same command to resume" in err[0]
+    manifest = load(out / "manifest.json")
+    assert manifest["complete"] is False and manifest["errors"] == []  # no source error recorded
+
+
+def test_a_source_that_cannot_be_read_is_still_a_source_error(tmp_path, small_coco, capsys):
+    images = tmp_path / "images"
+    shutil.copytree(small_coco.parent, images)
+    broken = load(small_coco)["images"][0]["file_name"]
+    (images / broken).write_bytes(b"not an image")
+    out = tmp_path / "o"
+    argv = coco_args(images / "val.json", "--configs", "defocus-7", "--fraction", "1", "--out", str(out))
+    assert main([*argv, "--workers", "1", "--quiet"]) == 1
+    assert "1 source image(s) could not be read" in capsys.readouterr().err
+    errors = load(out / "manifest.json")["errors"]
+    assert [e["source_path"].endswith(broken) for e in errors] == [True] * len(errors) and errors
+
+
+def test_training_reads_every_subset_of_a_suite_output(tmp_path):
+    """S-train* of a suite output: the clean split and each <corruption>/<severity> folder, as benchmark."""
+    from keypoint_corrupt.benchmark.sources import MaterializedSource
+    from keypoint_corrupt.cli.data import training_data
+
+    out = tmp_path / "o"
+    argv = ["materialize", "--splits", "train", "--suite", "costa2021", "--severities", "1,3", "--fraction"]
+    assert main([*argv, "0.25", "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    items, _, _, _ = training_data(str(out), None, "S-train*")
+    subsets = sorted((out / "train").glob("*/[0-9]/annotations.json"))
+    assert len(subsets) == len(get_suite("costa2021").configs([1, 3])) == 8
+    clean = load(out / "train" / "clean" / "annotations.json")["annotations"]
+    assert len(items) == len(clean) + sum(len(load(f)["annotations"]) for f in subsets)
+    rows = MaterializedSource(out, "train").groups  # what benchmark reads: the same subsets
+    assert sorted(n for n, _ in rows[1:]) == sorted(get_suite("costa2021").configs([1, 3]))
+    assert len(items) == sum(size for _, size in rows)

@@ -163,3 +163,18 @@ def test_imagenet_c_grid_is_15_rows_of_clean_and_5_severities(stb_sample):
     grid = suite_grid(small, sample.keypoints / 4, suite="imagenet-c", tile_width=48)
     assert grid.shape == (15 * (36 + LABEL), 6 * 48, 3)
     assert json.dumps(get_suite("imagenet-c").severities) == "[1, 2, 3, 4, 5]"
+
+
+@pytest.mark.skipif("imagenet-c" not in available_suites(), reason="the imagenet-c suite is not registered")
+@pytest.mark.parametrize("choice", [["--suite", "imagenet-c"], ["--configs", "defocus-7,imagenet-c.frost-3"]])
+def test_cli_without_frost_textures_exits_2_in_one_line_before_any_work(
+    tmp_path, capsys, no_frost_textures, choice
+):
+    out = tmp_path / "g.png"
+    assert main(["preview", "--out", str(out), *choice]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("keypoint-corrupt preview: error: "), err
+    frost = ", ".join(f"imagenet-c.frost-{s}" for s in range(1, 6))
+    assert (frost if choice[0] == "--suite" else "imagenet-c.frost-3") + " cannot run" in err
+    assert no_frost_textures in err and "pip install --no-deps imagecorruptions==1.1.2" in err
+    assert not out.exists()

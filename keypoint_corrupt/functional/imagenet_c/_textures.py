@@ -20,17 +20,21 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["ENV_VAR", "FILENAMES", "frost_folder", "resized_texture"]
+__all__ = ["ENV_VAR", "FILENAMES", "configured_frost_folder", "frost_folder", "resized_texture"]
 
 #: Environment variable naming a folder that holds the frost textures.
 ENV_VAR = "KEYPOINT_CORRUPT_FROST_DIR"
 #: The texture files, in imagecorruptions' order (its ``randint(5)`` picks among the first five).
 FILENAMES = ("frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.jpg", "frost6.jpg")
 
-_HOW_TO = (
-    "install them with `pip install --no-deps imagecorruptions==1.1.2`, or pass textures=DIR "
-    f"or set {ENV_VAR}=DIR for a folder holding {', '.join(FILENAMES)}"
-)
+
+def _how_to(with_argument: bool) -> str:
+    # A command line has no textures= to pass: its users get the install and the variable only.
+    argument = "pass textures=DIR or " if with_argument else ""
+    return (
+        "install them with `pip install --no-deps imagecorruptions==1.1.2`, or "
+        f"{argument}set {ENV_VAR}=DIR for a folder holding {', '.join(FILENAMES)}"
+    )
 
 
 def _installed_folder() -> Path | None:
@@ -54,23 +58,48 @@ def frost_folder(textures: str | os.PathLike[str] | None = None) -> Path:
     ...
     FileNotFoundError: frost texture /nonexistent/frost1.png not found (from textures=...); install them ...
     """
-    if textures is not None:
-        if not isinstance(textures, (str, os.PathLike)):
-            kind = type(textures).__name__
-            raise TypeError(f"textures must be a folder path (str or os.PathLike), got {kind}")
-        folder, origin = Path(os.fspath(textures)), "textures="
-    elif os.environ.get(ENV_VAR):
-        folder, origin = Path(os.environ[ENV_VAR]), f"${ENV_VAR}"
-    else:
-        installed = _installed_folder()
-        if installed is None:
-            raise FileNotFoundError(
-                f"frost needs the ImageNet-C frost textures and none were found; {_HOW_TO}"
-            )
-        folder, origin = installed, "the installed imagecorruptions package"
+    if textures is None:
+        return _find(with_argument=True)
+    if not isinstance(textures, (str, os.PathLike)):
+        kind = type(textures).__name__
+        raise TypeError(f"textures must be a folder path (str or os.PathLike), got {kind}")
+    return _checked(Path(os.fspath(textures)), "textures=", _how_to(with_argument=True))
+
+
+def configured_frost_folder() -> Path:
+    """Return the folder that ``frost`` reads without ``textures=``: the environment's, else the package's.
+
+    ``$KEYPOINT_CORRUPT_FROST_DIR`` if set, else the installed ``imagecorruptions`` package's
+    ``frost/`` folder. What a command checks before any work: its ``FileNotFoundError`` names
+    the missing texture (or says none was found) and how to get them, the install command or
+    the environment variable.
+
+    Examples
+    --------
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {ENV_VAR: "/nonexistent"}):
+    ...     configured_frost_folder()
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: frost texture /nonexistent/frost1.png not found (from $KEYPOINT_CORRUPT_FROST_DIR); ...
+    """
+    return _find(with_argument=False)
+
+
+def _find(with_argument: bool) -> Path:
+    how_to = _how_to(with_argument)
+    if os.environ.get(ENV_VAR):
+        return _checked(Path(os.environ[ENV_VAR]), f"${ENV_VAR}", how_to)
+    installed = _installed_folder()
+    if installed is None:
+        raise FileNotFoundError(f"frost needs the ImageNet-C frost textures and none were found; {how_to}")
+    return _checked(installed, "the installed imagecorruptions package", how_to)
+
+
+def _checked(folder: Path, origin: str, how_to: str) -> Path:
     for name in FILENAMES:
         if not (folder / name).is_file():
-            raise FileNotFoundError(f"frost texture {folder / name} not found (from {origin}); {_HOW_TO}")
+            raise FileNotFoundError(f"frost texture {folder / name} not found (from {origin}); {how_to}")
     return folder
 
 
