@@ -7,7 +7,8 @@ their severity parameters as data, each row saying where its values come from.
 
 * The seven corruptions that PoseBench shares with ImageNet-C (motion blur, Gaussian and impulse
   noise, pixelate, JPEG, brightness, contrast) are :mod:`keypoint_corrupt.functional.imagenet_c`'s
-  functions with ImageNet-C's parameters.
+  functions themselves (``posebench.motion_blur is imagenet_c.motion_blur``), with ImageNet-C's
+  parameters; like every ImageNet-C function they also take a ``numpy.random.RandomState``.
 * :func:`color_quant` keeps the top bits of every 8-bit channel (a posterisation, a uint8 table).
 * :func:`darkness` is a low-light exposure: a gamma-2 darkening of the image's range (a table on
   uint8 input) followed by Poisson photon noise and Gaussian read noise.
@@ -17,7 +18,8 @@ their severity parameters as data, each row saying where its values come from.
 
 Every function takes ``(image, severity, rng=None)``: ``image`` uint8 or float32 (values in
 [0, 1]), HxW, HxWx1, HxWx3 or HxWx4, never modified (a new array of the same shape and dtype
-is returned); ``severity`` 1 to 5; ``rng`` an int seed, a ``numpy.random.Generator`` or None.
+is returned); ``severity`` 1 to 5; ``rng`` an int seed, a ``numpy.random.Generator`` or None (the shared
+seven: or a ``RandomState``).
 Photometric corruptions leave keypoints where they are, and pass an alpha channel through.
 
 Examples
@@ -53,6 +55,15 @@ from keypoint_corrupt._validation import (
     check_visibility,
 )
 from keypoint_corrupt.functional import imagenet_c as _ic
+from keypoint_corrupt.functional.imagenet_c import (  # the seven corruptions shared with ImageNet-C
+    brightness,
+    contrast,
+    gaussian_noise,
+    impulse_noise,
+    jpeg_compression,
+    motion_blur,
+    pixelate,
+)
 from keypoint_corrupt.functional.imagenet_c._common import Draws, check_severity, run_rgb
 from keypoint_corrupt.functional.occlusion import (
     Box,
@@ -150,205 +161,6 @@ PARAMS: MappingProxyType[str, tuple[Any, ...]] = MappingProxyType({name: _TABLE[
 def _check_call(severity: object, rng: object) -> tuple[int, np.random.Generator]:
     """Validate the two arguments every corruption shares, before any work is done."""
     return check_severity(severity), as_generator(rng)
-
-
-# --- The corruptions PoseBench shares with ImageNet-C --------------------------------------------
-
-
-def motion_blur(image: ImageArray, severity: int, rng: Seed = None) -> ImageArray:
-    """Motion blur along a random direction: ImageNet-C's, with its parameters.
-
-    Parameters
-    ----------
-    image : numpy.ndarray
-        uint8 or float32 (values in [0, 1]), HxW, HxWx1, HxWx3 or HxWx4.
-    severity : int
-        1 to 5 (``PARAMS["motion_blur"]``: kernel radius and sigma).
-    rng : int or numpy.random.Generator or None
-        Source of the blur angle.
-
-    Returns
-    -------
-    numpy.ndarray
-        A new image of the same shape and dtype.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> motion_blur(np.zeros((16, 16, 3), np.uint8), 2, rng=0).shape
-    (16, 16, 3)
-    """
-    s, gen = _check_call(severity, rng)
-    out: ImageArray = _ic.motion_blur(image, s, gen)
-    return out
-
-
-def gaussian_noise(image: ImageArray, severity: int, rng: Seed = None) -> ImageArray:
-    """Additive Gaussian noise on the [0, 1] scale: ImageNet-C's, with its parameters.
-
-    Parameters
-    ----------
-    image : numpy.ndarray
-        uint8 or float32 (values in [0, 1]), HxW, HxWx1, HxWx3 or HxWx4.
-    severity : int
-        1 to 5 (``PARAMS["gaussian_noise"]``: the noise's standard deviation).
-    rng : int or numpy.random.Generator or None
-        Source of the noise.
-
-    Returns
-    -------
-    numpy.ndarray
-        A new image of the same shape and dtype.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> gaussian_noise(np.zeros((16, 16), np.float32), 1, rng=0).dtype
-    dtype('float32')
-    """
-    s, gen = _check_call(severity, rng)
-    out: ImageArray = _ic.gaussian_noise(image, s, gen)
-    return out
-
-
-def impulse_noise(image: ImageArray, severity: int, rng: Seed = None) -> ImageArray:
-    """Salt-and-pepper noise: ImageNet-C's, with its parameters.
-
-    Parameters
-    ----------
-    image : numpy.ndarray
-        uint8 or float32 (values in [0, 1]), HxW, HxWx1, HxWx3 or HxWx4.
-    severity : int
-        1 to 5 (``PARAMS["impulse_noise"]``: the fraction of values replaced).
-    rng : int or numpy.random.Generator or None
-        Source of the noise.
-
-    Returns
-    -------
-    numpy.ndarray
-        A new image of the same shape and dtype.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> impulse_noise(np.full((16, 16, 3), 128, np.uint8), 5, rng=0).shape
-    (16, 16, 3)
-    """
-    s, gen = _check_call(severity, rng)
-    out: ImageArray = _ic.impulse_noise(image, s, gen)
-    return out
-
-
-def pixelate(image: ImageArray, severity: int, rng: Seed = None) -> ImageArray:
-    """Box-filter downscaling then nearest-neighbour upscaling: ImageNet-C's, with its parameters.
-
-    Parameters
-    ----------
-    image : numpy.ndarray
-        uint8 or float32 (values in [0, 1]), HxW, HxWx1, HxWx3 or HxWx4.
-    severity : int
-        1 to 5 (``PARAMS["pixelate"]``: the downscale factor).
-    rng : int or numpy.random.Generator or None
-        Accepted for a uniform signature and validated; nothing is drawn.
-
-    Returns
-    -------
-    numpy.ndarray
-        A new image of the same shape and dtype.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> pixelate(np.zeros((16, 16, 3), np.uint8), 3).shape
-    (16, 16, 3)
-    """
-    s, gen = _check_call(severity, rng)
-    out: ImageArray = _ic.pixelate(image, s, gen)
-    return out
-
-
-def jpeg_compression(image: ImageArray, severity: int, rng: Seed = None) -> ImageArray:
-    """JPEG encoding and decoding at a low quality: ImageNet-C's, with its parameters.
-
-    Parameters
-    ----------
-    image : numpy.ndarray
-        uint8 or float32 (values in [0, 1]), HxW, HxWx1, HxWx3 or HxWx4.
-    severity : int
-        1 to 5 (``PARAMS["jpeg_compression"]``: the JPEG quality).
-    rng : int or numpy.random.Generator or None
-        Accepted for a uniform signature and validated; nothing is drawn.
-
-    Returns
-    -------
-    numpy.ndarray
-        A new image of the same shape and dtype.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> jpeg_compression(np.zeros((16, 16, 3), np.uint8), 3).shape
-    (16, 16, 3)
-    """
-    s, gen = _check_call(severity, rng)
-    out: ImageArray = _ic.jpeg_compression(image, s, gen)
-    return out
-
-
-def brightness(image: ImageArray, severity: int, rng: Seed = None) -> ImageArray:
-    """Brightening by adding to the HSV value: ImageNet-C's, with its parameters.
-
-    Parameters
-    ----------
-    image : numpy.ndarray
-        uint8 or float32 (values in [0, 1]), HxW, HxWx1, HxWx3 or HxWx4.
-    severity : int
-        1 to 5 (``PARAMS["brightness"]``: the amount added to the value channel).
-    rng : int or numpy.random.Generator or None
-        Accepted for a uniform signature and validated; nothing is drawn.
-
-    Returns
-    -------
-    numpy.ndarray
-        A new image of the same shape and dtype.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> brightness(np.zeros((16, 16, 3), np.uint8), 1).shape
-    (16, 16, 3)
-    """
-    s, gen = _check_call(severity, rng)
-    out: ImageArray = _ic.brightness(image, s, gen)
-    return out
-
-
-def contrast(image: ImageArray, severity: int, rng: Seed = None) -> ImageArray:
-    """Contrast reduction towards each channel's mean: ImageNet-C's, with its parameters.
-
-    Parameters
-    ----------
-    image : numpy.ndarray
-        uint8 or float32 (values in [0, 1]), HxW, HxWx1, HxWx3 or HxWx4.
-    severity : int
-        1 to 5 (``PARAMS["contrast"]``: the factor applied around the mean).
-    rng : int or numpy.random.Generator or None
-        Accepted for a uniform signature and validated; nothing is drawn.
-
-    Returns
-    -------
-    numpy.ndarray
-        A new image of the same shape and dtype.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> contrast(np.zeros((16, 16, 3), np.uint8), 5).shape
-    (16, 16, 3)
-    """
-    s, gen = _check_call(severity, rng)
-    out: ImageArray = _ic.contrast(image, s, gen)
-    return out
 
 
 # --- Colour quantisation -----------------------------------------------------------------------
