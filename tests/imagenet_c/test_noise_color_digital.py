@@ -141,16 +141,18 @@ def test_brightness_of_grey_is_the_plain_shift():
         np.testing.assert_array_equal(ic.brightness(grey, severity), expected)
 
 
-@pytest.mark.parametrize("value", [0, 1, 77, 128, 254, 255])
-def test_contrast_leaves_a_flat_image_flat(value):
-    # Our channel means are exact; the reference's float64 sum can put a flat image one level
-    # below itself after truncation, hence "within one level" there.
+@pytest.mark.parametrize("shape", [(32, 32, 3), (40, 48, 3), (33, 97, 3)])
+def test_contrast_of_flat_images_is_bit_exact_too(shape):
+    # A flat image puts table entries exactly on integers, where the reference's float64 mean
+    # (with its summation error) decides the truncation: ours must follow it there as well.
     require_oracle()
-    flat = np.full((40, 48, 3), value, np.uint8)
-    for severity in (1, 5):
-        ours = ic.contrast(flat, severity)
-        np.testing.assert_array_equal(ours, flat)
-        assert np.abs(reference("contrast", flat, severity, 0).astype(int) - ours).max() <= 1
+    for value in range(256):
+        flat = np.full(shape, value, np.uint8)
+        for severity in range(1, 6):
+            expected = reference("contrast", np.ascontiguousarray(flat), severity, 0)
+            np.testing.assert_array_equal(
+                ic.contrast(flat, severity), expected, err_msg=f"{value} {severity}"
+            )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,10 +5,11 @@ the saturation in HSV space; imagecorruptions goes through scikit-image's ``rgb2
 ``hsv2rgb``, and here the same float64 operations (same operands, same order, so the same IEEE
 results: bit-exact) run on contiguous colour planes, a band of rows at a time, about ten times
 faster. ``contrast`` pulls every channel towards its mean over the image; for uint8 images that is a
-256-entry table per channel, built with the reference's float64 formula. The channel means are
-computed exactly from integer sums, where imagecorruptions accumulates float64 quotients, so
-the two can differ by one level on a table entry that falls within about ``1e-12`` of an integer
-(for example on a constant image, whose reference mean carries summation error).
+256-entry table per channel, built with the reference's float64 formula from channel means
+computed exactly from integer sums. Where a table entry lands within 1e-6 of an integer (a
+constant image, say), its truncation depends on the last bits of the mean, so the means are
+then recomputed as imagecorruptions computes them (float64 quotients, NumPy's summation): the
+result is bit-exact either way.
 
 Examples
 --------
@@ -120,10 +121,19 @@ def _contrast_kernel(rgb: ImageArray, factor: float, draws: Draws) -> ImageArray
         return rgb
     rgb = np.ascontiguousarray(rgb)
     sums = np.array(cv2.sumElems(rgb)[:3])  # exact: integer sums well below 2**53
-    means = sums / (255.0 * rgb.shape[0] * rgb.shape[1])
+    scaled = _contrast_levels(sums / (255.0 * rgb.shape[0] * rgb.shape[1]), factor)
+    if np.any(np.abs(scaled - np.rint(scaled)) < 1e-6):
+        # An entry sits on an integer, so its truncation depends on the mean's last bits: take
+        # the mean as imagecorruptions does (float64 quotients, NumPy's summation order).
+        scaled = _contrast_levels((rgb / 255.0).mean(axis=(0, 1)), factor)
+    return cv2.LUT(rgb, scaled.astype(np.uint8).reshape(256, 1, 3))
+
+
+def _contrast_levels(means: npt.NDArray[np.float64], factor: float) -> npt.NDArray[np.float64]:
+    """Each level's result before truncation, per channel: the reference's float64 formula."""
     unit = np.arange(256)[:, None] / 255.0
-    table = (np.clip((unit - means) * factor + means, 0, 1) * 255).astype(np.uint8)
-    return cv2.LUT(rgb, table.reshape(256, 1, 3))
+    levels: npt.NDArray[np.float64] = np.clip((unit - means) * factor + means, 0, 1) * 255
+    return levels
 
 
 def brightness(image: ImageArray, severity: int, rng: RandomSource = None) -> ImageArray:
