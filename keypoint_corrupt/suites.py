@@ -24,6 +24,7 @@ Examples
 
 from __future__ import annotations
 
+import numbers
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -43,6 +44,8 @@ __all__ = [
 ]
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+#: No suite has more levels than this; parse_severities refuses larger numbers outright.
+_MAX_SEVERITY = 100
 
 
 @dataclass(frozen=True)
@@ -105,12 +108,14 @@ class Suite:
                 f"suite {self.name!r} has no corruption {corruption!r}; valid: {', '.join(self.table)}"
             )
         levels = self.table[corruption]
-        if isinstance(severity, bool) or not isinstance(severity, int) or not 1 <= severity <= len(levels):
+        if isinstance(severity, bool) or not isinstance(severity, numbers.Integral):
+            raise TypeError(f"severity must be an int, got {severity!r}")
+        if not 1 <= severity <= len(levels):
             raise ValueError(
                 f"severity of {corruption!r} in suite {self.name!r} must be in 1..{len(levels)}, "
                 f"got {severity!r}"
             )
-        return levels[severity - 1]
+        return levels[int(severity) - 1]
 
     def configs(
         self, severities: Iterable[int] | None = None, corruptions: Iterable[str] | None = None
@@ -278,5 +283,7 @@ def parse_severities(text: str) -> tuple[int, ...]:
             raise ValueError(f"severities must look like 1-5 or 1,3,5, got {text!r}") from None
         if first < 1 or last < first:
             raise ValueError(f"severities must be ranges of integers >= 1, got {text!r}")
+        if last > _MAX_SEVERITY:  # before expanding: a typo such as 1-1000000000 must not eat memory
+            raise ValueError(f"severities must be at most {_MAX_SEVERITY}, got {text!r}")
         found.update(range(first, last + 1))
     return tuple(sorted(found))

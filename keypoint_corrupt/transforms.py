@@ -694,7 +694,9 @@ class _SuiteTransform(_NoiseTransform):
         """
         if corruption not in cls._PARAMS:
             raise ValueError(f"corruption must be one of {', '.join(cls._PARAMS)}, got {corruption!r}")
-        if isinstance(severity, bool) or not isinstance(severity, numbers.Integral) or not 1 <= severity <= 5:
+        if isinstance(severity, bool) or not isinstance(severity, numbers.Integral):
+            raise TypeError(f"severity must be an int in 1..5, got {severity!r}")
+        if not 1 <= severity <= 5:
             raise ValueError(f"severity must be in 1..5, got {severity!r}")
         values = cls._PARAMS[corruption][int(severity) - 1]
         fields = _PARAM_FIELDS.get(corruption, ("value",))

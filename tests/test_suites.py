@@ -154,8 +154,25 @@ def test_locate_is_the_inverse_of_config():
         kc.get_suite("posebench").locate("motion-15")
     with pytest.raises(ValueError, match=r"severity of 'fog' in suite 'imagenet-c' must be in 1..5, got 0"):
         kc.get_suite("imagenet-c").config("fog", 0)
-    with pytest.raises(ValueError, match=r"must be in 1..5, got True"):
+    with pytest.raises(TypeError, match=r"severity must be an int, got True"):
         kc.get_suite("imagenet-c").config("fog", True)
+    # numpy integers are severities too (e.g. from np.arange)
+    assert kc.get_suite("imagenet-c").configs(severities=np.arange(1, 3), corruptions=["fog"]) == (
+        "imagenet-c.fog-1",
+        "imagenet-c.fog-2",
+    )
+
+
+def test_a_huge_severity_range_is_refused_before_it_is_built():
+    with pytest.raises(ValueError, match=r"severities must be at most 100, got '1-1000000000'"):
+        kc.suites.parse_severities("1-1000000000")
+
+
+def test_severity_parameters_errors_follow_the_constructor():
+    with pytest.raises(TypeError, match="severity must be an int"):
+        kc.ImageNetC.severity_parameters("snow", "2")
+    with pytest.raises(ValueError, match=r"severity must be in 1\.\.5, got 6"):
+        kc.ImageNetC.severity_parameters("snow", 6)
 
 
 def test_costa2021_is_the_eleven_reference_configurations():

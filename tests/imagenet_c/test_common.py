@@ -95,3 +95,16 @@ def test_kernels_get_a_private_copy(channels):
 
     run_rgb(img, scribble, None, as_draws(0))
     assert (img == 50).all()
+
+
+def test_images_too_large_for_a_kernel_are_refused_by_name_before_any_draw():
+    from keypoint_corrupt.functional import imagenet_c
+
+    state = np.random.RandomState(0)
+    before = state.get_state()[1].copy()
+    with pytest.raises(ValueError, match=r"image must be at most 32766 px on each side .*\(2, 32767\)"):
+        imagenet_c.elastic_transform(np.zeros((2, 32767), np.uint8), 1, rng=state)
+    with pytest.raises(ValueError, match=r"image must be at most 8192 px on its longest side for fog"):
+        imagenet_c.fog(np.zeros((1, 8193), np.uint8), 1, rng=state)
+    np.testing.assert_array_equal(state.get_state()[1], before)  # nothing was drawn
+    assert imagenet_c.fog(np.zeros((1, 8192), np.uint8), 1, rng=0).shape == (1, 8192)

@@ -129,7 +129,9 @@ def _scale(texture_hw: tuple[int, int], image_hw: tuple[int, int]) -> float:
     return factor * 1.1
 
 
-@functools.lru_cache(maxsize=64)
+# Bounded by count: each entry covers one image size (1.1x, ~7 MB for 1080p); two sizes of the
+# five textures stay cached, so a run over images of mixed sizes holds tens of MB, not hundreds.
+@functools.lru_cache(maxsize=10)
 def resized_texture(path: str, height: int, width: int) -> npt.NDArray[np.uint8]:
     """Texture ``path`` (RGB) resized, bicubic, to cover an image of ``height`` x ``width`` (cached).
 

@@ -144,6 +144,20 @@ def _remap(values: ImageArray, map_x: npt.NDArray[np.float32], map_y: npt.NDArra
     return out.reshape(map_x.shape + values.shape[2:])
 
 
+#: OpenCV's remap takes images whose sides are under SHRT_MAX.
+_MAX_SIDE = 32766
+
+
+def _check_warpable(image: ImageArray) -> None:
+    """Validate ``image`` before anything is drawn, its size included."""
+    check_image(image)
+    if max(image.shape[:2]) > _MAX_SIDE:
+        raise ValueError(
+            f"image must be at most {_MAX_SIDE} px on each side for elastic_transform (OpenCV's "
+            f"remap), got shape {image.shape}"
+        )
+
+
 def _warp_kernel(rgb: ImageArray, field: Field, _draws: Draws) -> ImageArray:
     return _warp(rgb, field)
 
@@ -175,7 +189,7 @@ def elastic_transform(image: ImageArray, severity: int, rng: RandomSource = None
     """
     sev = check_severity(severity)
     draws = as_draws(rng)
-    check_image(image)
+    _check_warpable(image)
     field = _field(image.shape[0], image.shape[1], sev, draws)
     return run_rgb(image, _warp_kernel, field, draws)
 
@@ -212,7 +226,7 @@ def elastic_transform_with_keypoints(
     """
     sev = check_severity(severity)
     draws = as_draws(rng)
-    check_image(image)
+    _check_warpable(image)
     check_keypoints(keypoints)
     field = _field(image.shape[0], image.shape[1], sev, draws)
     return run_rgb(image, _warp_kernel, field, draws), move_keypoints(keypoints, field)

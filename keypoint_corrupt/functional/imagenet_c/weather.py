@@ -348,10 +348,20 @@ def _plasma(size: int, decay: float, draws: Draws, height: int, width: int) -> F
     return out
 
 
+#: fog's plasma map is square, its side the next power of two of the image's longest side: 8192
+#: (8K images) holds it in 0.5 GB of float64; beyond, a thin image would need gigabytes.
+_MAX_PLASMA = 8192
+
+
 def _fog_kernel(rgb: ImageArray, params: tuple[float, float], draws: Draws) -> ImageArray:
     strength, decay = params
     height, width = rgb.shape[:2]
     size = 1 << (max(height, width, 3) - 1).bit_length()  # next power of two, of H, W and 3 channels
+    if size > _MAX_PLASMA:
+        raise ValueError(
+            f"image must be at most {_MAX_PLASMA} px on its longest side for fog, whose plasma map is "
+            f"square (imagecorruptions'), got shape {rgb.shape[:2]}: a {size}x{size} map; resize it first"
+        )
     plasma = _plasma(size, decay, draws, height, width)
     brightest = float(rgb.max()) / 255.0  # max(x / 255.) is max(x) / 255.
     out = new_result(rgb)
