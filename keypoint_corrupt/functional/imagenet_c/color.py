@@ -17,8 +17,8 @@ Examples
 >>> img = np.full((8, 8, 3), (200, 100, 50), np.uint8)
 >>> brightness(img, 5)[0, 0].tolist()  # value 200/255 + 0.5 clips to 1
 [255, 127, 63]
->>> contrast(img, 1)[0, 0].tolist()  # a constant image is its own mean
-[200, 100, 50]
+>>> contrast(img, 1)[0, 0].tolist()  # its own mean, truncated as imagecorruptions' float64 truncates
+[199, 99, 49]
 """
 
 from __future__ import annotations
