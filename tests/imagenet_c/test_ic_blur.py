@@ -1,4 +1,4 @@
-"""ImageNet-C blurs: agreement with imagecorruptions 1.1.2, with scipy and with formulas; the contract.
+"""ImageNet-C blurs: agreement with imagecorruptions 1.1.2, with scipy and with formulas; float input.
 
 On x86-64 every blur is bit-exact to the reference (the same floating-point operations in the
 same order). Elsewhere (e.g. macOS arm64, whose scipy wheels fuse multiply-adds in the
@@ -8,53 +8,22 @@ more than 2 levels.
 
 from __future__ import annotations
 
-import functools
 import math
 import platform
-from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ic_images import fixture_rgb
 from imagenet_c_oracle import reference, require_oracle
 
 from keypoint_corrupt.functional.imagenet_c import _blur_jit, blur
 from keypoint_corrupt.functional.imagenet_c.params import PARAMS
 
 BLURS = ("defocus_blur", "glass_blur", "motion_blur", "zoom_blur", "gaussian_blur")
-RANDOM_BLURS = ("glass_blur", "motion_blur")
 EXACT_PLATFORM = platform.machine().lower() in {"x86_64", "amd64"}
-FIXTURES = Path(__file__).resolve().parents[1] / "data"
-
-
-@functools.cache
-def _rgb(name: str) -> np.ndarray:
-    """A real fixture (or a crop of one), RGB uint8, read-only."""
-    files = {
-        "stb": "stb/SK_color_0.png",  # 480 x 640
-        "rhd": "hands/rhd/00111.png",  # 320 x 320
-        "coco": "body/coco/000000040083.jpg",
-        "mpii": "body/mpii/052475643.jpg",
-        "mpii_hd": "body/mpii/004645041.jpg",  # 720 x 1280
-    }
-    crops = {
-        "coco_224": ("coco", (slice(60, 284), slice(150, 374))),
-        "mpii_odd": ("mpii", (slice(101, 198), slice(333, 464))),  # 97 x 131
-        "rhd_small": ("rhd", (slice(90, 154), slice(120, 216))),  # 64 x 96
-        "coco_tiny": ("coco", (slice(120, 153), slice(200, 247))),  # 33 x 47
-    }
-    if name in crops:
-        source, window = crops[name]
-        image = np.ascontiguousarray(_rgb(source)[window])
-    else:
-        bgr = cv2.imread(str(FIXTURES / files[name]), cv2.IMREAD_COLOR)
-        assert bgr is not None, files[name]
-        image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    image.flags.writeable = False
-    return image
 
 
 def _assert_agrees(ours: np.ndarray, ref: np.ndarray) -> None:
@@ -68,7 +37,7 @@ def _assert_agrees(ours: np.ndarray, ref: np.ndarray) -> None:
 
 def _oracle_case(name: str, image_name: str, severity: int) -> None:
     require_oracle()
-    image = _rgb(image_name)
+    image = fixture_rgb(image_name)
     seed = 1000 * severity + len(image_name)
     ours = getattr(blur, name)(image, severity, rng=np.random.RandomState(seed))
     _assert_agrees(ours, reference(name, image, severity, seed))
@@ -115,7 +84,7 @@ def test_glass_blur_matches_the_reference_on_a_320x320_image():
 @pytest.mark.parametrize("name", BLURS)
 def test_grey_input_matches_the_reference(name):
     require_oracle()
-    grey = np.ascontiguousarray(_rgb("mpii_odd")[:, :, 1])
+    grey = np.ascontiguousarray(fixture_rgb("mpii_odd")[:, :, 1])
     ours = getattr(blur, name)(grey, 3, rng=np.random.RandomState(5))
     assert ours.shape == grey.shape
     _assert_agrees(ours, reference(name, grey, 3, 5)[:, :, 0])
@@ -194,13 +163,15 @@ def test_defocus_disk_is_the_reference_kernel(radius, alias):
 
 @pytest.mark.parametrize("sigma", sorted({*PARAMS["gaussian_blur"], *(p[0] for p in PARAMS["glass_blur"])}))
 def test_gaussian_is_scipys_gaussian_filter(sigma):
-    unit = _rgb("mpii_odd") / 255.0
+    unit = fixture_rgb("mpii_odd") / 255.0
     expected = ndi.gaussian_filter(unit, (sigma, sigma, 0), mode="nearest", truncate=4.0)
     got = _blur_jit.gaussian_f64(unit, blur._gaussian_half_kernel(sigma))
     if EXACT_PLATFORM:
         np.testing.assert_array_equal(got, expected)
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
-    u8 = _blur_jit.gaussian_u8(np.ascontiguousarray(_rgb("mpii_odd")), blur._gaussian_half_kernel(sigma))
+    u8 = _blur_jit.gaussian_u8(
+        np.ascontiguousarray(fixture_rgb("mpii_odd")), blur._gaussian_half_kernel(sigma)
+    )
     np.testing.assert_array_equal(u8, (np.clip(got, 0, 1) * 255).astype(np.uint8))
 
 
@@ -301,33 +272,12 @@ def test_glass_offsets_from_a_generator_cover_the_reference_range():
 
 
 # ---------------------------------------------------------------------------------------------
-# The contract
-
-
-@pytest.mark.parametrize("name", BLURS)
-@pytest.mark.parametrize("shape", [(34, 45), (34, 45, 1), (34, 45, 3), (34, 45, 4)])
-@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
-def test_layouts_and_dtypes(name, shape, dtype):
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, 256, shape).astype(np.uint8)
-    if dtype == np.float32:
-        image = (image / 255.0).astype(np.float32)
-    before = image.copy()
-    out = getattr(blur, name)(image, 3, rng=7)
-    assert out.shape == image.shape and out.dtype == image.dtype
-    np.testing.assert_array_equal(image, before)
-    if dtype == np.float32:
-        assert out.min() >= 0.0 and out.max() <= 1.0
-    if len(shape) == 3 and shape[2] == 4:
-        np.testing.assert_array_equal(out[:, :, 3], image[:, :, 3])
-    if len(shape) == 2:  # a grey image is corrupted as its RGB stack
-        rgb = np.repeat(image[:, :, None], 3, axis=2)
-        np.testing.assert_array_equal(out, getattr(blur, name)(rgb, 3, rng=7)[:, :, 0])
+# Float input and the helpers' arguments (the contract of every corruption: test_contract.py)
 
 
 @pytest.mark.parametrize("name", BLURS)
 def test_float_input_is_the_uint8_arithmetic_without_truncation(name):
-    image = _rgb("coco_tiny")
+    image = fixture_rgb("coco_tiny")
     as_float = (image / 255.0).astype(np.float32)
     for severity in (1, 5):
         u8 = getattr(blur, name)(image, severity, rng=np.random.RandomState(2)).astype(np.float64)
@@ -337,52 +287,6 @@ def test_float_input_is_the_uint8_arithmetic_without_truncation(name):
         limit = 2.0 if name == "glass_blur" else 1.0
         assert gap.min() > -1e-3 and gap.max() < limit + 1e-3
         assert gap.mean() > 0.25 * limit
-
-
-@pytest.mark.parametrize("name", BLURS)
-def test_seeds_are_reproducible(name):
-    image = _rgb("coco_tiny")
-    f = getattr(blur, name)
-    np.testing.assert_array_equal(f(image, 4, rng=3), f(image, 4, rng=3))
-    np.testing.assert_array_equal(
-        f(image, 4, rng=np.random.default_rng(3)), f(image, 4, rng=np.random.default_rng(3))
-    )
-    np.testing.assert_array_equal(
-        f(image, 4, rng=np.random.RandomState(3)), f(image, 4, rng=np.random.RandomState(3))
-    )
-    if name in RANDOM_BLURS:
-        assert not np.array_equal(f(image, 4, rng=3), f(image, 4, rng=4))
-
-
-@pytest.mark.parametrize("name", BLURS)
-def test_bad_severity_and_rng_are_refused_by_name(name):
-    image = np.zeros((33, 33, 3), np.uint8)
-    f = getattr(blur, name)
-    with pytest.raises(ValueError, match=r"severity must be in 1\.\.5, got 6"):
-        f(image, 6)
-    with pytest.raises(TypeError, match="severity"):
-        f(image, 2.0)
-    with pytest.raises(TypeError, match="rng"):
-        f(image, 1, rng="seed")
-    with pytest.raises(ValueError, match="rng"):
-        f(image, 1, rng=-1)
-
-
-@pytest.mark.parametrize("name", BLURS)
-@pytest.mark.parametrize(
-    ("bad", "error"),
-    [
-        (np.zeros((8, 8, 3), np.float64), TypeError),
-        (np.zeros((8, 8, 3), np.int16), TypeError),
-        (np.zeros((8, 8, 2), np.uint8), ValueError),
-        (np.zeros((2, 8, 8, 3), np.uint8), ValueError),
-        (np.full((8, 8, 3), 2.0, np.float32), ValueError),
-        ([[0, 1], [2, 3]], TypeError),
-    ],
-)
-def test_bad_images_are_refused_by_name(name, bad, error):
-    with pytest.raises(error, match="image"):
-        getattr(blur, name)(bad, 1)
 
 
 def test_helper_arguments_are_checked():

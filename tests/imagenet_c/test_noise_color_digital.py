@@ -1,4 +1,4 @@
-"""ImageNet-C noise, colour and digital corruptions: the reference, exact distributions, the contract.
+"""ImageNet-C noise, colour and digital corruptions: the reference, exact distributions, any size and layout.
 
 Measured on x86-64 (NumPy 2, scikit-image 0.26, Pillow 13, OpenCV 5):
 
@@ -15,18 +15,16 @@ Measured on x86-64 (NumPy 2, scikit-image 0.26, Pillow 13, OpenCV 5):
 
 from __future__ import annotations
 
-import functools
 import io
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-import cv2
 import numpy as np
 import PIL
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from ic_images import fixture_rgb
 from imagenet_c_oracle import reference, require_oracle
 from PIL import Image
 from scipy import stats
@@ -42,38 +40,9 @@ DETERMINISTIC = ("brightness", "contrast", "saturate", "pixelate", "jpeg_compres
 ALL = NOISES + DETERMINISTIC
 # Bit-exact with the reference (given a RandomState for the noises).
 EXACT = ("gaussian_noise", "shot_noise", "speckle_noise", "brightness", "contrast", "saturate", "pixelate")
-FIXTURES = Path(__file__).resolve().parents[1] / "data"
 # Pillow 13 resizes images more than twice as tall as wide vertically first; earlier releases
 # went horizontally first, which rounds differently (pixelate follows Pillow 13).
 PILLOW_13 = int(PIL.__version__.split(".")[0]) >= 13
-
-
-@functools.cache
-def _rgb(name: str) -> np.ndarray:
-    """A real fixture (or a crop of one), RGB uint8, read-only."""
-    files = {
-        "stb": "stb/SK_color_0.png",  # 480 x 640
-        "rhd": "hands/rhd/00111.png",  # 320 x 320
-        "coco": "body/coco/000000040083.jpg",  # 333 x 500
-        "mpii": "body/mpii/052475643.jpg",
-        "mpii_hd": "body/mpii/004645041.jpg",  # 720 x 1280
-    }
-    crops = {
-        "coco_224": ("coco", (slice(60, 284), slice(150, 374))),
-        "stb_224": ("stb", (slice(200, 424), slice(300, 524))),
-        "mpii_odd": ("mpii", (slice(101, 198), slice(333, 464))),  # 97 x 131
-        "coco_tall": ("coco", (slice(5, 206), slice(7, 100))),  # 201 x 93: taller than twice its width
-        "coco_tiny": ("coco", (slice(120, 153), slice(200, 247))),  # 33 x 47
-    }
-    if name in crops:
-        source, window = crops[name]
-        image = np.ascontiguousarray(_rgb(source)[window])
-    else:
-        bgr = cv2.imread(str(FIXTURES / files[name]), cv2.IMREAD_COLOR)
-        assert bgr is not None, files[name]
-        image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    image.flags.writeable = False
-    return image
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -94,7 +63,7 @@ def _assert_agrees(name: str, ours: np.ndarray, ref: np.ndarray, exact: bool = T
 
 def _oracle_case(name: str, image_name: str, severity: int) -> None:
     require_oracle()
-    image = _rgb(image_name)
+    image = fixture_rgb(image_name)
     seed = 100 * severity + len(image_name)
     ours = getattr(ic, name)(image, severity, rng=np.random.RandomState(seed))
     exact = name in EXACT and (PILLOW_13 or image_name != "coco_tall")
@@ -125,7 +94,7 @@ def test_matches_the_reference_on_a_1280x720_frame(name):
 @pytest.mark.parametrize("name", [n for n in ALL if n != "impulse_noise"])
 def test_grey_input_is_corrupted_as_its_rgb_stack_like_the_reference(name):
     require_oracle()
-    grey = np.ascontiguousarray(_rgb("mpii_odd")[:, :, 1])
+    grey = np.ascontiguousarray(fixture_rgb("mpii_odd")[:, :, 1])
     ours = getattr(ic, name)(grey, 4, rng=np.random.RandomState(5))
     assert ours.shape == grey.shape
     _assert_agrees(name, ours, reference(name, grey, 4, 5)[:, :, 0], name in EXACT)
@@ -219,7 +188,7 @@ def test_pixelate_is_pillows_box_then_nearest(height, width, severity, seed):
 
 def test_pixelate_follows_pillows_pass_order_on_tall_images():
     # Here the two pass orders disagree on about 10% of the values; Pillow 13 goes vertical first.
-    tall = _rgb("coco_tall")
+    tall = fixture_rgb("coco_tall")
     if PILLOW_13:
         np.testing.assert_array_equal(ic.pixelate(tall, 2), _pillow_pixelate(tall, 2))
     wide = np.ascontiguousarray(tall.transpose(1, 0, 2))
@@ -242,7 +211,7 @@ def _pillow_pixelate_float(image: np.ndarray, severity: int) -> np.ndarray:
 @pytest.mark.parametrize("image_name", ["mpii_odd", "coco_tall"])
 def test_float_pixelate_is_pillows_float_box_then_nearest(image_name):
     # Pillow's float mode weighs each input 1/n in float64; ours divides a float32 sum by n.
-    image = (_rgb(image_name) / 255.0).astype(np.float32)
+    image = (fixture_rgb(image_name) / 255.0).astype(np.float32)
     for severity in range(1, 6):
         np.testing.assert_allclose(
             ic.pixelate(image, severity), _pillow_pixelate_float(image, severity), rtol=0, atol=1e-6
@@ -256,7 +225,7 @@ def test_pixelate_work_arrays_carry_nothing_from_one_call_to_the_next(monkeypatc
     calls = [("stb", 1), ("coco_tiny", 5), ("coco_tall", 2), ("rhd", 4), ("mpii_odd", 3), ("stb_224", 2)]
     kept = []
     for image_name, severity in calls:
-        image = _rgb(image_name)
+        image = fixture_rgb(image_name)
         out = ic.pixelate(image, severity)
         if PILLOW_13 or image_name != "coco_tall":
             np.testing.assert_array_equal(out, _pillow_pixelate(image, severity))
@@ -264,7 +233,7 @@ def test_pixelate_work_arrays_carry_nothing_from_one_call_to_the_next(monkeypatc
         kept.append((out, ic.pixelate(as_float, severity), ic.pixelate(image[:, :, 1], severity)))
     monkeypatch.setattr(digital, "_SCRATCH_MAX_BYTES", 0)
     for (image_name, severity), (out, out_float, out_grey) in zip(calls, kept, strict=True):
-        image = _rgb(image_name)
+        image = fixture_rgb(image_name)
         np.testing.assert_array_equal(ic.pixelate(image, severity), out)
         np.testing.assert_array_equal(ic.pixelate((image / 255.0).astype(np.float32), severity), out_float)
         np.testing.assert_array_equal(ic.pixelate(image[:, :, 1], severity), out_grey)
@@ -274,7 +243,9 @@ def test_pixelate_gives_the_same_images_from_many_threads():
     # The work arrays are per thread and the compiled loop releases the GIL: threads running
     # at once must not write into each other's arrays.
     jobs = [
-        (_rgb(name), severity) for name in ("stb", "coco_tall", "mpii_odd", "rhd") for severity in (1, 3, 5)
+        (fixture_rgb(name), severity)
+        for name in ("stb", "coco_tall", "mpii_odd", "rhd")
+        for severity in (1, 3, 5)
     ]
     expected = [ic.pixelate(image, severity) for image, severity in jobs]
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -420,7 +391,7 @@ def test_impulse_noise_on_float_images_sets_full_scale_and_zero():
 
 
 def test_impulse_noise_with_a_random_state_is_reproducible_and_advances_it():
-    clean = _rgb("coco_tiny")
+    clean = fixture_rgb("coco_tiny")
     np.testing.assert_array_equal(
         ic.impulse_noise(clean, 3, rng=np.random.RandomState(4)),
         ic.impulse_noise(clean, 3, rng=np.random.RandomState(4)),
@@ -435,7 +406,7 @@ def test_impulse_noise_with_a_random_state_is_reproducible_and_advances_it():
 
 @pytest.mark.parametrize("name", ["gaussian_noise", "speckle_noise", *DETERMINISTIC[:4]])
 def test_float_input_is_the_uint8_result_without_truncation(name):
-    image = _rgb("stb_224")
+    image = fixture_rgb("stb_224")
     as_float = (image / 255.0).astype(np.float32)
     for severity in (1, 5):
         u8 = getattr(ic, name)(image, severity, rng=np.random.RandomState(2)).astype(np.float64)
@@ -449,7 +420,7 @@ def test_float_input_is_the_uint8_result_without_truncation(name):
 
 
 def test_float_jpeg_is_the_jpeg_of_the_nearest_levels():
-    image = _rgb("coco_224")
+    image = fixture_rgb("coco_224")
     as_float = (image / 255.0).astype(np.float32)
     for severity in (1, 5):
         np.testing.assert_array_equal(
@@ -468,76 +439,7 @@ def test_float_generator_noise_has_the_uint8_statistics(name):
 
 
 # ---------------------------------------------------------------------------------------------
-# The contract
-
-
-@pytest.mark.parametrize("name", ALL)
-@pytest.mark.parametrize("shape", [(34, 45), (34, 45, 1), (34, 45, 3), (34, 45, 4)])
-@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
-def test_layouts_and_dtypes(name, shape, dtype):
-    image = np.random.default_rng(0).integers(0, 256, shape).astype(np.uint8)
-    if dtype == np.float32:
-        image = (image / 255.0).astype(np.float32)
-    before = image.copy()
-    out = getattr(ic, name)(image, 3, rng=7)
-    assert out.shape == image.shape and out.dtype == image.dtype
-    np.testing.assert_array_equal(image, before)
-    if dtype == np.float32:
-        assert out.min() >= 0.0 and out.max() <= 1.0
-    if len(shape) == 3 and shape[2] == 4:
-        np.testing.assert_array_equal(out[:, :, 3], image[:, :, 3])
-    if len(shape) == 2:  # a grey image is corrupted as its RGB stack
-        rgb = np.repeat(image[:, :, None], 3, axis=2)
-        np.testing.assert_array_equal(out, getattr(ic, name)(rgb, 3, rng=7)[:, :, 0])
-
-
-@pytest.mark.parametrize("name", ALL)
-def test_seeds_are_reproducible(name):
-    image = _rgb("coco_tiny")
-    f = getattr(ic, name)
-    np.testing.assert_array_equal(f(image, 4, rng=3), f(image, 4, rng=3))
-    np.testing.assert_array_equal(
-        f(image, 4, rng=np.random.default_rng(3)), f(image, 4, rng=np.random.default_rng(3))
-    )
-    np.testing.assert_array_equal(
-        f(image, 4, rng=np.random.RandomState(3)), f(image, 4, rng=np.random.RandomState(3))
-    )
-    if name in NOISES:
-        assert not np.array_equal(f(image, 4, rng=3), f(image, 4, rng=4))
-
-
-@pytest.mark.parametrize("name", ALL)
-def test_bad_severity_and_rng_are_refused_by_name(name):
-    image = np.zeros((33, 33, 3), np.uint8)
-    f = getattr(ic, name)
-    with pytest.raises(ValueError, match=r"severity must be in 1\.\.5, got 6"):
-        f(image, 6)
-    with pytest.raises(ValueError, match=r"severity must be in 1\.\.5, got 0"):
-        f(image, 0)
-    with pytest.raises(TypeError, match="severity"):
-        f(image, 2.0)
-    with pytest.raises(TypeError, match="rng"):
-        f(image, 1, rng="seed")
-    with pytest.raises(ValueError, match="rng"):
-        f(image, 1, rng=-1)
-
-
-@pytest.mark.parametrize("name", ALL)
-@pytest.mark.parametrize(
-    ("bad", "error"),
-    [
-        (np.zeros((8, 8, 3), np.float64), TypeError),
-        (np.zeros((8, 8, 3), np.int16), TypeError),
-        (np.zeros((8, 8, 2), np.uint8), ValueError),
-        (np.zeros((0, 8, 3), np.uint8), ValueError),
-        (np.zeros((2, 8, 8, 3), np.uint8), ValueError),
-        (np.full((8, 8, 3), 2.0, np.float32), ValueError),
-        ([[0, 1], [2, 3]], TypeError),
-    ],
-)
-def test_bad_images_are_refused_by_name(name, bad, error):
-    with pytest.raises(error, match="image"):
-        getattr(ic, name)(bad, 1)
+# Any size and layout (the contract of every corruption: test_contract.py)
 
 
 @settings(max_examples=30, deadline=None)
