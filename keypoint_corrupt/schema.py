@@ -514,10 +514,11 @@ _AP10K_SKELETON = (
     (1, 2), (1, 3), (2, 3), (3, 4), (4, 5), (4, 6), (6, 7), (7, 8), (4, 9), (9, 10), (10, 11),
     (5, 12), (12, 13), (13, 14), (5, 15), (15, 16), (16, 17),
 )  # fmt: skip
-# The sigmas AP-10K's evaluation uses (COCO's, adapted: the paper publishes none).
+# The sigmas AP-10K's evaluation uses (MMPose's ap10k dataset info: COCO's, joint by joint in
+# AP-10K's order, where each limb runs shoulder, elbow, paw; the paper publishes none).
 _AP10K_SIGMAS = (
-    0.025, 0.025, 0.026, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072, 0.062, 0.062,
-    0.107, 0.107, 0.087, 0.087, 0.089, 0.089,
+    0.025, 0.025, 0.026, 0.035, 0.035, 0.079, 0.072, 0.062, 0.079, 0.072, 0.062,
+    0.107, 0.087, 0.089, 0.107, 0.087, 0.089,
 )  # fmt: skip
 
 

@@ -20,6 +20,7 @@ LAYERS: dict[str, int] = {
     "functional": 1,
     "transforms": 2,
     "registry": 3,
+    "body_metrics": 4,
     "crop": 4,
     "metrics": 4,
     "suites": 4,
