@@ -203,13 +203,13 @@ def test_close_releases_and_a_later_call_rebuilds(fixtures):
     pred = MediaPipeHands(model_complexity=0)
     first = pred([image], crops)
     pred.close()
-    assert pred._hands is None
+    assert pred._solution is None
     np.testing.assert_array_equal(pred([image], crops), first)
     copy = pickle.loads(pickle.dumps(pred))
     assert repr(copy) == repr(pred) and copy.describe()["model_complexity"] == 0
     with copy:
         np.testing.assert_array_equal(copy([image], crops), first)
-    assert copy._hands is None
+    assert copy._solution is None
     pred.close()
 
 
