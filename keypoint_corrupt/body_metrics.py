@@ -252,6 +252,7 @@ def _check_annotations(data: dict[str, Any], k: int) -> list[dict[str, Any]]:
         copy = dict(ann)  # pycocotools writes an "ignore" flag into each annotation
         if "num_keypoints" not in copy:  # COCO's definition: the joints labelled (v > 0)
             copy["num_keypoints"] = int(np.count_nonzero(kps[2::3] > 0))
+        copy.setdefault("iscrowd", 0)  # COCO's default; pycocotools indexes it unconditionally
         out.append(copy)
     return out
 

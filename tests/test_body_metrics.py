@@ -581,3 +581,10 @@ def test_mean_relative_robustness_refuses_what_it_cannot_define():
         mean_relative_robustness(0.5, {"a": {1: 0.1, 2: 0.2}, "b": {1: 0.1, 2: math.nan}})
     with pytest.raises(ValueError, match="at least one corruption"):
         mean_relative_robustness(0.5, {})
+
+
+def test_annotations_without_iscrowd_count_as_ordinary_instances():
+    data = _load(COCO_FILE)
+    for ann in data["annotations"]:
+        ann.pop("iscrowd", None)
+    assert coco_keypoint_ap(data, _as_results(data)).ap == ONE

@@ -51,8 +51,11 @@ __all__ = [
     "check_baseline",
     "corruption_errors",
     "mean_performance",
+    "metric_block",
+    "metric_table_lines",
     "relative_performance",
     "resolve_suite",
+    "suite_cells",
     "suite_header",
     "suite_markdown",
     "suite_section",
@@ -329,6 +332,33 @@ def _threshold_text(thresholds: np.ndarray) -> str:
     )
 
 
+def suite_cells(suite: Suite | str | Mapping[str, Any], severities: Sequence[int] | None) -> dict[str, Any]:
+    """Describe the cells of ``suite`` at ``severities``, whatever the metric (any protocol's suite section).
+
+    ``name``, ``description``, ``protocol``, ``severities``, ``corruptions``, ``table``
+    (``[corruption]["<severity>"]`` -> configuration), ``not_in_suite`` and ``left_out``.
+
+    Examples
+    --------
+    >>> suite_cells("costa2021", [2])["table"]["defocus"], suite_cells("costa2021", [2])["left_out"]
+    ({'2': 'defocus-13'}, ['noise-gaussian', 'noise-saltpepper'])
+    """
+    s = resolve_suite(suite)
+    wanted = _severities(s, severities)
+    cells = _cell_configs(s, wanted)
+    absent = {c: [v for v in wanted if str(v) not in cells[c]] for c in cells}
+    return {
+        "name": s.name,
+        "description": s.description,
+        "protocol": s.protocol,
+        "severities": list(wanted),
+        "corruptions": list(s.corruptions),
+        "table": cells,
+        "not_in_suite": {c: v for c, v in absent.items() if v},
+        "left_out": [c for c, row in cells.items() if not row],
+    }
+
+
 def suite_header(
     suite: Suite | str, severities: Sequence[int] | None, thresholds: Sequence[float] | np.ndarray
 ) -> dict[str, Any]:
@@ -342,20 +372,9 @@ def suite_header(
     >>> suite_header("costa2021", [2, 3], [0.0, 30.0])["left_out"]  # the noises have severity 1 only
     ['noise-gaussian', 'noise-saltpepper']
     """
-    s = resolve_suite(suite)
-    wanted = _severities(s, severities)
     t = np.asarray(thresholds, np.float64)
-    cells = _cell_configs(s, wanted)
-    absent = {c: [v for v in wanted if str(v) not in cells[c]] for c in cells}
     return {
-        "name": s.name,
-        "description": s.description,
-        "protocol": s.protocol,
-        "severities": list(wanted),
-        "corruptions": list(s.corruptions),
-        "table": cells,
-        "not_in_suite": {c: v for c, v in absent.items() if v},
-        "left_out": [c for c, row in cells.items() if not row],
+        **suite_cells(suite, severities),
         "primary_metric": PRIMARY_METRIC,
         "thresholds": {"from": float(t[0]), "to": float(t[-1]), "count": len(t)},
         "definitions": {
@@ -370,11 +389,20 @@ def suite_header(
     }
 
 
-def _metric_block(
-    metric: str, clean: Any, cells: Mapping[str, Mapping[str, Any]], severities: Sequence[int]
+def metric_block(
+    metric: str,
+    clean: Any,
+    cells: Mapping[str, Mapping[str, Any]],
+    severities: Sequence[int],
+    higher_is_better: bool | None = None,
 ) -> dict[str, Any]:
-    """One metric's table, means, mPC and rPC, each NaN explained in ``reasons``."""
-    higher = SUITE_METRICS[metric]
+    """One metric's table, means, mPC and rPC, each NaN explained in ``reasons``.
+
+    ``clean`` and each cell are figures objects: ``getattr(m, metric)`` is the value and
+    ``m.reason(metric)`` why it is NaN (``""`` or ``None`` when defined). ``higher_is_better``
+    defaults to :data:`SUITE_METRICS`' entry (a metric of another protocol passes it).
+    """
+    higher = SUITE_METRICS[metric] if higher_is_better is None else higher_is_better
     reasons: dict[str, str] = {}
     why_clean = clean.reason(metric)
     if why_clean:
@@ -505,7 +533,7 @@ def suite_section(
             f"configs=suite.configs({header['severities']})"
         )
     by_cell = {c: {sv: rows[cfg].metrics for sv, cfg in row.items()} for c, row in header["table"].items()}
-    metrics = {k: _metric_block(k, standard.metrics, by_cell, header["severities"]) for k in SUITE_METRICS}
+    metrics = {k: metric_block(k, standard.metrics, by_cell, header["severities"]) for k in SUITE_METRICS}
     data = {
         "clean": _data_entry(standard),
         "cells": {cfg: _data_entry(rows[cfg]) for row in header["table"].values() for cfg in row.values()},
@@ -700,7 +728,8 @@ def _left_out(sec: Mapping[str, Any]) -> list[str]:
     return [c for c in sec["corruptions"] if c in table and not table[c]]
 
 
-def _table_lines(sec: Mapping[str, Any], metric: str) -> list[str]:
+def metric_table_lines(sec: Mapping[str, Any], metric: str) -> list[str]:
+    """Render one metric of a suite section: the corruption x severity table of report.md, its mPC line."""
     block = sec["metrics"][metric]
     why = block.get("reasons") or {}
     sevs = [str(s) for s in sec["severities"]]
@@ -770,6 +799,6 @@ def suite_markdown(parts: Sequence[tuple[str, Mapping[str, Any]]], source: Mappi
         for metric in SUITE_METRICS:
             role = "P" if metric == sec["primary_metric"] else "second table"
             lines += [f"### {label}: {_TITLE[metric]} ({role})", ""]
-            lines += _table_lines(sec, metric)
+            lines += metric_table_lines(sec, metric)
         lines += _baseline_lines(sec)
     return lines

@@ -17,6 +17,8 @@ from keypoint_corrupt.cli.main import COMMANDS, CliError
 from keypoint_corrupt.cli.options import DATA_HELP
 
 DEFAULT_OUT = "benchmark-report"
+#: --protocol: hand3d's per-annotation hand protocol, or COCO's top-down OKS AP.
+PROTOCOLS = ("hand", "coco")
 # What --speed writes with --out (benchmark.speed.write_speed_report), its JSON document first.
 SPEED_FILES = ("speed.json", "speed.md")
 SPEED_FORMAT = "keypoint-corrupt/speed-report"
@@ -46,6 +48,13 @@ EXAMPLES = """examples:
   keypoint-corrupt benchmark --weights dense.pt --suite costa2021 --severities 1-3 \\
       --baseline reports/mine/report.json --out reports/dense
 
+  # bodies, the COCO-C protocol: top-down crops of every person, OKS AP per cell, mPC, rPC, mRR
+  keypoint-corrupt benchmark --protocol coco --data person_keypoints_val2017.json --images val2017/ \
+      --suite imagenet-c --severities 1-5 --predict mypkg.pose:TopDown --out reports/coco-c
+  #   ... with a detector's boxes (a COCO results list with scores) instead of the ground truth's
+  keypoint-corrupt benchmark --protocol coco --data val.json --images imgs/ --detections dets.json \
+      --predict mypkg.pose:TopDown
+
   # Table I: batch-1 latency and large-batch throughput of dense, depthwise and NerPE
   keypoint-corrupt benchmark --speed --device cuda --precision bf16 --compile
 
@@ -58,6 +67,9 @@ modules). An error inside predict is one line and exit code 1; --debug prints th
 image corrupted once with every person on it); --baseline is checked against it (suite,
 severities, PCK range, data) before any work, and again on the evaluated samples before the
 report is written.
+--protocol coco (COCO keypoint files: bodies, animals) evaluates top-down as MMPose does: one crop
+per ground-truth box (or --detections box), predict(crops) -> (keypoints in crop pixels, scores),
+scored with pycocotools' OKS AP; see docs/benchmark.md, "COCO protocol".
 --out is checked before any work: a new folder, or one whose report files (if any) are an
 earlier benchmark's, which are replaced; any other file of those names is never overwritten.
 """
@@ -108,6 +120,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     c.add_argument("--compare-label", help="name of the second model in the report")
     d = p.add_argument_group("data")
+    d.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default="hand",
+        help="hand (default): hand3d's crop, EPE / PCK / AUC per annotation; coco: top-down crops of "
+        "every person of a COCO keypoint --data file, OKS AP (pycocotools), --predict only",
+    )
+    d.add_argument(
+        "--detections",
+        metavar="FILE",
+        help="with --protocol coco: person boxes with scores (a COCO results list) instead of the "
+        "ground-truth boxes",
+    )
     d.add_argument("--data", metavar="PATH", help=DATA_HELP)
     d.add_argument("--images", metavar="DIR", help="image folder of a COCO --data file")
     d.add_argument(
@@ -135,8 +160,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--fraction",
         type=float,
         default=None,
-        help="share corrupted per configuration (default 0.2; with --suite 1.0, every image in every "
-        "cell, as COCO-C and 'materialize --suite')",
+        help="share corrupted per configuration (default 0.2; with --suite or --protocol coco 1.0, every "
+        "image in every cell, as COCO-C and 'materialize --suite')",
     )
     d.add_argument("--seed", type=int, default=0, help="seed of the subsets and the noise (default 0)")
     r = p.add_argument_group("runtime")
@@ -238,12 +263,15 @@ def _command_line(args: argparse.Namespace) -> str:
                 words += [flag, str(item)]
         elif isinstance(value, list):
             words += [flag, *map(str, value)]
+        elif isinstance(value, tuple):  # a comma-separated option parsed into names (--configs)
+            words += [flag, ",".join(map(str, value))]
         else:
             words += [flag, str(value)]
     return shlex.join(words)
 
 
 def _check_args(args: argparse.Namespace) -> None:
+    _check_protocol_args(args)
     for name in ("batch_size", "crop_size", "image_size"):
         if getattr(args, name) < 1:
             raise CliError(f"--{name.replace('_', '-')} must be positive")
@@ -261,6 +289,45 @@ def _check_args(args: argparse.Namespace) -> None:
     _check_suite_args(args)
 
 
+def _check_protocol_args(args: argparse.Namespace) -> None:
+    """Refuse what --protocol coco cannot run (and --detections without it) before any work."""
+    protocol = getattr(args, "protocol", "hand")
+    detections = getattr(args, "detections", None)
+    if detections and protocol != "coco":
+        raise CliError(f"--detections {detections} needs --protocol coco (person boxes for top-down crops)")
+    if protocol != "coco":
+        return
+    if args.speed:
+        raise CliError("--protocol coco applies to the accuracy benchmark, not to --speed")
+    flags = {
+        "--model": args.model,
+        "--weights": args.weights,
+        "--compare": args.compare,
+        "--compare-weights": args.compare_weights,
+        "--compare-predict": args.compare_predict,
+        "--baseline": args.baseline,
+    }
+    given = [flag for flag, value in flags.items() if value]
+    if given:
+        raise CliError(
+            f"--protocol coco does not take {', '.join(given)}: it runs one --predict MODULE:NAME top-down "
+            "model (predict(crops) -> keypoints, scores); the bundled models, --compare and --baseline "
+            "belong to the hand protocol"
+        )
+    if not args.predict:
+        raise CliError(
+            "--protocol coco needs --predict MODULE:NAME: a top-down model, "
+            "predict(crops) -> (keypoints, scores)"
+        )
+    if not args.data or Path(args.data).suffix.lower() != ".json":
+        raise CliError(
+            f"--protocol coco needs --data FILE.json, a COCO keypoint file (with --images DIR); got "
+            f"{args.data or 'none (the bundled STB sample)'}"
+        )
+    if detections and not Path(detections).is_file():
+        raise CliError(f"--detections not found: {detections}")
+
+
 def _check_suite_args(args: argparse.Namespace) -> None:
     """Read --configs, or --suite / --severities (args.suite_object, suite_configs, ...); --baseline."""
     from keypoint_corrupt.cli.data import configs_from_suite, parse_configs
@@ -273,7 +340,8 @@ def _check_suite_args(args: argparse.Namespace) -> None:
         raise CliError(f"--baseline {args.baseline} needs --suite NAME (mCE compares suite reports)")
     args.suite_severities = None
     # Kept apart from args.fraction, from which the report's command line is rebuilt.
-    args.subset_fraction = args.fraction if args.fraction is not None else 0.2 if args.suite is None else 1.0
+    whole = args.suite is not None or getattr(args, "protocol", "hand") == "coco"  # COCO-C: every image
+    args.subset_fraction = args.fraction if args.fraction is not None else 1.0 if whole else 0.2
     if args.suite_object is not None and args.severities:
         from keypoint_corrupt.suites import parse_severities
 
@@ -304,6 +372,10 @@ def _check_out(args: argparse.Namespace) -> Path | None:
     if args.speed and not args.out:
         return None
     try:
+        if getattr(args, "protocol", "hand") == "coco":
+            from keypoint_corrupt.benchmark.coco_protocol import COCO_REPORT_FILES
+
+            return check_output_dir(args.out or DEFAULT_OUT, COCO_REPORT_FILES)
         if args.speed:
             return check_output_dir(args.out, SPEED_FILES, SPEED_FORMAT)
         return check_output_dir(args.out or DEFAULT_OUT)
@@ -385,6 +457,8 @@ def run(args: argparse.Namespace) -> int:
     _check_out(args)
     if args.speed:
         return _run_speed(args)
+    if args.protocol == "coco":
+        return _run_coco(args)
     return _run_benchmark(args)
 
 
@@ -476,6 +550,99 @@ def _run_benchmark(args: argparse.Namespace) -> int:
     )
     print(f"wrote {', '.join(str(files[k]) for k in files)}")
     return 0
+
+
+def _run_coco(args: argparse.Namespace) -> int:
+    """--protocol coco: top-down crops of every person, OKS AP per row (and per suite cell)."""
+    from keypoint_corrupt.benchmark.topdown import load_detections
+    from keypoint_corrupt.cli.data import open_data
+
+    dataset, _ = open_data(args.data, args.images, schema=args.schema)
+    if args.detections:
+        try:  # checked before the model is loaded
+            load_detections(args.detections, dataset.coco_index)
+        except (OSError, ValueError) as exc:
+            raise CliError(f"--detections {exc}") from None
+    predict, label = _predictor(args, None, None, args.predict, "")
+    try:
+        return _coco_benchmark(args, predict, args.label or label, dataset)
+    finally:
+        close = getattr(predict, "close", None)
+        if getattr(args, "own_process", False) and callable(close):
+            close()  # now: a model released at interpreter exit (MediaPipe's graph) can hang there
+
+
+def _coco_benchmark(args: argparse.Namespace, predict: Any, label: str, dataset: Any) -> int:
+    """Evaluate, write the report, print the figures (--protocol coco, after the checks)."""
+    from keypoint_corrupt.benchmark.coco_protocol import write_coco_report
+    from keypoint_corrupt.benchmark.evaluate import PredictError
+    from keypoint_corrupt.benchmark.topdown import evaluate_topdown
+    from keypoint_corrupt.registry import CONFIGS
+
+    configs = args.suite_configs if args.suite_configs is not None else args.configs or CONFIGS
+    total = _subset_units(dataset, True)
+    _warn_few_images(round(args.subset_fraction * total), f"at --fraction {args.subset_fraction:g}", total)
+    try:
+        result = evaluate_topdown(
+            predict,
+            dataset,
+            configs,
+            args.subset_fraction,
+            args.seed,
+            args.batch_size,
+            detections=args.detections,
+            progress=not args.no_progress,
+        )
+    except PredictError as exc:
+        if args.debug:
+            traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+        print(f"keypoint-corrupt benchmark: error: {label}: {exc}", file=sys.stderr)
+        return 1
+    except (FileNotFoundError, ValueError) as exc:
+        raise _error(args, str(exc), exc) from None
+    out = Path(args.out or DEFAULT_OUT)
+    try:
+        files = write_coco_report(
+            result,
+            out,
+            label=label,
+            command=_command_line(args),
+            suite=args.suite_object,
+            severities=args.suite_severities,
+        )
+    except OSError as exc:
+        raise CliError(f"cannot write the report in {out}: {exc}") from None
+    _print_coco(files["json"])
+    print(f"wrote {', '.join(str(files[k]) for k in files)}")
+    return 0
+
+
+def _print_coco(report: Path) -> None:
+    """The AP of each row, the suite's mPC, rPC and mRR, and every "-" explained."""
+    import json
+
+    doc = json.loads(report.read_text(encoding="utf-8"))
+    boxes = doc["coco"]["boxes"]["source"]
+    print(f"{doc['label']} (COCO protocol, {boxes} boxes)")
+    print(f"{'row':<34} {'images':>6} {'boxes':>6} {'AP':>6} {'AP50':>6} {'AP75':>6} {'AR':>6}")
+    notes = {}
+    for row in doc["rows"]:
+        figures = " ".join(_num(_nan(row[k]), 6) for k in ("ap", "ap50", "ap75", "ar"))
+        print(f"{row['name']:<34} {row['images']:>6} {row['boxes']:>6} {figures}")
+        if row.get("reason"):
+            notes[row["name"]] = row["reason"]
+    sec = doc.get("suite")
+    if sec:
+        m = sec["metrics"]["ap"]
+        print(
+            f"suite {sec['name']}: AP mPC {_num(_nan(m['mPC']))}, rPC {_num(_nan(m['rPC']))}, "
+            f"mRR {_num(_nan(m.get('mRR')))}"
+        )
+        notes.update({f"suite {k}": m["reasons"][k] for k in ("mPC", "rPC", "mRR") if k in m["reasons"]})
+    for where, why in notes.items():
+        print(f"  - {where}: {why}")
+    t = doc["timing"]
+    print(f"{t['images']} images in {t['seconds']:.1f} s")
 
 
 #: Fewer corrupted images than this per configuration draws a warning: the rows are noisy.
