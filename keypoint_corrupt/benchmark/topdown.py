@@ -473,6 +473,8 @@ class ResultArrays:
 
     def to_list(self) -> list[dict[str, Any]]:
         """Return the COCO results list: image_id, category_id, keypoints ([x, y, s] * K) and score."""
+        if not len(self):  # nobody found in this row: no results (reshape cannot infer 0 x -1)
+            return []
         flat = self.keypoints.reshape(len(self), -1).tolist()
         return [
             {"image_id": i, "category_id": c, "keypoints": k, "score": float(s)}

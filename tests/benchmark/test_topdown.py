@@ -317,6 +317,13 @@ def test_misses_cost_what_a_very_wrong_answer_costs(coco):
     assert reference["ar50"] == pytest.approx(11 / 12) and reference["ar"] < 11 / 12
 
 
+def test_a_row_where_nobody_is_found_scores_zero_without_crashing(coco):
+    nobody = [(np.full((17, 2), np.nan), np.zeros(17)) for _ in gt_answers()]
+    row = evaluate_topdown(Oracle(nobody), coco, configs=()).rows["standard"]
+    assert len(row.results) == 0 and row.instances_missed == len(nobody)
+    assert row.metric.ap == 0.0 and row.metric.ar == 0.0
+
+
 def _iou(a, b):
     ax2, ay2, bx2, by2 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
     w = max(0.0, min(ax2, bx2) - max(a[0], b[0]))
