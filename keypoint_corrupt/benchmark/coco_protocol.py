@@ -491,8 +491,9 @@ def write_coco_report(
     files["md"].write_text(render_coco_markdown(doc), encoding="utf-8")
     files["csv"] = write_coco_csv(doc, out / "report.csv")
     files["results"] = out / COCO_RESULTS_FILE
-    with gzip.open(files["results"], "wt", encoding="utf-8") as f:
-        json.dump(_results_document(result), f)
+    # mtime=0 and no file name in the header: the same results give the same bytes on every run
+    payload = json.dumps(_results_document(result)).encode("utf-8")
+    files["results"].write_bytes(gzip.compress(payload, mtime=0))
     return files
 
 

@@ -330,3 +330,10 @@ def test_the_reported_command_spells_configs_as_typed():
     args = build_parser().parse_args(["benchmark", "--configs", "motion-15,defocus-7", "--no-plots"])
     args.configs = ("motion-15", "defocus-7")  # as run() leaves it after parsing the names
     assert "--configs motion-15,defocus-7" in _command_line(args)
+
+
+def test_two_runs_write_the_same_results_file(model_file, tmp_path):
+    for name in ("a", "b"):
+        assert _run(model_file, tmp_path / name, "--configs", "imagenet-c.gaussian_noise-3") == 0
+    first, second = ((tmp_path / n / "coco_results.json.gz").read_bytes() for n in ("a", "b"))
+    assert first == second  # no timestamp in the gzip header
