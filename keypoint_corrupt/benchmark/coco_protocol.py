@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from keypoint_corrupt._version import __version__
-from keypoint_corrupt.benchmark.report import REPORT_FORMAT, check_output_dir
+from keypoint_corrupt.benchmark.report import REPORT_FORMAT, check_output_dir, json_safe
 from keypoint_corrupt.benchmark.sources import STANDARD
 from keypoint_corrupt.benchmark.suite_report import (
     MPC_DEFINITION,
@@ -235,20 +235,8 @@ def build_coco_report(
         "settings": dict(result.settings),
         "timing": dict(result.timing),
     }
-    safe: dict[str, Any] = _json_safe(doc)
+    safe: dict[str, Any] = json_safe(doc)
     return safe
-
-
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return None if math.isnan(obj) or math.isinf(obj) else obj
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return _json_safe(obj.item())
-    return obj
 
 
 # --------------------------------------------------------------------------------------------
@@ -434,7 +422,7 @@ def _results_document(result: TopdownResult) -> dict[str, Any]:
     for name, row in result.rows.items():
         rows[name] = {
             "image_ids": list(row.image_ids),
-            "results": _json_safe(row.results),
+            "results": json_safe(row.results),
             "moved": [[ann, np.asarray(kp, np.float64).tolist()] for ann, kp in row.moved.items()],
         }
     return {
@@ -534,5 +522,5 @@ def recompute_coco(
         metric = coco_keypoint_ap(
             row_ground_truth(index, moved), results, sigmas=doc["sigmas"], image_ids=row["image_ids"]
         )
-        out[name] = _json_safe(metric.as_dict())
+        out[name] = json_safe(metric.as_dict())
     return out

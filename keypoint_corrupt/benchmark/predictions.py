@@ -223,7 +223,7 @@ def recompute(
             name, _family(name), metrics, r.ids, r.predictions, r.keypoints, r.visibility, r.scores
         )
     summary = _summary(rows)
-    from keypoint_corrupt.benchmark.report import _add_suite, _json_safe  # report imports this module
+    from keypoint_corrupt.benchmark.report import _add_suite, json_safe  # report imports this module
 
     doc: dict[str, Any] = {
         "thresholds": [float(v) for v in np.asarray(t, np.float64)],
@@ -238,5 +238,5 @@ def recompute(
         raise ValueError(f"{_archive(path)} holds no suite: mCE needs a suite benchmark")
 
     # As report.json stores it: strict JSON (NaN -> null), floats round-tripped exactly.
-    loaded: dict[str, Any] = json.loads(json.dumps(_json_safe(doc), allow_nan=False))
+    loaded: dict[str, Any] = json.loads(json.dumps(json_safe(doc), allow_nan=False))
     return loaded

@@ -198,7 +198,7 @@ def build_report(
             "rows": {variant: figures for variant, figures in cols},
             "table_i": {variant: dict(pub.TABLE_I[variant]) for variant, _ in cols},
         }
-    return _json_safe(doc)
+    return json_safe(doc)
 
 
 def load_baseline(path: str | os.PathLike[str]) -> tuple[dict[str, Any], str]:
@@ -268,7 +268,7 @@ def mce_from_reports(report: str | os.PathLike[str], baseline: str | os.PathLike
     doc, _ = load_baseline(report)
     base, base_path = load_baseline(baseline)
     check_baseline(doc["suite"], base["suite"], doc.get("source"), base.get("source"))
-    block: dict[str, Any] = _json_safe(baseline_block(doc["suite"], base, base_path))
+    block: dict[str, Any] = json_safe(baseline_block(doc["suite"], base, base_path))
     return block
 
 
@@ -288,7 +288,7 @@ def _add_suite(
         base_doc, base_path = load_baseline(baseline)
     parts = [(doc, result)] + ([(doc["compare"], compare)] if compare is not None else [])
     for part, res in parts:
-        section = _json_safe(suite_section(suite, res.rows, severities))
+        section = json_safe(suite_section(suite, res.rows, severities))
         if base_doc is not None:
             check_baseline(section, base_doc["suite"], res.source, base_doc.get("source"))
             section["baseline"] = baseline_block(section, base_doc, base_path)
@@ -307,15 +307,25 @@ def _difference(name: str, mine: Any, other: Any, label: str, other_label: str) 
     return out
 
 
-def _json_safe(obj: Any) -> Any:
+def json_safe(obj: Any) -> Any:
+    """``obj`` with NaN/inf as ``None``, tuples as lists and NumPy scalars as Python numbers.
+
+    Every report's JSON goes through this (each ``None`` has a reason beside it).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> json_safe({"a": float("nan"), "b": (1, np.float32(0.5))})
+    {'a': None, 'b': [1, 0.5]}
+    """
     if isinstance(obj, float):
         return None if math.isnan(obj) or math.isinf(obj) else obj
     if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
+        return {k: json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
+        return [json_safe(v) for v in obj]
     if hasattr(obj, "item") and callable(obj.item):  # NumPy scalars
-        return _json_safe(obj.item())
+        return json_safe(obj.item())
     return obj
 
 

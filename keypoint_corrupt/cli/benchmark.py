@@ -18,7 +18,7 @@ from keypoint_corrupt.cli.options import DATA_HELP
 
 DEFAULT_OUT = "benchmark-report"
 #: --protocol: hand3d's per-annotation hand protocol, or COCO's top-down OKS AP.
-PROTOCOLS = ("hand", "coco")
+PROTOCOLS = ("hand", "coco", "mpii")
 # What --speed writes with --out (benchmark.speed.write_speed_report), its JSON document first.
 SPEED_FILES = ("speed.json", "speed.md")
 SPEED_FORMAT = "keypoint-corrupt/speed-report"
@@ -132,6 +132,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="with --protocol coco: person boxes with scores (a COCO results list) instead of the "
         "ground-truth boxes",
+    )
+    d.add_argument(
+        "--head-boxes",
+        metavar="FILE.mat",
+        help="with --protocol mpii: MPII's annotation file with the head boxes PCKh needs "
+        "(mpii_human_pose_v1_u12_1.mat, or MMPose's mpii_gt_val.mat)",
     )
     d.add_argument("--data", metavar="PATH", help=DATA_HELP)
     d.add_argument("--images", metavar="DIR", help="image folder of a COCO --data file")
@@ -295,6 +301,8 @@ def _check_protocol_args(args: argparse.Namespace) -> None:
     detections = getattr(args, "detections", None)
     if detections and protocol != "coco":
         raise CliError(f"--detections {detections} needs --protocol coco (person boxes for top-down crops)")
+    if protocol == "mpii":
+        _check_mpii_args(args)
     if protocol != "coco":
         return
     if args.speed:
@@ -328,6 +336,22 @@ def _check_protocol_args(args: argparse.Namespace) -> None:
         raise CliError(f"--detections not found: {detections}")
 
 
+def _check_mpii_args(args: argparse.Namespace) -> None:
+    """Refuse --protocol mpii without --predict, a JSON --data or MPII's head boxes (before the model)."""
+    if args.speed or not args.predict or not args.data or Path(args.data).suffix.lower() != ".json":
+        raise CliError(
+            "--protocol mpii needs --predict MODULE:NAME and --data FILE.json (MMPose's MPII JSON), "
+            "not --speed"
+        )
+    head_boxes = getattr(args, "head_boxes", None)
+    if not head_boxes or not Path(head_boxes).is_file():
+        raise CliError(
+            f"--protocol mpii: PCKh needs MPII's head boxes (--head-boxes FILE.mat: "
+            f"mpii_human_pose_v1_u12_1.mat from http://human-pose.mpi-inf.mpg.de, or MMPose's "
+            f"mpii_gt_val.mat); {'not found: ' + head_boxes if head_boxes else 'none given'}"
+        )
+
+
 def _check_suite_args(args: argparse.Namespace) -> None:
     """Read --configs, or --suite / --severities (args.suite_object, suite_configs, ...); --baseline."""
     from keypoint_corrupt.cli.data import configs_from_suite, parse_configs
@@ -340,7 +364,10 @@ def _check_suite_args(args: argparse.Namespace) -> None:
         raise CliError(f"--baseline {args.baseline} needs --suite NAME (mCE compares suite reports)")
     args.suite_severities = None
     # Kept apart from args.fraction, from which the report's command line is rebuilt.
-    whole = args.suite is not None or getattr(args, "protocol", "hand") == "coco"  # COCO-C: every image
+    whole = args.suite is not None or getattr(args, "protocol", "hand") in (
+        "coco",
+        "mpii",
+    )  # COCO-C: every image
     args.subset_fraction = args.fraction if args.fraction is not None else 1.0 if whole else 0.2
     if args.suite_object is not None and args.severities:
         from keypoint_corrupt.suites import parse_severities
@@ -372,6 +399,10 @@ def _check_out(args: argparse.Namespace) -> Path | None:
     if args.speed and not args.out:
         return None
     try:
+        if getattr(args, "protocol", "hand") == "mpii":
+            from keypoint_corrupt.benchmark.mpii_protocol import MPII_REPORT_FILES
+
+            return check_output_dir(args.out or DEFAULT_OUT, MPII_REPORT_FILES)
         if getattr(args, "protocol", "hand") == "coco":
             from keypoint_corrupt.benchmark.coco_protocol import COCO_REPORT_FILES
 
@@ -459,6 +490,8 @@ def run(args: argparse.Namespace) -> int:
         return _run_speed(args)
     if args.protocol == "coco":
         return _run_coco(args)
+    if args.protocol == "mpii":
+        return _run_mpii(args)
     return _run_benchmark(args)
 
 
@@ -614,6 +647,43 @@ def _coco_benchmark(args: argparse.Namespace, predict: Any, label: str, dataset:
         raise CliError(f"cannot write the report in {out}: {exc}") from None
     _print_coco(files["json"])
     print(f"wrote {', '.join(str(files[k]) for k in files)}")
+    return 0
+
+
+def _run_mpii(args: argparse.Namespace) -> int:
+    """--protocol mpii: top-down crops from MPII's center / scale, PCKh@0.5 per row (and suite cell)."""
+    import json
+
+    from keypoint_corrupt.benchmark.evaluate import PredictError
+    from keypoint_corrupt.benchmark.mpii_protocol import evaluate_mpii, write_mpii_report
+    from keypoint_corrupt.registry import CONFIGS
+
+    predict, label = _predictor(args, None, None, args.predict, "")
+    label = args.label or label
+    configs = args.suite_configs if args.suite_configs is not None else args.configs or CONFIGS
+    try:
+        result = evaluate_mpii(
+            predict, args.data, args.head_boxes, configs, args.subset_fraction, args.seed, args.batch_size,
+            images=args.images,
+        )  # fmt: skip
+        files = write_mpii_report(
+            result, Path(args.out or DEFAULT_OUT), label=label, command=_command_line(args),
+            suite=args.suite_object, severities=args.suite_severities,
+        )  # fmt: skip
+    except PredictError as exc:
+        print(f"keypoint-corrupt benchmark: error: {label}: {exc}", file=sys.stderr)
+        return 1
+    except (FileNotFoundError, ValueError) as exc:
+        raise _error(args, str(exc), exc) from None
+    doc = json.loads(files["json"].read_text(encoding="utf-8"))
+    for row in doc["rows"]:
+        print(f"{row['name']:<34} {row['people']:>6} PCKh@0.5 {_num(_nan(row['pckh']))}")
+    if doc.get("suite"):
+        m = doc["suite"]["metrics"]["pckh"]
+        print(
+            f"suite: PCKh mPC {_num(_nan(m['mPC']))}, rPC {_num(_nan(m['rPC']))}, mRR {_num(_nan(m['mRR']))}"
+        )
+    print(f"wrote {', '.join(str(p) for p in files.values())}")
     return 0
 
 

@@ -603,7 +603,7 @@ def image_samples(samples: Sequence[Sample]) -> tuple[list[Sample], list[tuple[i
     images: list[Sample] = []
     for indices in groups.values():
         first = samples[indices[0]]
-        coco = first.meta.get("dataset") == "coco"
+        coco = first.meta.get("dataset") in ("coco", "mpii")  # images named by file, people "#"
         if len(indices) == 1 and not coco:
             images.append(first)
             continue

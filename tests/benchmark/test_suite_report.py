@@ -205,9 +205,9 @@ def test_rpc_reason_names_the_divisor_that_is_0(tiny_suite):
 
 
 def _json(obj):
-    from keypoint_corrupt.benchmark.report import _json_safe
+    from keypoint_corrupt.benchmark.report import json_safe
 
-    return _json_safe(obj)
+    return json_safe(obj)
 
 
 def _unexplained_nulls(sec):

@@ -1,0 +1,104 @@
+"""--protocol mpii: MPII crops, PCKh@0.5 with head boxes from a .mat, the CLI's refusals."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.io import savemat
+
+from keypoint_corrupt.benchmark.mpii_protocol import evaluate_mpii, mpii_crop_box, write_mpii_report
+from keypoint_corrupt.datasets.mpii import MpiiPeople
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "body" / "mpii" / "test_mpii.json"
+HEAD = (0.0, 0.0, 30.0, 40.0)  # diagonal 50: head size 0.6 * 50 = 30 px, PCKh@0.5 radius 15 px
+
+
+def _mat(tmp_path: Path, people: MpiiPeople) -> Path:
+    """MMPose's mpii_gt_val.mat layout: every person's joints and the same head box."""
+    n = len(people)
+    joints = np.stack([s.keypoints for s in people])  # N x 16 x 2
+    hb = np.zeros((2, 2, n))
+    hb[0, 0], hb[0, 1], hb[1, 0], hb[1, 1] = HEAD
+    path = tmp_path / "mpii_gt_val.mat"
+    savemat(
+        path,
+        {
+            "headboxes_src": hb,
+            "pos_gt_src": joints.transpose(1, 2, 0),
+            "jnt_missing": (~np.stack([s.visibility for s in people])).T.astype(float),
+        },
+    )
+    return path
+
+
+def _offset_predictor(people: MpiiPeople, offsets: np.ndarray) -> object:
+    """Answers ``gt + offsets`` in crop pixels, person after person (each row in file order)."""
+    state = {"next": 0}
+
+    def predict(crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        out = []
+        for crop in crops:
+            sample = people[state["next"] % len(people)]
+            state["next"] += 1
+            h, w = crop.shape[:2]
+            center, size = mpii_crop_box(sample.meta["center"], sample.meta["scale"], (w, h))
+            s = w / size[0]
+            out.append((sample.keypoints + offsets - center) * s + np.array([w, h]) / 2)
+        return np.stack(out), np.ones((len(crops), 16))
+
+    predict.schema = "mpii16"  # type: ignore[attr-defined]
+    return predict
+
+
+def test_ground_truth_predictor_gives_pckh_one(tmp_path: Path) -> None:
+    people = MpiiPeople(DATA)
+    res = evaluate_mpii(
+        _offset_predictor(people, np.zeros((16, 2))),
+        people,
+        _mat(tmp_path, people),
+        configs=["imagenet-c.brightness-1"],
+    )
+    assert list(res.rows) == ["standard", "imagenet-c.brightness-1"]
+    for row in res.rows.values():
+        assert row.people == len(people) == 5
+        assert row.pckh.mean == 1.0
+        assert row.curve.mean[-1] == 1.0
+
+
+def test_known_perturbation_gives_hand_computed_pckh(tmp_path: Path) -> None:
+    people = MpiiPeople(DATA)
+    offsets = np.zeros((16, 2))
+    offsets[0::2, 0] = 10.0  # even joints 10 px off (<= 15: correct)
+    offsets[1::2, 1] = 20.0  # odd joints 20 px off (> 15: wrong)
+    res = evaluate_mpii(_offset_predictor(people, offsets), people, _mat(tmp_path, people), configs=())
+    # By hand: annotated joints other than pelvis (6) and thorax (7); the even ones are correct.
+    kept = [j for j in range(16) if j not in (6, 7)]
+    visible = sum(int(s.visibility[j]) for s in people for j in kept)
+    correct = sum(int(s.visibility[j]) for s in people for j in kept if j % 2 == 0)
+    row = res.rows["standard"]
+    assert row.pckh.n_visible == visible
+    assert row.pckh.mean == pytest.approx(correct / visible)
+    # 10 px = 1/3 head size: every even joint correct from threshold 0.34 up, none below 0.33.
+    t = row.curve.thresholds
+    assert np.all(row.curve.mean[t >= 0.34] == pytest.approx(correct / visible))
+    assert np.all(row.curve.mean[t <= 0.33] == 0.0)
+    files = write_mpii_report(res, tmp_path / "report")
+    doc = json.loads(files["json"].read_text())
+    assert doc["protocol"] == "mpii" and doc["rows"][0]["pckh"] == pytest.approx(correct / visible)
+
+
+def test_cli_without_head_boxes_fails_plainly_before_the_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from keypoint_corrupt.cli.main import main
+
+    argv = ["benchmark", "--protocol", "mpii", "--data", str(DATA), "--out", str(tmp_path / "r")]
+    code = main([*argv, "--predict", "no_such_module_xyz:predict"])  # never imported: refused first
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "PCKh needs MPII's head boxes" in err and "no_such_module_xyz" not in err
+    assert "no_such_module_xyz" not in sys.modules
