@@ -102,3 +102,48 @@ def test_cli_without_head_boxes_fails_plainly_before_the_model(
     assert code == 2
     assert "PCKh needs MPII's head boxes" in err and "no_such_module_xyz" not in err
     assert "no_such_module_xyz" not in sys.modules
+
+
+PREDICTOR_FILE = '''
+import numpy as np
+from keypoint_corrupt.benchmark.mpii_protocol import mpii_crop_box
+from keypoint_corrupt.datasets.mpii import MpiiPeople
+
+
+class GroundTruth:
+    """Answers each person's annotated joints, person after person in file order."""
+
+    schema = "mpii16"
+
+    def __init__(self, data):
+        self.people = MpiiPeople(data)
+        self.next = 0
+
+    def __call__(self, crops):
+        out = []
+        for crop in crops:
+            sample = self.people[self.next % len(self.people)]
+            self.next += 1
+            h, w = crop.shape[:2]
+            center, size = mpii_crop_box(sample.meta["center"], sample.meta["scale"], (w, h))
+            out.append((sample.keypoints - center) * (w / size[0]) + np.array([w, h]) / 2)
+        return np.stack(out), np.ones((len(crops), 16))
+'''
+
+
+def test_cli_with_head_boxes_and_a_suite_end_to_end(tmp_path: Path) -> None:
+    from keypoint_corrupt.cli.main import main
+
+    (tmp_path / "gt_predict.py").write_text(PREDICTOR_FILE)
+    people = MpiiPeople(DATA)
+    out = tmp_path / "report"
+    head_boxes = _mat(tmp_path, people)
+    argv = ["benchmark", "--protocol", "mpii", "--data", str(DATA), "--head-boxes", str(head_boxes)]
+    argv += ["--predict", f"{tmp_path / 'gt_predict.py'}:GroundTruth", "--predict-arg", f"data={DATA}"]
+    argv += ["--suite", "imagenet-c", "--severities", "1", "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    doc = json.loads((out / "report.json").read_text())
+    assert doc["protocol"] == "mpii" and len(doc["rows"]) == 1 + 15
+    assert all(row["pckh"] == 1.0 for row in doc["rows"])  # photometric: the joints stay put
+    assert doc["suite"] is not None and "mPC" in json.dumps(doc["suite"])
+    assert "PCKh" in (out / "report.md").read_text()
