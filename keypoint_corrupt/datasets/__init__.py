@@ -3,6 +3,7 @@
 * :class:`Sample` - an immutable annotated image (id, image path, keypoints, visibility, meta).
 * :class:`STB` - the Stereo Hand Pose Tracking Benchmark read from its on-disk layout.
 * :class:`CocoKeypoints` - any COCO keypoint file (RHD, FreiHAND, OneHand10K, Panoptic, ...).
+* :class:`WholeBodyHands` - the hands of a COCO-WholeBody file as a ``hand21`` hand set.
 * :class:`CocoIndex`, :func:`load_coco_index` - one validated, pycocotools-indexed parse of a
   COCO file, shared by the reader, the materialiser, the benchmark and the CLI.
 * :func:`load_image` - RGB uint8 decoding that names the file it cannot read.
@@ -36,6 +37,7 @@ from keypoint_corrupt.datasets.stb import (
 )
 from keypoint_corrupt.datasets.subsets import sample_rng, select_subset, transform_seed
 from keypoint_corrupt.datasets.synth import synth_sequence, write_synthetic_stb
+from keypoint_corrupt.datasets.wholebody import WHOLEBODY_HAND_JOINTS, WHOLEBODY_HANDS, WholeBodyHands
 
 __all__ = [
     "BUNDLED_SAMPLE_ARGS",
@@ -46,12 +48,15 @@ __all__ = [
     "STB_JOINT_NAMES",
     "STB_SEQUENCES",
     "STB_SPLITS",
+    "WHOLEBODY_HANDS",
+    "WHOLEBODY_HAND_JOINTS",
     "CocoIndex",
     "CocoKeypoints",
     "CorruptedDataset",
     "ImageDecodeError",
     "PlanEntry",
     "Sample",
+    "WholeBodyHands",
     "bundled_sample_root",
     "load_coco_index",
     "load_image",
