@@ -5,16 +5,16 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 from keypoint_corrupt.datasets.coco_index import CocoIndex, JsonObject, load_coco_index, parse_keypoints
-from keypoint_corrupt.datasets.sample import Sample
+from keypoint_corrupt.datasets.sample import Sample, SampleList
 from keypoint_corrupt.schema import KeypointSchema, get_schema, match_schema, schema_from_names
 
 __all__ = ["CocoKeypoints"]
 
 
-class CocoKeypoints(Sequence[Sample]):
+class CocoKeypoints(SampleList):
     """A COCO keypoint annotation file as a sequence of :class:`Sample`, one per annotation.
 
     Keypoints may be flat ``[x, y, v, x, y, v, ...]`` (COCO) or nested ``[[x, y, v], ...]``
@@ -178,23 +178,6 @@ class CocoKeypoints(Sequence[Sample]):
     def schema_of(self, category_id: Any) -> KeypointSchema | None:
         """Return a category's keypoint schema (``None`` if it names no joints; ``KeyError`` if unknown)."""
         return self._schemas[category_id]
-
-    @property
-    def ids(self) -> list[str]:
-        """Every sample id, in file order."""
-        return [s.id for s in self._samples]
-
-    def __len__(self) -> int:
-        return len(self._samples)
-
-    @overload
-    def __getitem__(self, index: int) -> Sample: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[Sample]: ...
-
-    def __getitem__(self, index: int | slice) -> Sample | list[Sample]:
-        return self._samples[index]
 
     def __repr__(self) -> str:
         return f"CocoKeypoints({str(self.annotation_file)!r}, samples={len(self)})"

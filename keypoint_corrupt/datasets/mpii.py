@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 import numpy as np
 
-from keypoint_corrupt.datasets.sample import Sample
+from keypoint_corrupt.datasets.sample import Sample, SampleList
 from keypoint_corrupt.schema import get_schema
 
 __all__ = ["MPII_DATASET", "MpiiPeople"]
@@ -36,7 +35,7 @@ __all__ = ["MPII_DATASET", "MpiiPeople"]
 MPII_DATASET = "mpii"
 
 
-class MpiiPeople(Sequence[Sample]):
+class MpiiPeople(SampleList):
     """The people of an MMPose MPII JSON file, in file order.
 
     Sample ``i`` has id ``"<image>#<i>"``, ``keypoints`` the 16 ``joints`` (``mpii16`` order,
@@ -102,16 +101,3 @@ class MpiiPeople(Sequence[Sample]):
             "scale": scale,
         }
         return Sample(f"{image}#{i}", self.root / image, joints, vis, meta)
-
-    def __len__(self) -> int:
-        return len(self._samples)
-
-    @overload
-    def __getitem__(self, index: int) -> Sample: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[Sample]: ...
-    def __getitem__(self, index: int | slice) -> Sample | list[Sample]:
-        return self._samples[index]
-
-    def __iter__(self) -> Iterator[Sample]:
-        return iter(self._samples)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
-__all__ = ["Sample"]
+__all__ = ["Sample", "SampleList"]
 
 
 def _frozen(arr: np.ndarray) -> np.ndarray:
@@ -95,3 +95,43 @@ class Sample:
             f"Sample(id={self.id!r}, image_path={str(self.image_path)!r}, joints={self.num_joints}, "
             f"visible={int(self.visibility.sum())})"
         )
+
+
+class SampleList(Sequence[Sample]):
+    """A reader whose samples are all built at construction, held in ``self._samples``.
+
+    The sequence protocol and ``ids`` are defined once here for the readers that load a whole
+    annotation file up front (COCO, COCO-WholeBody hands, MPII).
+
+    Examples
+    --------
+    >>> def one(i):
+    ...     return Sample(f"s{i}", Path("x.png"), np.zeros((1, 2)), np.ones(1, bool))
+    >>> class Two(SampleList):
+    ...     def __init__(self):
+    ...         self._samples = [one(0), one(1)]
+    >>> Two().ids, len(Two()[0:1])
+    (['s0', 's1'], 1)
+    """
+
+    _samples: list[Sample]
+
+    @property
+    def ids(self) -> list[str]:
+        """Every sample id, in order."""
+        return [s.id for s in self._samples]
+
+    def __len__(self) -> int:
+        return len(self._samples)
+
+    @overload
+    def __getitem__(self, index: int) -> Sample: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Sample]: ...
+
+    def __getitem__(self, index: int | slice) -> Sample | list[Sample]:
+        return self._samples[index]
+
+    def __iter__(self) -> Iterator[Sample]:
+        return iter(self._samples)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 import numpy as np
 
 from keypoint_corrupt.datasets.coco_index import CocoIndex, JsonObject, load_coco_index, parse_keypoints
-from keypoint_corrupt.datasets.sample import Sample
+from keypoint_corrupt.datasets.sample import Sample, SampleList
 from keypoint_corrupt.schema import (
     KeypointSchema,
     canonical_joint_names,
@@ -40,7 +40,7 @@ WHOLEBODY_HANDS: tuple[str, ...] = ("left", "right")
 _SOURCE = schema_from_names(canonical_joint_names(WHOLEBODY_HAND_JOINTS), name="coco_wholebody_hand")
 
 
-class WholeBodyHands(Sequence[Sample]):
+class WholeBodyHands(SampleList):
     """The hands of a COCO-WholeBody annotation file, one :class:`Sample` per labelled hand.
 
     Each person annotation carries ``lefthand_kpts`` / ``righthand_kpts`` (21 ``x, y, v``
@@ -168,23 +168,6 @@ class WholeBodyHands(Sequence[Sample]):
     def joint_names(self) -> tuple[str, ...]:
         """The samples' joint names (the schema's)."""
         return self.schema.joints
-
-    @property
-    def ids(self) -> list[str]:
-        """Every sample id, in order."""
-        return [s.id for s in self._samples]
-
-    def __len__(self) -> int:
-        return len(self._samples)
-
-    @overload
-    def __getitem__(self, index: int) -> Sample: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[Sample]: ...
-
-    def __getitem__(self, index: int | slice) -> Sample | list[Sample]:
-        return self._samples[index]
 
     def __repr__(self) -> str:
         return f"WholeBodyHands({str(self.annotation_file)!r}, hands={self.hands!r}, samples={len(self)})"
