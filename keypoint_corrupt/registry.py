@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+import numpy.typing as npt
+
 from keypoint_corrupt import functional as F
 from keypoint_corrupt import transforms as T
 from keypoint_corrupt._validation import ImageArray, KeypointsLike, Seed, VisibilityLike
@@ -292,7 +294,7 @@ def make_corruption(name: str, **overrides: Any) -> CorruptionTransform:
     Examples
     --------
     >>> make_corruption("occlusion-20", fill=127)
-    KeypointOcclusion(area=0.2, margin=0.15, fill=127.0, visibility_label=None, p=1.0)
+    KeypointOcclusion(area=0.2, margin=0.15, fill=127.0, visibility_label=None, instance_label=None, p=1.0)
     """
     return get_config(name).build(**overrides)
 
@@ -303,13 +305,16 @@ def apply_corruption(
     keypoints: KeypointsLike | None = None,
     *,
     visibility: VisibilityLike | None = None,
+    instances: npt.ArrayLike | None = None,
     rng: Seed = None,
     **overrides: Any,
 ) -> tuple[ImageArray, CorruptionInfo]:
     """Apply a named configuration to one image with an explicit generator (no albumentations).
 
     Returns the corrupted image and what was drawn (``{"box": ..., "center": ...}`` for
-    occlusion, ``{}`` otherwise).
+    occlusion, ``{}`` otherwise). ``instances`` (each keypoint's person index, for an image
+    with several) makes a keypoint-aware configuration target one person and report it as
+    ``target_instance`` (see :meth:`~keypoint_corrupt.transforms.CorruptionTransform.corrupt`).
 
     Examples
     --------
@@ -321,7 +326,7 @@ def apply_corruption(
     """
     cfg = get_config(name)
     transform = cfg.build(**overrides) if overrides else cfg._shared
-    return transform.corrupt(image, keypoints=keypoints, visibility=visibility, rng=rng)
+    return transform.corrupt(image, keypoints=keypoints, visibility=visibility, instances=instances, rng=rng)
 
 
 def register_config(

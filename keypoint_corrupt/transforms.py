@@ -49,6 +49,7 @@ from keypoint_corrupt._validation import (
     check_float,
     check_image,
     check_int,
+    check_visibility,
 )
 from keypoint_corrupt.functional.imagenet_c.elastic import move_keypoints as _move_keypoints
 from keypoint_corrupt.functional.occlusion import PixelBox, Point
@@ -91,6 +92,12 @@ def _worker_context() -> tuple[int, int] | None:
     return os.getpid(), int(info.id)
 
 
+def _check_label(label: object, name: str) -> str | None:
+    if label is not None and not isinstance(label, str):
+        raise TypeError(f"{name} must be a str or None, got {label!r}")
+    return label
+
+
 class CorruptionInfo(TypedDict, total=False):
     """What :meth:`CorruptionTransform.corrupt` reports it drew for one image.
 
@@ -101,6 +108,10 @@ class CorruptionInfo(TypedDict, total=False):
     also its painted ``boxes``, and ``ImageNetC("elastic_transform")`` given keypoints (with
     ``move_keypoints=True``) the moved ``keypoints``, a float64 copy of the given rows with
     x, y moved. The other corruptions report nothing (an empty dict).
+
+    Given ``instances`` (each keypoint's person), the keypoint-aware ones (occlusion,
+    PoseBench's mask) also report ``target_instance``: the one instance they were placed on
+    (see :func:`~keypoint_corrupt.functional.choose_instance`), or ``None`` when none was usable.
 
     Examples
     --------
@@ -114,6 +125,7 @@ class CorruptionInfo(TypedDict, total=False):
     severity: int
     boxes: list[PixelBox]
     keypoints: npt.NDArray[np.float64]
+    target_instance: int | None
 
 
 class DrawnParams(CorruptionInfo, total=False):
@@ -252,6 +264,7 @@ class CorruptionTransform(A.ImageOnlyTransform):
         *,
         keypoints: KeypointsLike | None = None,
         visibility: VisibilityLike | None = None,
+        instances: npt.ArrayLike | None = None,
         rng: Seed = None,
     ) -> tuple[ImageArray, CorruptionInfo]:
         """Apply the corruption with an explicit generator: draw with ``rng``, then apply.
@@ -264,6 +277,10 @@ class CorruptionTransform(A.ImageOnlyTransform):
             (N, 2+) keypoints in pixels (required by keypoint-aware corruptions).
         visibility : array-like, optional
             (N,) visibility flags; default all visible.
+        instances : array-like of int, optional
+            (N,) each keypoint's instance (person) index, for an image with several: a
+            keypoint-aware corruption then targets one of them (drawn first from ``rng``) and
+            reports it as ``target_instance``. Ignored by the other corruptions.
         rng : numpy.random.Generator or int or None
             Source of randomness (validated even by corruptions that draw nothing).
 
@@ -285,7 +302,9 @@ class CorruptionTransform(A.ImageOnlyTransform):
         """
         check_image(image)
         gen = as_generator(rng)
+        visibility, target = self._target(image.shape, keypoints, visibility, instances, gen)
         drawn = self.draw_params(image.shape, keypoints=keypoints, visibility=visibility, rng=gen)
+        drawn.update(target)
         out, moved = self._apply_with_keypoints(image, keypoints, drawn)
         drawn.pop("noise_rng", None)  # a noise source, not a reportable draw
         if moved is not None:
@@ -298,14 +317,47 @@ class CorruptionTransform(A.ImageOnlyTransform):
         """:meth:`corrupt`'s apply step: the image, and the keypoints if the transform moves them."""
         return self.apply(image, **drawn), None
 
+    @property
+    def targets_instance(self) -> bool:
+        """Whether the corruption is placed from keypoints on one target instance (occlusion, mask)."""
+        return False
+
+    def _target(
+        self,
+        image_shape: tuple[int, ...],
+        keypoints: KeypointsLike | None,
+        visibility: VisibilityLike | None,
+        instances: npt.ArrayLike | None,
+        rng: np.random.Generator,
+    ) -> tuple[VisibilityLike | None, CorruptionInfo]:
+        """Choose the target instance: the visibility that places the corruption, and the report.
+
+        Without ``instances``, or for a corruption that does not target one, the visibility is
+        returned as given and the report is empty; otherwise only the target's keypoints stay
+        visible and the report is ``{"target_instance": index or None}``.
+        """
+        if instances is None or not self.targets_instance:
+            return visibility, {}
+        if keypoints is None:
+            raise ValueError(f"instances were given without keypoints to {type(self).__name__}")
+        target = F.choose_instance(instances, keypoints, image_shape, visibility=visibility, rng=rng)
+        if target is None:
+            return visibility, {"target_instance": None}
+        own = np.asarray(instances).reshape(-1) == target
+        return check_visibility(visibility, len(own)) & own, {"target_instance": target}
+
     def _visibility_from_data(self, data: dict[str, Any]) -> VisibilityLike | None:
-        """Visibility flags of the transform's ``visibility_label``, if it has one, else ``None``.
+        """Visibility flags of the transform's ``visibility_label``, if it has one, else ``None``."""
+        return self._label_from_data(data, "visibility_label")
+
+    def _label_from_data(self, data: dict[str, Any], attribute: str) -> npt.NDArray[Any] | None:
+        """Per-keypoint values of the label named by ``attribute``, if the transform has one.
 
         Inside ``A.Compose`` the label is a keypoint label field (the last columns of the
-        keypoint array, in order); outside it, a keyword of the call. Without a label every
-        keypoint counts as visible.
+        keypoint array, in order); outside it, a keyword of the call. Without a label the
+        result is ``None`` (every keypoint visible; one instance).
         """
-        label = getattr(self, "visibility_label", None)
+        label = getattr(self, attribute, None)
         if label is None:
             return None
         processor = self.processors.get("keypoints") if self.processors else None
@@ -319,18 +371,19 @@ class CorruptionTransform(A.ImageOnlyTransform):
         if label in data:
             return np.asarray(data[label])
         raise ValueError(
-            f"visibility_label={label!r} is neither a keypoint label field ({label_fields}) "
+            f"{attribute}={label!r} is neither a keypoint label field ({label_fields}) "
             "nor a keyword of the call"
         )
 
     def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
         """Albumentations' hook: :meth:`draw_params` with the transform's own generator."""
-        drawn = self.draw_params(
-            params["shape"],
-            keypoints=data.get("keypoints"),
-            visibility=self._visibility_from_data(data),
-            rng=self.random_generator,
-        )
+        rng, shape, keypoints = self.random_generator, params["shape"], data.get("keypoints")
+        instances = self._label_from_data(data, "instance_label")
+        if instances is not None:
+            instances = np.asarray(instances).astype(np.int64)
+        visibility, target = self._target(shape, keypoints, self._visibility_from_data(data), instances, rng)
+        drawn = self.draw_params(shape, keypoints=keypoints, visibility=visibility, rng=rng)
+        drawn.update(target)
         return dict(drawn)
 
     def __repr__(self) -> str:
@@ -428,6 +481,11 @@ class KeypointOcclusion(CorruptionTransform):
         Fill value in the image's scale (0-255 for uint8, 0-1 for float32).
     visibility_label : str, optional
         Name of the keypoint label field holding visibility flags.
+    instance_label : str, optional
+        Name of the keypoint label field holding each keypoint's instance (person) index, for
+        images with several people: the occluder is then placed on one of them, drawn per
+        image (:func:`~keypoint_corrupt.functional.choose_instance`) and reported as
+        ``target_instance``. Without it all keypoints form one instance.
     p : float, default 1.0
         Probability of applying the transform.
 
@@ -448,6 +506,7 @@ class KeypointOcclusion(CorruptionTransform):
         margin: float = 0.15,
         fill: float | Sequence[float] = 0,
         visibility_label: str | None = None,
+        instance_label: str | None = None,
         p: float = 1.0,
     ) -> None:
         super().__init__(p=p)
@@ -459,13 +518,16 @@ class KeypointOcclusion(CorruptionTransform):
         self.fill: float | tuple[float, ...] = (
             float(fill_arr[0]) if np.ndim(fill) == 0 else tuple(float(f) for f in fill_arr)
         )
-        if visibility_label is not None and not isinstance(visibility_label, str):
-            raise TypeError(f"visibility_label must be a str or None, got {visibility_label!r}")
-        self.visibility_label = visibility_label
+        self.visibility_label = _check_label(visibility_label, "visibility_label")
+        self.instance_label = _check_label(instance_label, "instance_label")
 
     @property
     def targets_as_params(self) -> list[str]:  # noqa: D102
         return ["keypoints"]
+
+    @property
+    def targets_instance(self) -> bool:  # noqa: D102
+        return True
 
     def draw_params(  # noqa: D102
         self,
@@ -860,6 +922,9 @@ class PoseBench(_SuiteTransform):
         1 to 5, or an inclusive range drawn per image.
     visibility_label : str, optional
         Name of the keypoint label field holding visibility flags (used by ``mask``).
+    instance_label : str, optional
+        Name of the keypoint label field holding instance indices (used by ``mask``: its
+        squares go on one person, as for :class:`KeypointOcclusion`).
     p : float, default 1.0
         Probability of applying the transform.
 
@@ -885,12 +950,16 @@ class PoseBench(_SuiteTransform):
         corruption: str,
         severity: SeveritySpec = 1,
         visibility_label: str | None = None,
+        instance_label: str | None = None,
         p: float = 1.0,
     ) -> None:
         super().__init__(corruption, severity, p=p)
-        if visibility_label is not None and not isinstance(visibility_label, str):
-            raise TypeError(f"visibility_label must be a str or None, got {visibility_label!r}")
-        self.visibility_label = visibility_label
+        self.visibility_label = _check_label(visibility_label, "visibility_label")
+        self.instance_label = _check_label(instance_label, "instance_label")
+
+    @property
+    def targets_instance(self) -> bool:  # noqa: D102
+        return self.corruption == "mask"
 
     def draw_params(  # noqa: D102
         self,

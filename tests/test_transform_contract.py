@@ -29,6 +29,7 @@ LAYOUTS = [(24, 32), (24, 32, 1), (24, 32, 3), (24, 32, 4)]
 
 KPS = [(4.0, 5.0), (30.0, 20.0), (31.0, 23.0), (0.0, 0.0), (16.5, 12.25)]
 VIS = [1, 1, 1, 0, 1]
+PERSON = [0, 0, 0, 0, 0]  # the rows' instance_label: one person (multi-person cases: test_instances.py)
 
 
 def _image(shape=(24, 32, 3), dtype=np.uint8, seed=0):
@@ -62,7 +63,7 @@ def _rows(*which):
 
 
 def _compose(transforms, seed=None):
-    params = A.KeypointParams(format="xy", label_fields=["vis"])
+    params = A.KeypointParams(format="xy", label_fields=["vis", "person"])
     return A.Compose(transforms, keypoint_params=params, seed=seed)
 
 
@@ -203,7 +204,9 @@ def test_same_dtype_and_shape_back_and_input_never_modified(row, dtype, shape):
     t = row.make("default")
     t.set_random_seed(0)
     outs = [t(image=img, keypoints=KPS)["image"], t.corrupt(img, keypoints=KPS, rng=0)[0]]
-    outs.append(_compose([row.make("default")], seed=0)(image=img, keypoints=KPS, vis=VIS)["image"])
+    outs.append(
+        _compose([row.make("default")], seed=0)(image=img, keypoints=KPS, vis=VIS, person=PERSON)["image"]
+    )
     for out in outs:
         assert out.dtype == img.dtype and out.shape == img.shape and out is not img
         if dtype == np.float32:
@@ -217,7 +220,7 @@ def test_keypoints_pass_through_compose_untouched(row, which):
     kps = [*KPS, (31.75, 23.5)]  # edge points and an invisible COCO (0, 0); remove_invisible=True
     vis = [*VIS, 2]
     pipe = _compose([A.NoOp(), row.make(which, p=1.0), A.NoOp()], seed=3)
-    out = pipe(image=img, keypoints=kps, vis=vis)
+    out = pipe(image=img, keypoints=kps, vis=vis, person=[*PERSON, 0])
     assert [tuple(k) for k in out["keypoints"]] == kps
     assert list(out["vis"]) == vis
     assert out["image"].shape == img.shape and out["image"].dtype == img.dtype
@@ -232,7 +235,9 @@ def test_same_seed_same_output_and_different_seeds_differ_for_random_transforms(
     img = _image((48, 64, 3))
 
     def pipeline(seed):
-        return _compose([row.make(which, p=1.0)], seed=seed)(image=img, keypoints=KPS, vis=VIS)["image"]
+        return _compose([row.make(which, p=1.0)], seed=seed)(
+            image=img, keypoints=KPS, vis=VIS, person=PERSON
+        )["image"]
 
     def corrupt(seed):
         return row.make(which).corrupt(img, keypoints=KPS, visibility=VIS, rng=np.random.default_rng(seed))[0]
@@ -259,7 +264,7 @@ def test_pipeline_call_equals_the_functional_core(row, which):
     t = row.make(which, p=1.0)
     for seed in range(3):
         t.set_random_seed(seed)
-        got = t(image=img, keypoints=KPS, vis=VIS)["image"]
+        got = t(image=img, keypoints=KPS, vis=VIS, person=PERSON)["image"]
         vis = VIS if getattr(t, "visibility_label", None) else None
         want = row.reference(t, img, keypoints=KPS, visibility=vis, rng=row.pipeline_rng(t, img, seed))
         np.testing.assert_array_equal(got, want)
@@ -282,7 +287,7 @@ class _PerItemSeeded:
         row, which, _ = self.items[index]
         t = row.make(which, p=1.0)
         t.set_random_seed(1000 + index)
-        via_pipeline = t(image=self.image, keypoints=KPS, vis=VIS)["image"]
+        via_pipeline = t(image=self.image, keypoints=KPS, vis=VIS, person=PERSON)["image"]
         via_corrupt, _ = t.corrupt(
             self.image, keypoints=KPS, visibility=VIS, rng=np.random.default_rng([index])
         )

@@ -159,6 +159,7 @@ DEFINITIONS: tuple[Row, ...] = (
             "margin": 0.3,
             "fill": (10.0, 20.0, 30.0),
             "visibility_label": "vis",
+            "instance_label": "person",
             "p": 0.9,
         },
         functional=F.occlude,
@@ -176,6 +177,13 @@ DEFINITIONS: tuple[Row, ...] = (
                 3,
                 TypeError,
                 r"visibility_label must be a str or None, got 3",
+                where=(INIT,),
+            ),
+            Bad(
+                "instance_label",
+                3,
+                TypeError,
+                r"instance_label must be a str or None, got 3",
                 where=(INIT,),
             ),
             Bad(
@@ -251,7 +259,13 @@ DEFINITIONS: tuple[Row, ...] = (
     Row(
         kc.PoseBench,
         default={"corruption": "mask"},
-        non_default={"corruption": "mask", "severity": (2, 5), "visibility_label": "vis", "p": 0.8},
+        non_default={
+            "corruption": "mask",
+            "severity": (2, 5),
+            "visibility_label": "vis",
+            "instance_label": "person",
+            "p": 0.8,
+        },
         functional=F.posebench.mask,
         random=True,
         default_random=False,
@@ -271,6 +285,13 @@ DEFINITIONS: tuple[Row, ...] = (
                 3,
                 TypeError,
                 r"visibility_label must be a str or None, got 3",
+                where=(INIT,),
+            ),
+            Bad(
+                "instance_label",
+                3,
+                TypeError,
+                r"instance_label must be a str or None, got 3",
                 where=(INIT,),
             ),
             Bad(

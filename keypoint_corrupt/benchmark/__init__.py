@@ -7,6 +7,9 @@
   and ``predictions.npz`` (the raw predictions; :func:`recompute` rebuilds every number from it);
   with ``suite=``, the corruption x severity tables, mPC, rPC, mCE against a ``baseline`` report
   (:mod:`~keypoint_corrupt.benchmark.suite_report`) and ``severity_curves.png``.
+* :func:`evaluate_topdown` / :func:`evaluate_mpii` - the body and animal protocols (COCO OKS AP,
+  MPII PCKh) with top-down crops; :func:`write_coco_report` / :func:`write_mpii_report` and
+  :func:`recompute_coco` / :func:`recompute_mpii` (every figure again, from the results file).
 * :class:`PredictError` - the predictor raised (row and image ids of the failing batch).
 * :mod:`~keypoint_corrupt.benchmark.published` - the reference study's figures.
 * ``ModelPredictor``, ``load_predictor``, ``measure_speed`` (need torch; imported on first use).
@@ -30,6 +33,7 @@ import importlib
 from typing import Any
 
 from keypoint_corrupt.benchmark.callables import load_callable
+from keypoint_corrupt.benchmark.coco_protocol import recompute_coco, write_coco_report
 from keypoint_corrupt.benchmark.evaluate import (
     STANDARD,
     BenchmarkResult,
@@ -41,6 +45,7 @@ from keypoint_corrupt.benchmark.evaluate import (
     split_output,
     wants_crops,
 )
+from keypoint_corrupt.benchmark.mpii_protocol import evaluate_mpii, recompute_mpii, write_mpii_report
 from keypoint_corrupt.benchmark.predictions import (
     PREDICTIONS_FILE,
     RowPredictions,
@@ -57,6 +62,7 @@ from keypoint_corrupt.benchmark.suite_report import (
     mean_performance,
     suite_section,
 )
+from keypoint_corrupt.benchmark.topdown import evaluate_topdown
 from keypoint_corrupt.crop import CropInfo, warp_crop
 
 __all__ = [
@@ -78,6 +84,8 @@ __all__ = [
     "build_report",
     "corruption_errors",
     "evaluate",
+    "evaluate_mpii",
+    "evaluate_topdown",
     "is_materialized",
     "load_baseline",
     "load_callable",
@@ -88,12 +96,16 @@ __all__ = [
     "measure_speed",
     "published_row",
     "recompute",
+    "recompute_coco",
+    "recompute_mpii",
     "row_label",
     "save_predictions",
     "split_output",
     "suite_section",
     "wants_crops",
     "warp_crop",
+    "write_coco_report",
+    "write_mpii_report",
     "write_report",
 ]
 

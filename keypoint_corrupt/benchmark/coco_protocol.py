@@ -283,9 +283,17 @@ def _protocol_lines(doc: Mapping[str, Any]) -> list[str]:
         f"- metric: {p['metric']}",
         f"- OKS sigmas ({schema['dataset']}): {sigmas}",
         f"- joints: dataset `{schema['dataset']}`, predictor `{schema['predict']}` ({order})",
-        f"- images: {images['evaluated']} of the {images['in_file']} of `{p['annotation_file']}` "
-        f"({images['without_annotation']} without any annotation, not evaluated); {images['definition']}",
+        f"- images: {images['evaluated']} of the {images['in_file']} of `{p['annotation_file']}` scored "
+        f"({_unannotated(images)}); {images['definition']}",
     ]
+
+
+def _unannotated(images: Mapping[str, Any]) -> str:
+    """How many images hold no annotation, and whether they were scored (with detections they are)."""
+    total, scored = images["without_annotation"], images.get("without_annotation_evaluated", 0)
+    if scored:
+        return f"{scored} of them without any annotation: their results are false positives"
+    return f"{total} without any annotation, not evaluated"
 
 
 def _suite_lines(sec: Mapping[str, Any], label: str, source: Mapping[str, Any]) -> list[str]:

@@ -16,6 +16,10 @@ Conventions (MMPose's top-down COCO evaluation):
   boxes, with box score 1. Detections: every box of the dataset's keypoint categories, as given,
   with its ``score``; no score threshold. A result keeps its box's category (COCOeval averages AP
   over the categories: AP-10K's species).
+* **Images.** Ground-truth boxes: the images that hold an annotation. Detections: every image of
+  the file, as COCOeval scores them by default, so that detections on an image without any
+  annotation count as false positives; each is corrupted whole, once, with the generator of its
+  file name, as an annotated image is.
 * **Crop.** The box's centre; its size times :data:`BOX_PADDING` (1.25), then widened or heightened
   to the aspect ratio of the model input ``(w, h)``: the predictor's ``input_size`` when it declares
   one, else :data:`DEFAULT_INPUT_SIZE` (192 x 256, MMPose's COCO default). The crop is an affine warp
@@ -77,7 +81,9 @@ __all__ = [
     "ground_truth_boxes",
     "instance_score",
     "load_detections",
+    "resolve_input_size",
     "row_ground_truth",
+    "unannotated_images",
 ]
 
 #: Model input (width, height) when the predictor declares none: MMPose's COCO top-down default.
@@ -105,7 +111,13 @@ PROTOCOL_TEXT = {
     "keypoints) is the extent of the joints found; an instance with no joint found gives no result (a "
     "person not found, a false negative)",
     "images": "the images of the file that hold an annotation (those materialize writes), each "
-    "corrupted once with every person on it; COCOeval is restricted to them",
+    "corrupted once with every person on it; COCOeval is restricted to them (with ground-truth boxes an "
+    "image without annotation has no box to crop and nothing to score)",
+    "images_detections": "every image of the file, as COCOeval scores them by default (imgIds: all images "
+    "of the ground-truth file): an image without annotation is cropped at its detections, predicted and "
+    "scored too, so its results count as false positives; each image is corrupted once (with every person "
+    "on it), with the generator of its file name, sample_rng(seed, file name, configuration), and with "
+    "--fraction below 1 the images of a row are drawn among all the images of the file",
 }
 
 
@@ -643,13 +655,62 @@ def _row_images(source: StreamSource, group: int, samples: Mapping[str, Sample])
         if name == STANDARD:
             img = _Image(image_id, load_image(members[0][1]))
             for _, sample in members:
-                img.keypoints[sample.meta["annotation_id"]] = sample.keypoints
+                if sample.meta.get("annotation_id") is not None:  # None: an image without annotation
+                    img.keypoints[sample.meta["annotation_id"]] = sample.keypoints
         else:
             items = [source.item(group, i) for i, _ in members]
             img = _Image(image_id, np.asarray(items[0]["image"]))
             for item, (_, sample) in zip(items, members, strict=True):
-                img.keypoints[sample.meta["annotation_id"]] = np.asarray(item["keypoints"], np.float64)
+                if sample.meta.get("annotation_id") is not None:
+                    img.keypoints[sample.meta["annotation_id"]] = np.asarray(item["keypoints"], np.float64)
         yield img
+
+
+def unannotated_images(coco: CocoKeypoints) -> list[Sample]:
+    """Return one sample without keypoints per image of the file that holds no annotation, in file order.
+
+    What the protocol adds with detections, so that every image of the file is scored as COCOeval
+    does by default: the sample's id is the image's ``file_name`` (the id that
+    :func:`~keypoint_corrupt.materialize.plan.image_samples` gives an annotated image, so its
+    corruption's generator is ``sample_rng(seed, file name, configuration)`` as theirs), and
+    ``meta`` names the image (``annotation_id`` ``None``).
+
+    Raises
+    ------
+    ValueError
+        Such an image names the same image file as another image of the file (the two would
+        share one corruption).
+
+    Examples
+    --------
+    >>> import json, pathlib, tempfile
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "a.json").write_text(json.dumps({
+    ...     "images": [{"id": 1, "file_name": "a.jpg"}, {"id": 2, "file_name": "b.jpg"}],
+    ...     "categories": [{"id": 1, "name": "person", "keypoints": ["nose"]}],
+    ...     "annotations": [{"id": 7, "image_id": 1, "category_id": 1, "keypoints": [5, 6, 2]}]}))
+    >>> found = unannotated_images(CocoKeypoints(d / "a.json"))
+    >>> [(s.id, s.keypoints.shape, s.meta["image_id"]) for s in found]
+    [('b.jpg', (0, 2), 2)]
+    """
+    annotated = {s.meta["image_id"] for s in coco}
+    paths: dict[str, list[Any]] = {}
+    for im in coco.coco_index.images:
+        paths.setdefault(str(coco.image_root / str(im["file_name"])), []).append(im["id"])
+    out = []
+    for im in coco.coco_index.images:
+        if im["id"] in annotated:
+            continue
+        name = str(im["file_name"])
+        path = coco.image_root / name
+        if len(paths[str(path)]) > 1:
+            first, second = paths[str(path)][:2]
+            raise ValueError(
+                f"{coco.annotation_file}: images {first!r} and {second!r} name one file {name!r}"
+            )
+        meta = {"dataset": "coco", "image_id": im["id"], "annotation_id": None, "file_name": name}
+        out.append(Sample(name, path, np.zeros((0, 2)), np.zeros(0, dtype=bool), meta))
+    return out
 
 
 def _item_id(source: StreamSource, group: int, index: int) -> str:
@@ -772,15 +833,29 @@ def row_ground_truth(index: CocoIndex, moved: Mapping[Any, np.ndarray] | None = 
     }
 
 
-def _resolve_input_size(
-    input_size: tuple[int, int] | None, predict: Callable[..., Any]
+def resolve_input_size(
+    input_size: tuple[int, int] | None,
+    predict: Callable[..., Any],
+    default: tuple[int, int] = DEFAULT_INPUT_SIZE,
 ) -> tuple[tuple[int, int], str]:
+    """Return the model input ``(w, h)`` of a top-down protocol and where it came from.
+
+    The argument when given, else the predictor's ``input_size``, else ``default``; each is
+    checked (two positive ints) and a bad one is named in the error.
+
+    Examples
+    --------
+    >>> resolve_input_size(None, lambda crops: None)
+    ((192, 256), 'default')
+    >>> resolve_input_size((256, 256), print)
+    ((256, 256), 'argument')
+    """
     if input_size is not None:
         return _input_size(input_size, "input_size"), "argument"
     declared = getattr(predict, "input_size", None)
     if declared is not None:
         return _input_size(declared, "predict.input_size"), "predictor"
-    return DEFAULT_INPUT_SIZE, "default"
+    return default, "default"
 
 
 def _resolve_schemas(
@@ -868,7 +943,11 @@ def evaluate_topdown(
     batch_size : int
         Crops per ``predict`` call.
     detections : path or list of dict, optional
-        A COCO results list of person boxes with scores; default: the ground-truth boxes.
+        A COCO results list of person boxes with scores; default: the ground-truth boxes. With
+        detections every image of the file is scored, as COCOeval does by default: an image
+        without annotation too (:func:`unannotated_images`), so that its detections count as false
+        positives; it is corrupted as an annotated image is (whole, with the generator of its file
+        name) and drawn with them when ``fraction`` is below 1.
     input_size : (int, int), optional
         The model input ``(w, h)``; default the predictor's ``input_size``, else 192 x 256.
     sigmas : sequence of float, optional
@@ -915,16 +994,19 @@ def evaluate_topdown(
     index = coco.coco_index
     source_schema, target_schema = _resolve_schemas(predict, coco)
     oks_sigmas = _resolve_sigmas(sigmas, target_schema)
-    size, size_from = _resolve_input_size(input_size, predict)
+    size, size_from = resolve_input_size(input_size, predict)
     if detections is not None:
         boxes, box_counts = load_detections(detections, index)
     else:
         boxes, box_counts = ground_truth_boxes(index)
     samples = list(coco)
+    # With detections, every image of the file is scored (COCOeval's default), those without
+    # annotation too: their detections are false positives. Ground-truth boxes have none there.
+    extra = unannotated_images(coco) if detections is not None else []
     plan = _Plan(
         predict,
         index,
-        {s.id: s for s in samples},
+        {s.id: s for s in [*samples, *extra]},
         {s.meta["annotation_id"]: s for s in samples},
         boxes,
         size,
@@ -933,7 +1015,8 @@ def evaluate_topdown(
         oks_sigmas,
         batch_size,
     )
-    source = StreamSource(coco, configs, fraction, seed, standard=standard, whole_images=True)
+    base: Sequence[Sample] = [*samples, *extra] if extra else coco
+    source = StreamSource(base, configs, fraction, seed, standard=standard, whole_images=True)
     if not source.groups:
         raise ValueError("nothing to evaluate: no configuration and standard=False")
     started = time.perf_counter()
@@ -949,7 +1032,7 @@ def evaluate_topdown(
             acc.boxes, acc.instances_missed, acc.joints_missed,
         )  # fmt: skip
     seconds = time.perf_counter() - started
-    protocol = _protocol(plan, detections, box_counts, size_from, coco)
+    protocol = _protocol(plan, detections, box_counts, size_from, coco, len(extra))
     settings = {"batch_size": batch_size, "predictor": _describe(predict), "cpu_count": os.cpu_count()}
     images = sum(len(r.image_ids) for r in rows.values())
     timing = {
@@ -959,7 +1042,11 @@ def evaluate_topdown(
         "predict_seconds": plan.predict_seconds,
         "predict_share": plan.predict_seconds / seconds if seconds > 0 else math.nan,
     }
-    return TopdownResult(rows, protocol, source.describe(), settings, timing)
+    described = source.describe()
+    if extra:  # the file's reader, as without them, and how many images it adds
+        described = StreamSource(coco, (), fraction, seed, standard=False, whole_images=True).describe()
+        described["images_without_annotation"] = len(extra)
+    return TopdownResult(rows, protocol, described, settings, timing)
 
 
 def _progress(groups: Sequence[tuple[str, int]], enabled: bool) -> Sequence[tuple[str, int]]:
@@ -981,11 +1068,17 @@ def _family(name: str) -> str:
 
 
 def _protocol(
-    plan: _Plan, detections: Any, box_counts: dict[str, int], size_from: str, coco: CocoKeypoints
+    plan: _Plan,
+    detections: Any,
+    box_counts: dict[str, int],
+    size_from: str,
+    coco: CocoKeypoints,
+    unannotated_scored: int,
 ) -> dict[str, Any]:
     """Return the protocol statement of a top-down evaluation (``report.json``'s ``protocol``)."""
     index = plan.index
     annotated = {s.meta["image_id"] for s in coco}
+    scored = {im["id"] for im in index.images} if unannotated_scored else annotated
     if detections is None:
         box_source: dict[str, Any] = {"source": "ground truth", "definition": PROTOCOL_TEXT["boxes_gt"]}
         box_source["skipped"] = box_counts
@@ -993,7 +1086,7 @@ def _protocol(
         where = str(detections) if isinstance(detections, (str, os.PathLike)) else "(a list)"
         box_source = {"source": "detections", "file": where, "definition": PROTOCOL_TEXT["boxes_detections"]}
         box_source["counts"] = box_counts
-    box_source["boxes"] = sum(len(v) for k, v in plan.boxes.items() if k in annotated)
+    box_source["boxes"] = sum(len(v) for k, v in plan.boxes.items() if k in scored)
     return {
         "name": "coco",
         "metric": "COCO keypoint AP (OKS), pycocotools COCOeval(iouType='keypoints'): AP averaged over OKS "
@@ -1015,10 +1108,11 @@ def _protocol(
         "nms": PROTOCOL_TEXT["nms"],
         "misses": PROTOCOL_TEXT["misses"],
         "images": {
-            "definition": PROTOCOL_TEXT["images"],
+            "definition": PROTOCOL_TEXT["images_detections" if detections is not None else "images"],
             "in_file": len(index.images),
-            "evaluated": len(annotated),
+            "evaluated": len(scored),
             "without_annotation": len(index.images) - len(annotated),
+            "without_annotation_evaluated": unannotated_scored,
         },
         "annotation_file": str(index.path),
     }

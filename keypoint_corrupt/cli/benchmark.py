@@ -613,7 +613,8 @@ def _coco_benchmark(args: argparse.Namespace, predict: Any, label: str, dataset:
     from keypoint_corrupt.registry import CONFIGS
 
     configs = args.suite_configs if args.suite_configs is not None else args.configs or CONFIGS
-    total = _subset_units(dataset, True)
+    # images drawn per row: those with an annotation; with detections every image of the file
+    total = len(dataset.coco_index.images) if args.detections else _subset_units(dataset, True)
     _warn_few_images(round(args.subset_fraction * total), f"at --fraction {args.subset_fraction:g}", total)
     try:
         result = evaluate_topdown(
@@ -676,6 +677,7 @@ def _run_mpii(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as exc:
         raise _error(args, str(exc), exc) from None
     doc = json.loads(files["json"].read_text(encoding="utf-8"))
+    notes = {row["name"]: row["reason"] for row in doc["rows"] if row.get("reason")}
     for row in doc["rows"]:
         print(f"{row['name']:<34} {row['people']:>6} PCKh@0.5 {_num(_nan(row['pckh']))}")
     if doc.get("suite"):
@@ -683,6 +685,9 @@ def _run_mpii(args: argparse.Namespace) -> int:
         print(
             f"suite: PCKh mPC {_num(_nan(m['mPC']))}, rPC {_num(_nan(m['rPC']))}, mRR {_num(_nan(m['mRR']))}"
         )
+        notes.update({f"suite {k}": m["reasons"][k] for k in ("mPC", "rPC", "mRR") if k in m["reasons"]})
+    for where, why in notes.items():
+        print(f"  - {where}: {why}")
     print(f"wrote {', '.join(str(p) for p in files.values())}")
     return 0
 
@@ -693,7 +698,13 @@ def _print_coco(report: Path) -> None:
 
     doc = json.loads(report.read_text(encoding="utf-8"))
     boxes = doc["coco"]["boxes"]["source"]
-    print(f"{doc['label']} (COCO protocol, {boxes} boxes)")
+    images = doc["coco"]["images"]
+    unannotated = images["without_annotation"]
+    how = "scored" if images.get("without_annotation_evaluated") else "not scored"
+    print(
+        f"{doc['label']} (COCO protocol, {boxes} boxes; {images['evaluated']} of {images['in_file']} images, "
+        f"{unannotated} without annotation {how})"
+    )
     print(f"{'row':<34} {'images':>6} {'boxes':>6} {'AP':>6} {'AP50':>6} {'AP75':>6} {'AR':>6}")
     notes = {}
     for row in doc["rows"]:

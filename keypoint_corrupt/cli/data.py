@@ -131,16 +131,74 @@ def is_stb_root(path: Path) -> bool:
     return (path / "labels").is_dir() or (path.parent / "labels").is_dir()
 
 
+#: The fields of one person in MMPose's MPII JSON (a list of them).
+MPII_FIELDS = ("image", "joints", "joints_vis", "center", "scale")
+
+
+def json_kind(path: str | Path, option: str = "--data") -> str:
+    """Say by its content whether a ``.json`` file is a COCO keypoint file or MMPose's MPII JSON.
+
+    ``"coco"``: an object with ``images`` and ``annotations`` (checked on the text, so a large COCO
+    file is parsed once, by its reader); ``"mpii"``: a non-empty list of people with MPII's fields
+    (:data:`MPII_FIELDS`). Anything else is a :class:`~keypoint_corrupt.cli.main.CliError` naming
+    ``option``, the file and what was found; the file's name is never used.
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> _ = (d / "a.json").write_text(json.dumps({"images": [], "annotations": [], "categories": []}))
+    >>> person = {"image": "a.jpg", "joints": [[0, 0]] * 16, "joints_vis": [1] * 16}
+    >>> person.update(center=[0, 0], scale=1)
+    >>> _ = (d / "b.json").write_text(json.dumps([person]))
+    >>> json_kind(d / "a.json"), json_kind(d / "b.json")
+    ('coco', 'mpii')
+    """
+    import json
+
+    path = Path(path)
+    neither = f"{option} {path}: neither a COCO keypoint file nor MMPose's MPII JSON"
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CliError(f"{option} {path}: cannot read it ({exc.strerror or exc})") from None
+    text = raw.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith(b"{"):
+        missing = [key for key in ("images", "annotations") if f'"{key}"'.encode() not in text]
+        if missing:
+            raise CliError(
+                f"{neither} (a JSON object without {' or '.join(repr(k) for k in missing)}; COCO has "
+                "'images', 'annotations' and 'categories')"
+            )
+        return "coco"
+    if not text.startswith(b"["):
+        raise CliError(f"{neither} (COCO: a JSON object; MPII: a JSON list of people)")
+    try:
+        doc = json.loads(text)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise CliError(f"{option} {path}: not a JSON file ({exc})") from None
+    first = doc[0] if isinstance(doc, list) and doc else None
+    lacking = [k for k in MPII_FIELDS if k not in first] if isinstance(first, dict) else list(MPII_FIELDS)
+    if lacking:
+        found = "an empty list" if not doc else f"a list whose first entry lacks {', '.join(lacking)}"
+        raise CliError(f"{neither} ({found}; MPII: a list of {{{', '.join(MPII_FIELDS)}}})")
+    return "mpii"
+
+
 def open_data(
     data: str | None, images: str | None = None, split: str = "val", schema: str | None = None
 ) -> tuple[Any, bool]:
     """The samples of ``split`` (or, for a materialised output, its path) and whether it is materialised.
 
-    ``schema`` (a preset name) is checked here and given to a COCO file's reader; callers pass it
-    on to whatever else needs the joint order.
+    A ``.json`` file is read by its content (:func:`json_kind`): a COCO keypoint file with
+    :class:`~keypoint_corrupt.datasets.CocoKeypoints`, MMPose's MPII JSON with
+    :class:`~keypoint_corrupt.datasets.mpii.MpiiPeople` (one sample per person). ``schema`` (a
+    preset name) is checked here and given to a COCO file's reader; callers pass it on to whatever
+    else needs the joint order.
     """
     from keypoint_corrupt.benchmark.sources import is_materialized
     from keypoint_corrupt.datasets import STB, CocoKeypoints, bundled_sample_root
+    from keypoint_corrupt.datasets.mpii import MpiiPeople
     from keypoint_corrupt.schema import get_schema
 
     if schema is not None:
@@ -157,9 +215,10 @@ def open_data(
             raise CliError(f"--data not found: {path}")
         if images is not None and not Path(images).is_dir():
             raise CliError(f"--images not found: {images}")
-        if path.is_file():
-            if path.suffix.lower() != ".json":
-                raise CliError(f"--data {path}: expected a COCO keypoint .json file, an STB root or a folder")
+        if path.is_file():  # by its content, whatever its name
+            if json_kind(path) == "mpii":
+                _mpii_schema(path, schema)
+                return MpiiPeople(path, images), False
             return CocoKeypoints(path, images, schema=schema), False
         if is_materialized(path):
             return str(path), True
@@ -168,9 +227,15 @@ def open_data(
     except (FileNotFoundError, ValueError) as exc:
         raise CliError(str(exc)) from None
     raise CliError(
-        f"--data {data}: not an STB root (labels/), a COCO .json file or a materialised output "
-        "(<split>/<config>/annotations.json)"
+        f"--data {data}: not an STB root (labels/), a COCO or MMPose MPII .json file or a materialised "
+        "output (<split>/<config>/annotations.json)"
     )
+
+
+def _mpii_schema(path: Path, schema: str | None) -> None:
+    """Refuse a ``--schema`` other than ``mpii16`` for an MPII file (its joints are MPII's, in its order)."""
+    if schema is not None and schema != "mpii16":
+        raise CliError(f"--schema {schema}: {path} is MMPose's MPII JSON, whose joints are mpii16")
 
 
 class SampleItems(Sequence):

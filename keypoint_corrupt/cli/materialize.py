@@ -33,6 +33,10 @@ EXAMPLES = """examples:
   keypoint-corrupt materialize --dataset coco --annotations val=person_keypoints_val2017.json \\
       --images val2017 --suite imagenet-c --severities 1-5 --out /data/coco-c
 
+  # MPII-C from MMPose's MPII JSON (or COCO-C from a COCO file): --data reads either by its content
+  keypoint-corrupt materialize --data mpii_val.json --images mpii/images --suite imagenet-c \\
+      --severities 1-5 --out /data/mpii-c
+
   # several COCO files, one per split
   keypoint-corrupt materialize --dataset coco --annotations train=a/train.json \\
       --annotations val=a/val.json --images a/images --out out/a
@@ -89,17 +93,26 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     src = p.add_argument_group("source (default: the bundled synthetic STB sample)")
-    src.add_argument("--dataset", choices=("stb", "coco"), help="dataset reader")
+    src.add_argument(
+        "--data",
+        type=Path,
+        metavar="PATH",
+        help="a COCO keypoint .json file or MMPose's MPII .json (told apart by their content), or an "
+        "STB root; one split (--splits NAME, default 'val'); excludes --dataset",
+    )
+    src.add_argument(
+        "--dataset", choices=("stb", "coco", "mpii"), help="dataset reader (mpii: MMPose's MPII JSON)"
+    )
     src.add_argument("--root", type=Path, metavar="DIR", help="STB root (labels/ and images/)")
     src.add_argument(
         "--annotations",
         action="append",
         metavar="[SPLIT=]FILE",
-        help="COCO keypoint file; repeat with SPLIT=FILE for several splits (an unnamed file is "
-        "the split named by --splits, else 'val')",
+        help="COCO keypoint file (MMPose MPII JSON with --dataset mpii); repeat with SPLIT=FILE for "
+        "several splits (an unnamed file is the split named by --splits, else 'val')",
     )
     src.add_argument(
-        "--images", type=Path, metavar="DIR", help="COCO image root (default: the JSON's folder)"
+        "--images", type=Path, metavar="DIR", help="COCO / MPII image root (default: the JSON's folder)"
     )
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     p.add_argument(
@@ -166,9 +179,12 @@ def _spec(args: argparse.Namespace, note: Callable[[str], None]) -> tuple[Datase
     from keypoint_corrupt.materialize import DatasetSpec
 
     splits = args.splits
+    if args.data is not None:
+        spec = _data_spec(args)
+        return spec, splits or (list(spec.split_names()) if spec.kind != "stb" else None)
     if args.dataset is None:
         if args.root or args.annotations or args.images:
-            raise CliError("--root, --annotations and --images need --dataset stb or --dataset coco")
+            raise CliError("--root, --annotations and --images need --dataset stb, coco or mpii")
         from keypoint_corrupt.datasets import bundled_sample_root
 
         root = bundled_sample_root()
@@ -178,12 +194,12 @@ def _spec(args: argparse.Namespace, note: Callable[[str], None]) -> tuple[Datase
         if args.root is None:
             raise CliError("--dataset stb needs --root DIR")
         if args.annotations or args.images:
-            raise CliError("--annotations and --images are for --dataset coco")
+            raise CliError("--annotations and --images are for --dataset coco or mpii")
         return DatasetSpec("stb", args.root), splits
     if not args.annotations:
-        raise CliError("--dataset coco needs --annotations FILE")
+        raise CliError(f"--dataset {args.dataset} needs --annotations FILE")
     if args.root is not None:
-        raise CliError("--root is for --dataset stb (COCO images: --images DIR)")
+        raise CliError(f"--root is for --dataset stb ({args.dataset.upper()} images: --images DIR)")
     pairs: list[tuple[str, Path]] = []
     for value in args.annotations:
         name, sep, path = value.partition("=")
@@ -197,7 +213,46 @@ def _spec(args: argparse.Namespace, note: Callable[[str], None]) -> tuple[Datase
     names = [n for n, _ in pairs]
     if len(set(names)) != len(names):
         raise CliError(f"--annotations names a split twice: {', '.join(names)}")
-    return DatasetSpec("coco", annotations=tuple(pairs), images=args.images), splits or names
+    for _, path in pairs:
+        _check_kind(path, args.dataset)
+    return DatasetSpec(args.dataset, annotations=tuple(pairs), images=args.images), splits or names
+
+
+def _check_kind(path: Path, kind: str) -> None:
+    """Refuse an ``--annotations`` file of the other format (a missing one is the plan's to name)."""
+    from keypoint_corrupt.cli.data import json_kind
+
+    if not path.is_file():
+        return
+    found = json_kind(path, "--annotations")
+    if found != kind:
+        names = {"coco": "a COCO keypoint file", "mpii": "MMPose's MPII JSON"}
+        raise CliError(
+            f"--annotations {path} is {names[found]}, not {names[kind]}: use --dataset {found} "
+            f"(or --data {path})"
+        )
+
+
+def _data_spec(args: argparse.Namespace) -> DatasetSpec:
+    """``--data PATH``: a COCO or MPII file told apart by its content (one split), or an STB root."""
+    from keypoint_corrupt.cli.data import is_stb_root, json_kind
+    from keypoint_corrupt.materialize import DatasetSpec
+
+    if args.dataset or args.root or args.annotations:
+        raise CliError("--data excludes --dataset, --root and --annotations: give one source")
+    path = args.data
+    if path.is_file():
+        if args.splits and len(args.splits) != 1:
+            raise CliError(f"--data {path} is one split: --splits names one, got {','.join(args.splits)}")
+        split = args.splits[0] if args.splits else "val"
+        return DatasetSpec(json_kind(path), annotations=((split, path),), images=args.images)
+    if path.is_dir() and is_stb_root(path):
+        if args.images is not None:
+            raise CliError("--images is for a COCO or MPII --data file (an STB root holds its images)")
+        return DatasetSpec("stb", path)
+    if not path.exists():
+        raise CliError(f"--data not found: {path}")
+    raise CliError(f"--data {path}: not a COCO or MMPose MPII .json file, nor an STB root (labels/)")
 
 
 _DEFAULTS = {"seed": 0, "image_format": "png", "jpeg_quality": 95}
@@ -222,7 +277,8 @@ def _settings(args: argparse.Namespace, note: Callable[[str], None]) -> tuple[Da
         "png_compression": args.png_compression,
     }
     values = {k: v if v is not None else recorded.get(k, _DEFAULTS.get(k)) for k, v in given.items()}
-    if args.dataset is None and not (args.root or args.annotations or args.images) and "dataset" in recorded:
+    chosen = args.dataset or args.data or args.root or args.annotations or args.images
+    if not chosen and "dataset" in recorded:
         spec, splits = recorded["dataset"], args.splits
     else:
         spec, splits = _spec(args, note)

@@ -68,7 +68,10 @@ class CorruptedDataset:
     put them, see :func:`keypoints_after`), ``visibility`` (bool (J,)), ``id``, ``config`` (``"clean"``
     or a name), ``base_index`` and ``box``: the occluder ``(x0, y0, x1, y1)`` (pixels
     ``image[y0:y1, x0:x1]`` of the untransformed image) for occlusion, ``(-1, -1, -1, -1)``
-    otherwise (an array, not ``None``, so torch's default collate accepts it).
+    otherwise (an array, not ``None``, so torch's default collate accepts it), and
+    ``target_instance``: on a whole image of several people (a base sample with
+    :attr:`~keypoint_corrupt.datasets.Sample.instances`), the index of the one person a
+    keypoint-aware corruption (occlusion, PoseBench's mask) was placed on, else ``-1``.
 
     ``transform``:
 
@@ -216,11 +219,13 @@ class CorruptedDataset:
 
     def _item(self, sample: Sample, base_index: int, image: np.ndarray, config: str) -> dict[str, Any]:
         keypoints, visibility = sample.keypoints, sample.visibility
-        box = None
+        box, target = None, None
         if config != CLEAN:
             rng = sample_rng(self.seed, sample.id, config)
-            image, info = apply_corruption(config, image, keypoints, visibility=visibility, rng=rng)
-            box = info.get("box")
+            image, info = apply_corruption(
+                config, image, keypoints, visibility=visibility, instances=sample.instances, rng=rng
+            )
+            box, target = info.get("box"), info.get("target_instance")
             keypoints = keypoints_after(info, keypoints, visibility)
         out_kps = keypoints.astype(np.float32)
         out_vis = visibility.copy()
@@ -234,6 +239,7 @@ class CorruptedDataset:
             "config": config,
             "base_index": base_index,
             "box": np.asarray(box if box is not None else _NO_BOX, dtype=np.int64),
+            "target_instance": -1 if target is None else int(target),
         }
 
     def _apply_transform(

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from keypoint_corrupt.datasets.sample import Sample, SampleList
-from keypoint_corrupt.schema import get_schema
+from keypoint_corrupt.schema import KeypointSchema, get_schema
 
 __all__ = ["MPII_DATASET", "MpiiPeople"]
 
@@ -41,6 +41,8 @@ class MpiiPeople(SampleList):
     Sample ``i`` has id ``"<image>#<i>"``, ``keypoints`` the 16 ``joints`` (``mpii16`` order,
     the file's pixels), ``visibility`` ``joints_vis`` and ``meta`` ``dataset`` (``"mpii"``),
     ``image_id`` (the file name), ``annotation_id`` (``i``), ``center`` and ``scale``.
+    ``schema`` is the ``mpii16`` :class:`~keypoint_corrupt.schema.KeypointSchema`; ``root`` (also
+    ``image_root``, as :class:`~keypoint_corrupt.datasets.CocoKeypoints` names it) the image folder.
 
     Parameters
     ----------
@@ -50,7 +52,7 @@ class MpiiPeople(SampleList):
         The image folder (default: the JSON's folder).
     """
 
-    schema = "mpii16"
+    schema: KeypointSchema = get_schema("mpii16")
 
     def __init__(
         self, annotation_file: str | os.PathLike[str], image_root: str | os.PathLike[str] | None = None
@@ -59,6 +61,7 @@ class MpiiPeople(SampleList):
         if not self.annotation_file.is_file():
             raise FileNotFoundError(f"MPII annotation file not found: {self.annotation_file}")
         self.root = Path(image_root) if image_root is not None else self.annotation_file.parent
+        self.image_root = self.root
         try:
             doc = json.loads(self.annotation_file.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError) as exc:
@@ -68,7 +71,7 @@ class MpiiPeople(SampleList):
                 f"{self.annotation_file}: expected MMPose's MPII JSON, a list of people "
                 "({image, joints, joints_vis, center, scale})"
             )
-        n = len(get_schema(self.schema))
+        n = len(self.schema)
         self._samples = [self._person(p, i, n) for i, p in enumerate(doc)]
 
     def _person(self, person: Any, i: int, n: int) -> Sample:

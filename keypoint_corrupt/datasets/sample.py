@@ -73,6 +73,32 @@ class Sample:
         """Number of joints J."""
         return int(self.keypoints.shape[0])
 
+    @property
+    def instances(self) -> np.ndarray | None:
+        """Each joint's instance (person) index, for a whole image of several; else ``None``.
+
+        An image's sample built by :func:`~keypoint_corrupt.materialize.plan.image_samples` holds
+        the joints of all its annotations, and ``meta["instance_joints"]`` their counts; a
+        keypoint-aware corruption then targets one of them.
+
+        Examples
+        --------
+        >>> kps = [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
+        >>> s = Sample("x.jpg", "x.jpg", kps, [1, 1, 1], {"instance_joints": (2, 1)})
+        >>> s.instances.tolist(), Sample("a", "a.png", [[1.0, 2.0]], [True]).instances
+        ([0, 0, 1], None)
+        """
+        counts = self.meta.get("instance_joints")
+        if counts is None:
+            return None
+        counts = [int(c) for c in counts]
+        if sum(counts) != self.num_joints or min(counts, default=0) < 0:
+            raise ValueError(
+                f"Sample {self.id!r}: meta['instance_joints'] {counts} does not add up to its "
+                f"{self.num_joints} joints"
+            )
+        return np.repeat(np.arange(len(counts)), counts)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sample):
             return NotImplemented

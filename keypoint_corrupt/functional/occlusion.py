@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import NamedTuple, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
 from keypoint_corrupt._validation import (
     ImageArray,
@@ -33,6 +34,7 @@ __all__ = [
     "Occluder",
     "PixelBox",
     "Point",
+    "choose_instance",
     "fill_box",
     "keypoint_roi",
     "occlude",
@@ -252,6 +254,68 @@ def _check_center(center: Point) -> Point:
     if not (np.isfinite(cx) and np.isfinite(cy)):
         raise ValueError(f"center must be finite, got {center!r}")
     return (cx, cy)
+
+
+def choose_instance(
+    instances: npt.ArrayLike,
+    keypoints: KeypointsLike,
+    image_shape: Sequence[int],
+    visibility: VisibilityLike | None = None,
+    rng: Seed = None,
+) -> int | None:
+    """Choose the one person (or hand, or animal) of an image that a keypoint-aware corruption targets.
+
+    An image with several instances is corrupted once, whole; an occluder or a mask placed over
+    all of their keypoints together would cover the space between them. So one instance is the
+    target: drawn uniformly among the *usable* ones, those with at least one visible, finite
+    keypoint inside the image. With a single usable instance nothing is drawn (one instance per
+    image, STB's case, draws exactly what it drew before), and with none the result is ``None``.
+    The draw comes first from ``rng``, so with the image's generator the choice is deterministic
+    and the configurations that share a random stream (occlusion-10/20/30) target the same one.
+
+    Parameters
+    ----------
+    instances : array-like of int
+        (N,) each keypoint's instance index, ``0 .. M-1`` (e.g. ``np.repeat(range(M), joints)``).
+    keypoints : array-like
+        (N, 2) x, y in pixels (extra columns ignored).
+    image_shape : sequence of int
+        The image's shape; only H and W are used.
+    visibility : array-like of bool, optional
+        (N,) flags; default all visible.
+    rng : numpy.random.Generator or int or None
+        Source of the draw.
+
+    Returns
+    -------
+    int or None
+        The target's instance index, or ``None`` when no instance is usable.
+
+    Examples
+    --------
+    >>> kps = [[10, 10], [12, 14], [70, 80], [0, 0]]
+    >>> choose_instance([0, 0, 1, 2], kps, (100, 100), visibility=[1, 1, 0, 0], rng=0)  # only 0 usable
+    0
+    >>> choose_instance([0, 0, 1, 1], kps, (100, 100), rng=0) in (0, 1)
+    True
+    """
+    pts = check_keypoints(keypoints)
+    owner = np.asarray(instances)
+    if owner.shape != (len(pts),) or not np.issubdtype(owner.dtype, np.integer) or (owner < 0).any():
+        raise ValueError(
+            f"instances must hold one non-negative int instance index per keypoint ({len(pts)}), "
+            f"got {np.asarray(instances).tolist()!r}"
+        )
+    h, w = _image_hw(image_shape)
+    usable = check_visibility(visibility, len(pts)) & np.isfinite(pts[:, :2]).all(axis=1)
+    with np.errstate(invalid="ignore"):
+        usable &= (pts[:, 0] >= 0) & (pts[:, 0] < w) & (pts[:, 1] >= 0) & (pts[:, 1] < h)
+    candidates = np.unique(owner[usable])
+    if candidates.size == 0:
+        return None
+    if candidates.size == 1:
+        return int(candidates[0])
+    return int(candidates[as_generator(rng).integers(candidates.size)])
 
 
 def place_occluder(

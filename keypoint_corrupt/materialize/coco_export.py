@@ -70,6 +70,8 @@ def annotation_entry(
             "iscrowd": 0,
             "source_id": sample.id,
         }
+        if sample.meta.get("dataset") == "mpii":  # MPII's person frame: its top-down crop can be rebuilt
+            body.update(center=list(sample.meta["center"]), scale=sample.meta["scale"])
         if cache is not None:
             cache[sample.id] = body
     return {"id": ann_id, "image_id": image_id, **body}
@@ -118,7 +120,9 @@ def corrupted_coco(
     annotations, and the ids are the clean split's (image: its clean copy's position;
     annotation: its position in the split), so a subset's file lists what the clean file
     lists for those images. Either way the ids stay the same whichever files a partial run has
-    written. ``file_name`` is relative to the annotation file's folder (``images/...``).
+    written. ``file_name`` is relative to the annotation file's folder (``images/...``). An
+    image of several people corrupted by a keypoint-aware configuration (occlusion, PoseBench's
+    mask) names the person it was placed on as ``target_annotation_id``.
     """
     images, annotations = [], []
     prefix = f"{plan.config_dir(split, config)}/"
@@ -138,6 +142,8 @@ def corrupted_coco(
         }
         if "box" in entry:
             image["occluder_box"] = entry["box"]
+        if "target_instance" in entry:  # the person a keypoint-aware corruption was placed on
+            image["target_annotation_id"] = anns[int(entry["target_instance"])]["id"]
         images.append(image)
         annotations.extend(anns)
     return _document(plan, split, config, images, annotations)

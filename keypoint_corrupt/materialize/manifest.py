@@ -207,6 +207,8 @@ def build_manifest(
         }
         if "box" in entry:
             record["box"] = entry["box"]
+        if "target_instance" in entry:
+            record["target_instance"] = entry["target_instance"]
         if "keypoints" in entry:
             record["keypoints"] = entry["keypoints"]
         files.append(record)

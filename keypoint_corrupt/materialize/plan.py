@@ -18,6 +18,7 @@ import numpy as np
 
 from keypoint_corrupt.datasets import STB, STB_SPLITS, CocoKeypoints, CorruptedDataset, Sample
 from keypoint_corrupt.datasets.coco_index import load_coco_index
+from keypoint_corrupt.datasets.mpii import MpiiPeople
 from keypoint_corrupt.registry import get_config
 from keypoint_corrupt.schema import KeypointSchema, get_schema, match_schema
 from keypoint_corrupt.suites import Suite, get_suite
@@ -61,12 +62,12 @@ class DatasetSpec:
 
     Attributes
     ----------
-    kind : {"stb", "coco"}
-        Reader to use.
+    kind : {"stb", "coco", "mpii"}
+        Reader to use (``"mpii"``: MMPose's MPII JSON, :class:`~keypoint_corrupt.datasets.mpii.MpiiPeople`).
     root : pathlib.Path, optional
         STB root (``labels/`` + ``images/``).
     annotations : tuple of (str, pathlib.Path)
-        COCO: ``(split name, annotation file)`` pairs.
+        COCO and MPII: ``(split name, annotation file)`` pairs.
     images : pathlib.Path, optional
         COCO image root (default: each annotation file's folder).
     bundled : bool
@@ -80,12 +81,12 @@ class DatasetSpec:
     bundled: bool = False
 
     def __post_init__(self) -> None:
-        if self.kind not in ("stb", "coco"):
-            raise MaterializeError(f"unknown dataset kind {self.kind!r}; valid: stb, coco")
+        if self.kind not in ("stb", "coco", "mpii"):
+            raise MaterializeError(f"unknown dataset kind {self.kind!r}; valid: stb, coco, mpii")
         if self.kind == "stb" and self.root is None:
             raise MaterializeError("an STB dataset needs a root folder")
-        if self.kind == "coco" and not self.annotations:
-            raise MaterializeError("a COCO dataset needs at least one annotation file")
+        if self.kind != "stb" and not self.annotations:
+            raise MaterializeError(f"a {self.kind.upper()} dataset needs at least one annotation file")
 
     def split_names(self) -> tuple[str, ...]:
         """Return the splits this dataset can provide."""
@@ -107,19 +108,21 @@ class DatasetSpec:
         if self.kind == "stb":
             return {"kind": "stb", "root": str(_absolute(self.root)), "bundled": self.bundled}
         return {
-            "kind": "coco",
+            "kind": self.kind,
             "annotations": {name: str(_absolute(path)) for name, path in self.annotations},
             "images": str(_absolute(self.images)) if self.images is not None else None,
         }
 
-    def open(self, split: str) -> STB | CocoKeypoints:
+    def open(self, split: str) -> STB | CocoKeypoints | MpiiPeople:
         """Read one split's samples (``FileNotFoundError`` / ``ValueError`` name the problem)."""
         if self.kind == "stb":
             return STB(_absolute(self.root), split)
         path = dict(self.annotations)[split]
         images = _absolute(self.images) if self.images is not None else None
         if images is not None and not images.is_dir():
-            raise FileNotFoundError(f"COCO image folder (--images) not found: {images}")
+            raise FileNotFoundError(f"{self.kind.upper()} image folder (--images) not found: {images}")
+        if self.kind == "mpii":
+            return MpiiPeople(_absolute(path), images)
         return CocoKeypoints(_absolute(path), images)
 
     def missing_hint(self) -> str:
@@ -159,6 +162,10 @@ class DatasetSpec:
                     }
                 )
             return out
+        if self.kind == "mpii":  # one category: MPII's 16 joints (mpii16), its skeleton by name
+            joints = list(MpiiPeople.schema.joints)
+            person = {"id": 1, "name": "person", "supercategory": "person", "keypoints": joints}
+            return [{**person, "skeleton": skeleton_from_names(joints, MpiiPeople.schema)}]
         names = list(samples[0].meta["joint_names"]) if len(samples) else []
         return [
             {
@@ -244,7 +251,7 @@ def output_stem(sample: Sample) -> str:
     'a/00017620_17620'
     """
     sid = sample.id
-    if sample.meta.get("dataset") == "coco" and "#" in sid:
+    if sample.meta.get("dataset") in ("coco", "mpii") and "#" in sid:
         file_name, ann = sid.rsplit("#", 1)
         stem = PurePosixPath(file_name.replace("\\", "/"))
         sid = f"{stem.with_suffix('') if stem.suffix else stem}_{ann}"
@@ -553,7 +560,7 @@ def _check_suite(suite: Suite | str | None, configs: Sequence[str]) -> Suite | N
 
 def _open_split(
     spec: DatasetSpec, split: str
-) -> tuple[STB | CocoKeypoints, list[Sample], list[dict[str, Any]]]:
+) -> tuple[STB | CocoKeypoints | MpiiPeople, list[Sample], list[dict[str, Any]]]:
     """Open one split: its reader, samples (one per annotation) and COCO categories.
 
     A missing source (the dataset moved, deleted, or the package that bundles it reinstalled)
@@ -586,8 +593,10 @@ def image_samples(samples: Sequence[Sample]) -> tuple[list[Sample], list[tuple[i
     What a suite corrupts: a whole image, once, whatever number of people or hands it shows.
     An image's sample holds the keypoints and visibility of all its annotations, in order, and
     its id names the image (a COCO ``file_name``, the part of the sample id before ``#``), so
-    its corruption's random stream is the image's: ``sample_rng(seed, image id, config)``. A
-    sample that is alone on its image and not COCO (STB) is used as it is.
+    its corruption's random stream is the image's: ``sample_rng(seed, image id, config)``, and
+    ``meta["instance_joints"]`` the joint count of each annotation, so that a keypoint-aware
+    corruption targets one person (:attr:`Sample.instances`). A sample that is alone on its
+    image and not COCO (STB) is used as it is.
 
     Examples
     --------
@@ -614,7 +623,11 @@ def image_samples(samples: Sequence[Sample]) -> tuple[list[Sample], list[tuple[i
                 first.image_path,
                 np.concatenate([samples[i].keypoints for i in indices]).reshape(-1, 2),
                 np.concatenate([samples[i].visibility for i in indices]),
-                {"dataset": first.meta.get("dataset"), "annotations": len(indices)},
+                {
+                    "dataset": first.meta.get("dataset"),
+                    "annotations": len(indices),
+                    "instance_joints": tuple(samples[i].num_joints for i in indices),
+                },
             )
         )
     return images, [tuple(indices) for indices in groups.values()]

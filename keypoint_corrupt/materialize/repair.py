@@ -43,11 +43,11 @@ def _spec(described: Any) -> DatasetSpec:
             return DatasetSpec("stb", bundled_sample_root(), bundled=True)
         return DatasetSpec("stb", Path(str(described["root"])))
     annotations = described.get("annotations")
-    if described.get("kind") != "coco" or not isinstance(annotations, dict):
+    if described.get("kind") not in ("coco", "mpii") or not isinstance(annotations, dict):
         raise MaterializeError(f"the manifest's dataset is not one this version reads: {described!r}")
     images = described.get("images")
     return DatasetSpec(
-        "coco",
+        str(described["kind"]),
         annotations=tuple((str(k), Path(str(v))) for k, v in annotations.items()),
         images=Path(str(images)) if images else None,
     )

@@ -945,7 +945,7 @@ def remove_temp_files(out: Path, splits: Iterable[str], scope: set[str] | None =
     return removed
 
 
-_ENTRY_KEYS = ("path", "sha256", "size", "width", "height", "box", "keypoints")
+_ENTRY_KEYS = ("path", "sha256", "size", "width", "height", "box", "target_instance", "keypoints")
 
 
 def _manifest_entries(data: Any) -> dict[str, dict[str, Any]]:

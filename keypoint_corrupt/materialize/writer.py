@@ -342,6 +342,8 @@ def run_unit(ctx: WorkerContext, unit: WorkUnit, journal: Journal | None = None)
         }
         if get_config(config).family == "occlusion" or int(box[0]) >= 0:
             entry["box"] = [int(v) for v in box] if int(box[0]) >= 0 else None
+        if int(item.get("target_instance", -1)) >= 0:  # the person a keypoint-aware corruption targeted
+            entry["target_instance"] = int(item["target_instance"])
         moved = moved_keypoints(item["keypoints"], ds.base[unit.base_index].keypoints)
         if moved is not None:
             entry["keypoints"] = moved

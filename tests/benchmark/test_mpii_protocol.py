@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -35,7 +38,7 @@ def _mat(tmp_path: Path, people: MpiiPeople) -> Path:
     return path
 
 
-def _offset_predictor(people: MpiiPeople, offsets: np.ndarray) -> object:
+def _offset_predictor(people: MpiiPeople, offsets: np.ndarray) -> Callable[..., Any]:
     """Answers ``gt + offsets`` in crop pixels, person after person (each row in file order)."""
     state = {"next": 0}
 
@@ -146,4 +149,15 @@ def test_cli_with_head_boxes_and_a_suite_end_to_end(tmp_path: Path) -> None:
     assert doc["protocol"] == "mpii" and len(doc["rows"]) == 1 + 15
     assert all(row["pckh"] == 1.0 for row in doc["rows"])  # photometric: the joints stay put
     assert doc["suite"] is not None and "mPC" in json.dumps(doc["suite"])
-    assert "PCKh" in (out / "report.md").read_text()
+    md = (out / "report.md").read_text()
+    assert "PCKh" in md and "suite: `imagenet-c`, severities 1" in md and str(head_boxes) in md
+    # report.csv: one line per row, the suite cell of each; recompute_mpii gives the report's rows
+    from keypoint_corrupt.benchmark import recompute_mpii
+
+    with (out / "report.csv").open(newline="") as f:
+        lines = list(csv.DictReader(f))
+    cells = {line["row"]: (line["suite_corruption"], line["suite_severity"]) for line in lines}
+    assert cells["standard"] == ("clean", "clean")
+    assert cells["imagenet-c.fog-1"] == ("fog", "1") and len(lines) == 16
+    assert all(line["pckh"] == "1.0" and line["pckh_head_top"] == "1.0" for line in lines)
+    assert recompute_mpii(out) == {row["name"]: row for row in doc["rows"]}

@@ -134,6 +134,7 @@ def test_each_image_is_corrupted_once_with_its_own_stream_and_all_its_keypoints(
         people.setdefault(ann["image_id"], []).append(np.asarray(ann["keypoints"], float).reshape(-1, 3))
     for im in source["images"]:
         kps = np.concatenate(people[im["id"]])
+        person = np.repeat(np.arange(len(people[im["id"]])), 17)
         image = decode_rgb(small_coco.parent / im["file_name"])
         stem = im["file_name"].replace(".jpg", ".png")
         for folder, config in [("blur/2", "defocus-13"), ("occ/1", "occlusion-20")]:
@@ -142,6 +143,7 @@ def test_each_image_is_corrupted_once_with_its_own_stream_and_all_its_keypoints(
                 image,
                 kps[:, :2],
                 visibility=kps[:, 2] > 0,
+                instances=person,
                 rng=sample_rng(0, im["file_name"], config),
             )
             got = decode_rgb(coco_out / "val" / folder / "images" / stem)
@@ -537,3 +539,33 @@ def test_training_reads_every_subset_of_a_suite_output(tmp_path):
     rows = MaterializedSource(out, "train").groups  # what benchmark reads: the same subsets
     assert sorted(n for n, _ in rows[1:]) == sorted(get_suite("costa2021").configs([1, 3]))
     assert len(items) == sum(size for _, size in rows)
+
+
+def test_the_occluder_targets_one_person_per_image_and_the_annotations_say_which(coco_out, small_coco):
+    """Independent check: the occluder lies inside the grown box of the named person's labelled
+    joints (and not of all people together), the choice is the image stream's first draw, and
+    the named annotation is one of the image's people."""
+    source = load(small_coco)
+    subset = load(coco_out / "val" / "occ" / "1" / "annotations.json")
+    by_image = {}
+    for ann in subset["annotations"]:
+        by_image.setdefault(ann["image_id"], []).append(ann)
+    spread = 0
+    for im in subset["images"]:
+        people = by_image[im["id"]]
+        labelled = [p for p in people if p["num_keypoints"] > 0]
+        target = next(p for p in people if p["id"] == im["target_annotation_id"])
+        assert target["num_keypoints"] > 0
+        if len(labelled) > 1:  # the first draw of the image's stream picks among the labelled people
+            rng = sample_rng(0, im["source_id"], "occlusion-20")
+            assert labelled[int(rng.integers(len(labelled)))]["id"] == target["id"]
+        pts = np.asarray(target["keypoints"], float).reshape(-1, 3)
+        pts = pts[pts[:, 2] > 0, :2]
+        (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
+        grow = 0.15 * np.array([x1 - x0, y1 - y0]) + 0.1 * min(im["width"], im["height"])
+        bx0, by0, bx1, by1 = im["occluder_box"]
+        cx, cy = (bx0 + bx1) / 2, (by0 + by1) / 2  # the centre is drawn inside the person's ROI
+        assert x0 - grow[0] - 1 <= cx <= x1 + grow[0] + 1 and y0 - grow[1] - 1 <= cy <= y1 + grow[1] + 1
+        spread += len(labelled) > 1
+    assert spread >= 2  # the fixture has images of several labelled people
+    assert {im["source_id"] for im in subset["images"]} == {im["file_name"] for im in source["images"]}

@@ -55,7 +55,17 @@ def test_replace_mode(train):
 def test_item_contents(val):
     ds = CorruptedDataset(val, ["noise-gaussian", "occlusion-30"], mode="append")
     clean = ds[0]
-    assert set(clean) == {"image", "keypoints", "visibility", "id", "config", "base_index", "box"}
+    assert set(clean) == {
+        "image",
+        "keypoints",
+        "visibility",
+        "id",
+        "config",
+        "base_index",
+        "box",
+        "target_instance",
+    }
+    assert clean["target_instance"] == -1  # an STB frame is one hand: nothing to choose
     assert clean["image"].dtype == np.uint8 and clean["image"].shape == (480, 640, 3)
     assert clean["keypoints"].dtype == np.float32 and clean["keypoints"].shape == (21, 2)
     assert clean["visibility"].dtype == bool and clean["visibility"].shape == (21,)
