@@ -110,7 +110,7 @@ PROTOCOL_TEXT = {
     "person (what a very wrong answer costs), and the result's area (which pycocotools takes from its "
     "keypoints) is the extent of the joints found; an instance with no joint found gives no result (a "
     "person not found, a false negative)",
-    "images": "the images of the file that hold an annotation (those materialize writes), each "
+    "images": "the images of the file that hold an annotation, each "
     "corrupted once with every person on it; COCOeval is restricted to them (with ground-truth boxes an "
     "image without annotation has no box to crop and nothing to score)",
     "images_detections": "every image of the file, as COCOeval scores them by default (imgIds: all images "
@@ -667,19 +667,10 @@ def _row_images(source: StreamSource, group: int, samples: Mapping[str, Sample])
 
 
 def unannotated_images(coco: CocoKeypoints) -> list[Sample]:
-    """Return one sample without keypoints per image of the file that holds no annotation, in file order.
+    """Return the file's images without annotation: :meth:`CocoKeypoints.unannotated_images` (kept here).
 
     What the protocol adds with detections, so that every image of the file is scored as COCOeval
-    does by default: the sample's id is the image's ``file_name`` (the id that
-    :func:`~keypoint_corrupt.materialize.plan.image_samples` gives an annotated image, so its
-    corruption's generator is ``sample_rng(seed, file name, configuration)`` as theirs), and
-    ``meta`` names the image (``annotation_id`` ``None``).
-
-    Raises
-    ------
-    ValueError
-        Such an image names the same image file as another image of the file (the two would
-        share one corruption).
+    does by default; ``materialize --suite`` writes the same images.
 
     Examples
     --------
@@ -689,28 +680,10 @@ def unannotated_images(coco: CocoKeypoints) -> list[Sample]:
     ...     "images": [{"id": 1, "file_name": "a.jpg"}, {"id": 2, "file_name": "b.jpg"}],
     ...     "categories": [{"id": 1, "name": "person", "keypoints": ["nose"]}],
     ...     "annotations": [{"id": 7, "image_id": 1, "category_id": 1, "keypoints": [5, 6, 2]}]}))
-    >>> found = unannotated_images(CocoKeypoints(d / "a.json"))
-    >>> [(s.id, s.keypoints.shape, s.meta["image_id"]) for s in found]
-    [('b.jpg', (0, 2), 2)]
+    >>> [s.id for s in unannotated_images(CocoKeypoints(d / "a.json"))]
+    ['b.jpg']
     """
-    annotated = {s.meta["image_id"] for s in coco}
-    paths: dict[str, list[Any]] = {}
-    for im in coco.coco_index.images:
-        paths.setdefault(str(coco.image_root / str(im["file_name"])), []).append(im["id"])
-    out = []
-    for im in coco.coco_index.images:
-        if im["id"] in annotated:
-            continue
-        name = str(im["file_name"])
-        path = coco.image_root / name
-        if len(paths[str(path)]) > 1:
-            first, second = paths[str(path)][:2]
-            raise ValueError(
-                f"{coco.annotation_file}: images {first!r} and {second!r} name one file {name!r}"
-            )
-        meta = {"dataset": "coco", "image_id": im["id"], "annotation_id": None, "file_name": name}
-        out.append(Sample(name, path, np.zeros((0, 2)), np.zeros(0, dtype=bool), meta))
-    return out
+    return coco.unannotated_images()
 
 
 def _item_id(source: StreamSource, group: int, index: int) -> str:
@@ -945,9 +918,10 @@ def evaluate_topdown(
     detections : path or list of dict, optional
         A COCO results list of person boxes with scores; default: the ground-truth boxes. With
         detections every image of the file is scored, as COCOeval does by default: an image
-        without annotation too (:func:`unannotated_images`), so that its detections count as false
-        positives; it is corrupted as an annotated image is (whole, with the generator of its file
-        name) and drawn with them when ``fraction`` is below 1.
+        without annotation too (:meth:`CocoKeypoints.unannotated_images`), so that its detections
+        count as false positives; it is corrupted as an annotated image is (whole, with the
+        generator of its file name, as ``materialize --suite`` writes it) and drawn with them when
+        ``fraction`` is below 1.
     input_size : (int, int), optional
         The model input ``(w, h)``; default the predictor's ``input_size``, else 192 x 256.
     sigmas : sequence of float, optional
@@ -1002,7 +976,7 @@ def evaluate_topdown(
     samples = list(coco)
     # With detections, every image of the file is scored (COCOeval's default), those without
     # annotation too: their detections are false positives. Ground-truth boxes have none there.
-    extra = unannotated_images(coco) if detections is not None else []
+    extra = coco.unannotated_images() if detections is not None else []
     plan = _Plan(
         predict,
         index,

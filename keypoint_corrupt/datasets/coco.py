@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from keypoint_corrupt.datasets.coco_index import CocoIndex, JsonObject, load_coco_index, parse_keypoints
 from keypoint_corrupt.datasets.sample import Sample, SampleList
 from keypoint_corrupt.schema import KeypointSchema, get_schema, match_schema, schema_from_names
@@ -174,6 +176,61 @@ class CocoKeypoints(SampleList):
         used = {s.meta["category_id"] for s in self._samples} or set(self._schemas)
         found = {self._schemas[c] for c in used}
         return found.pop() if len(found) == 1 else None
+
+    def unannotated_images(self) -> list[Sample]:
+        """Return one sample without keypoints per image that holds no annotation, in file order.
+
+        COCO's evaluation scores every image of the ground-truth file (``person_keypoints_val2017.json``
+        lists all 5000 val2017 images, about 2,300 without a person), and COCO-C holds them all: what
+        ``benchmark --protocol coco --detections`` crops and scores besides the annotated images, and
+        what ``materialize --suite`` writes besides them. The sample's id is the image's ``file_name``
+        (the id that :func:`~keypoint_corrupt.materialize.plan.image_samples` gives an annotated image,
+        so its corruption's generator is ``sample_rng(seed, file name, configuration)`` as theirs); it
+        has zero joints, and ``meta`` names the image (``image_id``, ``file_name``, ``width``,
+        ``height``; ``annotation_id`` ``None``). An image counts as annotated when any annotation
+        names it (a crowd region or a person without a labelled keypoint too).
+
+        Raises
+        ------
+        ValueError
+            Such an image names the same image file as another image of the file (the two would
+            share one corruption); the message names the file and both image ids.
+
+        Examples
+        --------
+        >>> import json, pathlib, tempfile
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (d / "a.json").write_text(json.dumps({
+        ...     "images": [{"id": 1, "file_name": "a.jpg"}, {"id": 2, "file_name": "b.jpg"}],
+        ...     "categories": [{"id": 1, "name": "person", "keypoints": ["nose"]}],
+        ...     "annotations": [{"id": 7, "image_id": 1, "category_id": 1, "keypoints": [5, 6, 2]}]}))
+        >>> found = CocoKeypoints(d / "a.json").unannotated_images()
+        >>> [(s.id, s.keypoints.shape, s.meta["image_id"]) for s in found]
+        [('b.jpg', (0, 2), 2)]
+        """
+        index = self.coco_index
+        paths: dict[str, list[Any]] = {}
+        for im in index.images:
+            paths.setdefault(str(self.image_root / str(im["file_name"])), []).append(im["id"])
+        out = []
+        for im in index.images:
+            if index.annotations_of(im["id"]):
+                continue
+            name = str(im["file_name"])
+            path = self.image_root / name
+            if len(paths[str(path)]) > 1:
+                first, second = paths[str(path)][:2]
+                raise index.error(f"images {first!r} and {second!r}", f"name one image file {name!r}")
+            meta = {
+                "dataset": "coco",
+                "image_id": im["id"],
+                "annotation_id": None,
+                "file_name": name,
+                "width": im.get("width"),
+                "height": im.get("height"),
+            }
+            out.append(Sample(name, path, np.zeros((0, 2)), np.zeros(0, dtype=bool), meta))
+        return out
 
     def schema_of(self, category_id: Any) -> KeypointSchema | None:
         """Return a category's keypoint schema (``None`` if it names no joints; ``KeyError`` if unknown)."""

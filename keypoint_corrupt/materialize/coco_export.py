@@ -119,10 +119,11 @@ def corrupted_coco(
     1-based position in the subset. With a suite, each output is an image with all its
     annotations, and the ids are the clean split's (image: its clean copy's position;
     annotation: its position in the split), so a subset's file lists what the clean file
-    lists for those images. Either way the ids stay the same whichever files a partial run has
-    written. ``file_name`` is relative to the annotation file's folder (``images/...``). An
-    image of several people corrupted by a keypoint-aware configuration (occlusion, PoseBench's
-    mask) names the person it was placed on as ``target_annotation_id``.
+    lists for those images; an image of the COCO file without annotation is listed with none.
+    Either way the ids stay the same whichever files a partial run has written. ``file_name``
+    is relative to the annotation file's folder (``images/...``). An image of several people
+    corrupted by a keypoint-aware configuration (occlusion, PoseBench's mask) names the person
+    it was placed on as ``target_annotation_id``.
     """
     images, annotations = [], []
     prefix = f"{plan.config_dir(split, config)}/"
@@ -167,7 +168,7 @@ def _image_annotations(
     annotated = plan.annotations[split]
     if plan.suite is None:
         return position, [annotation_entry(annotated[members[0]], position, position, cache, moved)]
-    image_id = plan.clean_of[split][members[0]] + 1
+    image_id = plan.copy_of[split][index] + 1  # an image without annotation has no members
     out, start = [], 0
     for a in members:
         joints = annotated[a].num_joints
@@ -189,7 +190,8 @@ def clean_coco(
     the source images under ``<split>/clean/images/``), so the output folder is self-contained:
     it stays usable when the dataset (or the package that bundles it) moves or goes away. Only
     copies present in ``done`` are listed, with their annotations (a source that could not be
-    read is left out, as in the corrupted subsets). Image ids are the copy's 1-based position in
+    read is left out, as in the corrupted subsets); with a suite, a COCO file's images without
+    annotation are listed too, with none. Image ids are the copy's 1-based position in
     the split and annotation ids the sample's, so they do not depend on which files a partial run
     wrote. ``width`` / ``height`` are the decoded image's. Joined with the corrupted subsets it
     gives S-train* (clean + corrupted copies).

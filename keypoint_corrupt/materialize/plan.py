@@ -370,14 +370,19 @@ class Plan:
     suite : Suite, optional
         The suite that ``configs`` come from: each subset is written to
         ``<split>/<corruption>/<severity>/`` and corrupts whole images (``samples`` holds one
-        sample per image, with the keypoints of all its annotations). ``None``: each subset is
-        ``<split>/<config>/`` and corrupts each annotation's sample.
+        sample per image, with the keypoints of all its annotations, then, for a COCO file, one
+        per image without annotation: every image of the file, as COCO's evaluation scores
+        them). ``None``: each subset is ``<split>/<config>/`` and corrupts each annotation's
+        sample.
     annotations : dict
         Split -> the dataset's own samples, one per annotation (the clean split's and the
         suite subsets' annotations); the same lists as ``samples`` without a suite.
     members : dict
         Split -> for each entry of ``samples``, the indices of its annotations in
-        ``annotations`` (``(i,)`` without a suite).
+        ``annotations`` (``(i,)`` without a suite; ``()`` for an image without annotation).
+    copy_of : dict
+        Split -> for each entry of ``samples``, the index of its image's clean copy in
+        ``by_subset[(split, CLEAN_DIR)]`` (a suite subset's image id is that index + 1).
     """
 
     spec: DatasetSpec
@@ -396,6 +401,7 @@ class Plan:
     suite: Suite | None = None
     annotations: dict[str, list[Sample]] = field(default_factory=dict)
     members: dict[str, list[tuple[int, ...]]] = field(default_factory=dict)
+    copy_of: dict[str, list[int]] = field(default_factory=dict)
     by_path: dict[str, OutputItem] = field(default_factory=dict)
     by_subset: dict[tuple[str, str], list[OutputItem]] = field(default_factory=dict)
     #: Configuration -> ``(corruption, severity)`` in :attr:`suite` (empty without a suite).
@@ -453,8 +459,10 @@ def build_plan(
 
     With ``suite`` (every configuration must belong to it), each subset goes to
     ``<split>/<corruption>/<severity>/`` and the unit of corruption is an image with all its
-    annotations (:func:`image_samples`), as COCO-C is built; without, ``<split>/<config>/``
-    and one corrupted file per annotation.
+    annotations (:func:`image_samples`), as COCO-C is built: every image of a COCO file, those
+    without annotation too (:meth:`~keypoint_corrupt.datasets.CocoKeypoints.unannotated_images`,
+    after the annotated ones; with ``fraction`` below 1 drawn among all of them); without,
+    ``<split>/<config>/`` and one corrupted file per annotation.
 
     Raises
     ------
@@ -490,6 +498,7 @@ def build_plan(
     members: dict[str, list[tuple[int, ...]]] = {}
     categories: dict[str, list[dict[str, Any]]] = {}
     clean_of: dict[str, list[int]] = {}
+    copy_of: dict[str, list[int]] = {}
     items: list[OutputItem] = []
     units: list[WorkUnit] = []
     digest = hashlib.sha256()
@@ -497,12 +506,15 @@ def build_plan(
         base, annotations[split], categories[split] = _open_split(spec, split)
         _digest_samples(digest, split, annotations[split])
         if the_suite is not None:
-            split_samples, members[split] = image_samples(annotations[split])
+            unannotated = _unannotated(base)
+            _digest_images(digest, unannotated)
+            split_samples, members[split] = _whole_images(annotations[split], unannotated)
         else:
             split_samples, members[split] = annotations[split], [(i,) for i in range(len(annotations[split]))]
         samples[split] = split_samples
         datasets[split] = ds = _subsets(split_samples, configs, fraction, seed)
         sources, clean_items, image_copy = _clean_copies(split, base, split_samples)
+        copy_of[split] = image_copy
         clean_of[split] = [0] * len(annotations[split])
         for k, group in enumerate(members[split]):
             for a in group:
@@ -536,6 +548,7 @@ def build_plan(
         suite=the_suite,
         annotations=annotations,
         members=members,
+        copy_of=copy_of,
     )
 
 
@@ -575,6 +588,30 @@ def _open_split(
     except (OSError, ValueError, TypeError) as exc:
         raise MaterializeError(str(exc)) from None
     return base, split_samples, categories
+
+
+def _unannotated(base: Sequence[Sample]) -> list[Sample]:
+    """Return a COCO split's images without annotation (a suite writes them too); none for STB, MPII."""
+    if not isinstance(base, CocoKeypoints):
+        return []
+    try:
+        return base.unannotated_images()
+    except ValueError as exc:
+        raise MaterializeError(str(exc)) from None
+
+
+def _whole_images(
+    annotations: Sequence[Sample], unannotated: Sequence[Sample]
+) -> tuple[list[Sample], list[tuple[int, ...]]]:
+    """Return a suite's units: each annotated image (:func:`image_samples`), then each one without.
+
+    The samples are :func:`image_samples` of both lists, as the benchmark's stream builds them,
+    so that an image is corrupted with the same sample there and here; an image without
+    annotation has no members (``()``).
+    """
+    images, members = image_samples([*annotations, *unannotated])
+    count = len(annotations)
+    return images, [tuple(a for a in group if a < count) for group in members]
 
 
 def _subsets(
@@ -695,6 +732,14 @@ def _digest_samples(h: Any, split: str, samples: Sequence[Sample]) -> None:
         h.update(s.id.encode("utf-8") + b"\0")
         h.update(np.ascontiguousarray(s.keypoints, dtype="<f8").tobytes())
         h.update(np.ascontiguousarray(s.visibility, dtype=bool).tobytes())
+
+
+def _digest_images(h: Any, images: Sequence[Sample]) -> None:
+    """Add the ids of a split's images without annotation (a suite writes them) to the source digest."""
+    if images:
+        h.update(f"images without annotation\0{len(images)}\0".encode())
+        for s in images:
+            h.update(s.id.encode("utf-8") + b"\0")
 
 
 def shard_units(units: Sequence[WorkUnit], shard: tuple[int, int] | None) -> list[WorkUnit]:

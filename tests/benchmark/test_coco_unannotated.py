@@ -1,7 +1,7 @@
 """The COCO protocol with detections scores every image of the file, those without annotation too.
 
 Fixture: ``test_coco_unannotated.json`` is ``test_coco.json`` plus one image (id 1, an MPII frame
-showing a person, ``../mpii/052475643.jpg``) without any annotation; ``test_coco_det_unannotated.json``
+showing a person, ``mpii_052475643.jpg``) without any annotation; ``test_coco_det_unannotated.json``
 is ``test_coco_det_AP_H_56.json`` plus three hand-placed detections on that image. COCOeval scores
 every image of the ground-truth file by default, so those three detections are false positives.
 The reference is pycocotools' COCOeval called directly on results built here.
@@ -39,7 +39,7 @@ COCO_FILE = DATA / "test_coco_unannotated.json"
 DETECTIONS = DATA / "test_coco_det_unannotated.json"
 DOC = json.loads(COCO_FILE.read_text())
 EMPTY_ID = 1
-EMPTY_NAME = "../mpii/052475643.jpg"
+EMPTY_NAME = "mpii_052475643.jpg"
 STATS = ("ap", "ap50", "ap75", "ap_m", "ap_l", "ar", "ar50", "ar75", "ar_m", "ar_l")
 NOISE = "imagenet-c.gaussian_noise-3"
 MASK = "posebench.mask-3"  # keypoint-aware: an image without keypoints must still be corrupted
