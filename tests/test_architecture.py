@@ -29,6 +29,7 @@ LAYERS: dict[str, int] = {
     "materialize": 6,
     "models": 6,
     "adapters": 6,
+    "torch": 6,
     "benchmark": 7,
     "cli": 8,
     "__main__": 9,

@@ -21,12 +21,13 @@ import inspect
 import math
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import numpy as np
 
+from keypoint_corrupt.benchmark.device_corrupt import device_corruptor
 from keypoint_corrupt.benchmark.sources import STANDARD, MaterializedSource, StreamSource, open_source
 from keypoint_corrupt.crop import CropInfo, crop_parameters
 from keypoint_corrupt.metrics import (
@@ -262,12 +263,18 @@ class _EvalItems:
     """Every (row, item) of a source as one map-style dataset, ready for a DataLoader."""
 
     def __init__(
-        self, source: Any, need_crops: bool, preparer: Callable[..., Any] | None, schema: Any = None
+        self,
+        source: Any,
+        need_crops: bool,
+        preparer: Callable[..., Any] | None,
+        schema: Any = None,
+        defer: bool = False,
     ) -> None:
         self.source = source
         self.schema = schema  # the dataset's joint schema: the crop centres on its anchor joints
         self.need_crops = need_crops or preparer is not None
         self.preparer = preparer
+        self.defer = defer  # corrupted rows: the clean image, corrupted later on a device
         self.index = [(g, i) for g, (_, n) in enumerate(source.groups) for i in range(n)]
 
     def __len__(self) -> int:
@@ -275,7 +282,14 @@ class _EvalItems:
 
     def __getitem__(self, k: int) -> dict[str, Any]:
         group, index = self.index[k]
-        item = self.source.item(group, index)
+        if self.defer:
+            deferred = self.source.deferred(group, index)
+            if deferred is not None:
+                return {"group": group, "index": index, "deferred": deferred}
+        return self.finish(group, index, self.source.item(group, index))
+
+    def finish(self, group: int, index: int, item: Mapping[str, Any]) -> dict[str, Any]:
+        """Turn a source item into a batch item: its crop (and the prepared input), or its image."""
         image = np.asarray(item["image"])
         out: dict[str, Any] = {
             "group": group,
@@ -330,12 +344,41 @@ def _batches(sizes: Sequence[int], batch_size: int) -> list[list[int]]:
     return out
 
 
+def _as_list(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return items
+
+
+class _DeviceStep:
+    """The main process's step for ``corrupt_on``: corrupt a batch's deferred items, then collate."""
+
+    def __init__(self, items: _EvalItems, corruptor: Callable[[list[dict[str, Any]]], list[Any]]) -> None:
+        self.items = items
+        self.corruptor = corruptor
+
+    def __call__(self, raw: list[dict[str, Any]]) -> dict[str, Any]:
+        waiting = [it for it in raw if "deferred" in it]
+        done = iter(self.corruptor([it["deferred"] for it in waiting]) if waiting else [])
+        ready = []
+        for it in raw:
+            if "deferred" in it:
+                image, moved = next(done)
+                item = self.items.source.finish_deferred(it["deferred"], image, moved)
+                it = self.items.finish(it["group"], it["index"], item)
+            ready.append(it)
+        return _collate(ready)
+
+
 def _iterate(
-    items: _EvalItems, batches: list[list[int]], num_workers: int, pin_memory: bool
+    items: _EvalItems,
+    batches: list[list[int]],
+    num_workers: int,
+    pin_memory: bool,
+    step: Callable[[list[dict[str, Any]]], dict[str, Any]] | None = None,
 ) -> Iterator[dict[str, Any]]:
     if num_workers == 0 and not pin_memory:
         for b in batches:
-            yield _collate([items[k] for k in b])
+            raw = [items[k] for k in b]
+            yield _collate(raw) if step is None else step(raw)
         return
     try:
         from torch.utils.data import DataLoader, Dataset
@@ -352,8 +395,8 @@ def _iterate(
         dataset,
         batch_sampler=batches,
         num_workers=num_workers,
-        collate_fn=_collate,
-        pin_memory=pin_memory,
+        collate_fn=_collate if step is None else _as_list,
+        pin_memory=pin_memory and step is None,  # deferred batches are finished (and pinned) here
         prefetch_factor=4 if num_workers else None,
         multiprocessing_context="fork" if fork else None,
     )
@@ -368,7 +411,10 @@ def _iterate(
     finally:
         if fork:
             cv2.setNumThreads(threads)
-    yield from iterator
+    if step is None:
+        yield from iterator
+    else:
+        yield from map(step, iterator)
 
 
 # --------------------------------------------------------------------------------------------
@@ -474,6 +520,7 @@ def evaluate(
     progress: bool = False,
     schema: Any = None,
     whole_images: bool = False,
+    corrupt_on: str | None = None,
 ) -> BenchmarkResult:
     """Benchmark a keypoint predictor on the clean split and under each corruption.
 
@@ -534,6 +581,12 @@ def evaluate(
         corruption sees them all), and each of its annotations is scored on it. Default: each
         annotation's copy of its image separately, as ``materialize`` without a suite. The
         same for a dataset of one sample per image (STB).
+    corrupt_on : str, optional
+        A torch device (``"cuda"``, ``"cpu"``) that corrupts the streamed images in batches
+        with :mod:`keypoint_corrupt.torch` (same generators as the NumPy path, so the same
+        images where its kernels are bit-exact: ``docs/torch.md``); the workers then only
+        decode, and the crops are cut after the corruption. Default: the NumPy kernels, in
+        the workers. Needs PyTorch and a stream (not a materialised output).
 
     Returns
     -------
@@ -573,12 +626,13 @@ def evaluate(
     caller = _Caller.of(predict, with_crops)
     if pin_memory is None:
         pin_memory = getattr(predict, "device_type", None) == "cuda"
-    items = _EvalItems(source, caller.crops_wanted, caller.preparer, dataset_schema)
+    items = _EvalItems(source, caller.crops_wanted, caller.preparer, dataset_schema, corrupt_on is not None)
+    step = None if corrupt_on is None else _DeviceStep(items, device_corruptor(corrupt_on, source))
     names = [name for name, _ in source.groups]
     sizes = [n for _, n in source.groups]
     collector = _Collector(names, reorder)
     bars = _Progress(names, [math.ceil(n / batch_size) for n in sizes], enabled=progress)
-    iterator = _iterate(items, _batches(sizes, batch_size), num_workers, bool(pin_memory))
+    iterator = _iterate(items, _batches(sizes, batch_size), num_workers, bool(pin_memory), step)
     clock = _run(iterator, caller, collector, bars)
     rows = collector.rows(thresholds)
     settings = {
@@ -589,6 +643,7 @@ def evaluate(
         "predictor": _describe_predictor(predict),
         "cpu_count": os.cpu_count(),
         "schema": schema_info,
+        "corrupt_on": corrupt_on,
     }
     timing = clock.timing(sum(sizes))
     kept = _examples(source, rows, examples, dataset_schema)

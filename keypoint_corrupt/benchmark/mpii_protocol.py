@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from keypoint_corrupt._version import __version__
+from keypoint_corrupt.benchmark.device_corrupt import device_corruptor
 from keypoint_corrupt.benchmark.evaluate import PredictError, row_label, split_output
 from keypoint_corrupt.benchmark.report import REPORT_FORMAT, check_output_dir, json_safe
 from keypoint_corrupt.benchmark.sources import STANDARD, StreamSource
@@ -371,6 +372,7 @@ def evaluate_mpii(
     images: str | os.PathLike[str] | None = None,
     input_size: tuple[int, int] | None = None,
     standard: bool = True,
+    corrupt_on: str | None = None,
 ) -> MpiiResult:
     """Evaluate a top-down predictor on MPII with PCKh@0.5 and the PCKh curve, clean and per configuration.
 
@@ -384,7 +386,7 @@ def evaluate_mpii(
     head_boxes : path
         MPII's annotation file with the head boxes (``mpii_human_pose_v1_u12_1.mat`` or MMPose's
         ``mpii_gt_val.mat``).
-    configs, fraction, seed, batch_size, standard
+    configs, fraction, seed, batch_size, standard, corrupt_on
         As :func:`~keypoint_corrupt.benchmark.topdown.evaluate_topdown`.
     images : path, optional
         The image folder of a ``dataset`` path (default: the JSON's folder).
@@ -421,6 +423,8 @@ def evaluate_mpii(
     schemas = _schemas(predict)
     sizes, layout = _head_sizes(people, head_boxes)
     source = StreamSource(people, configs, fraction, seed, standard=standard, whole_images=True)
+    if corrupt_on is not None:
+        source.corruptor = device_corruptor(corrupt_on, source)
     if not source.groups:
         raise ValueError("nothing to evaluate: no configuration and standard=False")
     started = time.perf_counter()
@@ -453,6 +457,7 @@ def evaluate_mpii(
     settings = {
         "batch_size": batch_size,
         "predictor": {"name": getattr(predict, "__name__", type(predict).__name__)},
+        "corrupt_on": corrupt_on,
     }
     timing = {"seconds": seconds, "people": sum(r.people for r in rows.values())}
     return MpiiResult(rows, protocol, source.describe(), settings, timing)

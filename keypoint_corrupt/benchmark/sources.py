@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from keypoint_corrupt.datasets import CLEAN, CocoKeypoints, CorruptedDataset, Sample, load_item
+from keypoint_corrupt.datasets.corrupted import keypoints_after
 from keypoint_corrupt.materialize.plan import image_samples, recorded_subset_dir
 from keypoint_corrupt.materialize.writer import moved_keypoints
 from keypoint_corrupt.registry import CONFIGS, get_config
@@ -108,6 +109,9 @@ class StreamSource:
                 self.groups.append((name, len(by_config[name])))
                 self._entries.append(by_config[name])
         self._last: tuple[int, dict[str, Any]] | None = None  # the last corrupted unit
+        #: Corrupts :meth:`deferred` items instead of the NumPy kernels when set (``corrupt_on``:
+        #: a :class:`~keypoint_corrupt.benchmark.device_corrupt.DeviceCorruptor`).
+        self.corruptor: Callable[[list[dict[str, Any]]], list[Any]] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_last": None}  # DataLoader workers: no image in the pickle
@@ -119,6 +123,13 @@ class StreamSource:
         if pos < 0:
             return load_item(sample)
         assert self.dataset is not None
+        if self.corruptor is not None:  # a device corrupts: the same item, from its deferred form
+            deferred = self.deferred(group, index)
+            assert deferred is not None
+            if self._last is None or self._last[0] != pos:
+                image, moved = self.corruptor([deferred])[0]
+                self._last = (pos, {"image": image, "moved": moved})
+            return self.finish_deferred(deferred, self._last[1]["image"].copy(), self._last[1]["moved"])
         if self._last is None or self._last[0] != pos:  # the annotations of an image come in a row
             self._last = (pos, self.dataset[pos])
         it = self._last[1]
@@ -132,6 +143,58 @@ class StreamSource:
         image = it["image"]
         if len(self._members[unit_index]) > 1:  # each annotation's item owns its image
             image = image.copy()
+        return {"image": image, "keypoints": keypoints, "visibility": sample.visibility, "id": sample.id}
+
+    def deferred(self, group: int, index: int) -> dict[str, Any] | None:
+        """Item ``index`` of row ``group`` before its corruption, for a device that corrupts batches.
+
+        ``None`` for an item of the clean row. Otherwise what the corruption reads: the clean
+        ``image`` of the unit (the annotation, or with ``whole_images`` its whole image), the
+        ``unit`` sample (its id keys the generator, ``sample_rng(seed, unit.id, config)``, and
+        its keypoints, visibility and instances place keypoint-aware corruptions), the
+        ``config``, and where the item's joints lie in the unit's; :meth:`finish_deferred`
+        turns the corrupted image into exactly the item that :meth:`item` gives.
+
+        Examples
+        --------
+        >>> from keypoint_corrupt.datasets import STB, bundled_sample_root
+        >>> src = StreamSource(STB(bundled_sample_root(), "val"), ["motion-15"])
+        >>> src.deferred(0, 0) is None, src.deferred(1, 0)["config"]
+        (True, 'motion-15')
+        """
+        pos, ann, start = self._entries[group][index]
+        if pos < 0:
+            return None
+        assert self.dataset is not None
+        entry = self.dataset.plan[pos]
+        return {
+            "image": self.dataset.source_image(entry.base_index),
+            "unit": self.dataset.base[entry.base_index],
+            "config": entry.config,
+            "annotation": ann,
+            "start": start,
+        }
+
+    def finish_deferred(
+        self, deferred: dict[str, Any], image: np.ndarray, moved: np.ndarray | None = None
+    ) -> dict[str, Any]:
+        """Return the item of a :meth:`deferred` one, from its corrupted image and moved keypoints.
+
+        ``moved`` is what the corruption reported for the unit's keypoints (``info["keypoints"]``
+        of a corruption that moves the content), else ``None``; the item then holds them as
+        :meth:`item` does (labelled joints only, rounded as ``materialize`` records them).
+        """
+        sample = self.base[deferred["annotation"]]
+        keypoints = sample.keypoints
+        if moved is not None:
+            unit = deferred["unit"]
+            rendered = keypoints_after({"keypoints": moved}, unit.keypoints, unit.visibility).astype(
+                np.float32
+            )
+            recorded = moved_keypoints(rendered, unit.keypoints)
+            if recorded is not None:
+                start = deferred["start"]
+                keypoints = np.asarray(recorded[start : start + len(sample.keypoints)], dtype=np.float64)
         return {"image": image, "keypoints": keypoints, "visibility": sample.visibility, "id": sample.id}
 
     def describe(self) -> dict[str, Any]:

@@ -59,6 +59,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from keypoint_corrupt.benchmark.device_corrupt import device_corruptor
 from keypoint_corrupt.benchmark.evaluate import PredictError, row_label, split_output
 from keypoint_corrupt.benchmark.sources import STANDARD, StreamSource
 from keypoint_corrupt.body_metrics import CocoKeypointAP, coco_keypoint_ap
@@ -894,6 +895,7 @@ def evaluate_topdown(
     sigmas: Sequence[float] | np.ndarray | None = None,
     standard: bool = True,
     progress: bool = False,
+    corrupt_on: str | None = None,
 ) -> TopdownResult:
     """Evaluate a top-down keypoint predictor with COCO's OKS AP on the clean images and each configuration.
 
@@ -931,6 +933,10 @@ def evaluate_topdown(
         Evaluate the clean images (row ``standard``).
     progress : bool
         A progress bar over the rows (tqdm, on stderr).
+    corrupt_on : str, optional
+        A torch device that corrupts each image with :mod:`keypoint_corrupt.torch` instead of
+        the NumPy kernels (same generators; the same images where the kernels are bit-exact,
+        ``docs/torch.md``), as :func:`~keypoint_corrupt.benchmark.evaluate` does.
 
     Returns
     -------
@@ -991,6 +997,8 @@ def evaluate_topdown(
     )
     base: Sequence[Sample] = [*samples, *extra] if extra else coco
     source = StreamSource(base, configs, fraction, seed, standard=standard, whole_images=True)
+    if corrupt_on is not None:
+        source.corruptor = device_corruptor(corrupt_on, source)
     if not source.groups:
         raise ValueError("nothing to evaluate: no configuration and standard=False")
     started = time.perf_counter()
@@ -1007,7 +1015,12 @@ def evaluate_topdown(
         )  # fmt: skip
     seconds = time.perf_counter() - started
     protocol = _protocol(plan, detections, box_counts, size_from, coco, len(extra))
-    settings = {"batch_size": batch_size, "predictor": _describe(predict), "cpu_count": os.cpu_count()}
+    settings = {
+        "batch_size": batch_size,
+        "predictor": _describe(predict),
+        "cpu_count": os.cpu_count(),
+        "corrupt_on": corrupt_on,
+    }
     images = sum(len(r.image_ids) for r in rows.values())
     timing = {
         "seconds": seconds,

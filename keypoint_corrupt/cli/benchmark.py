@@ -55,6 +55,9 @@ EXAMPLES = """examples:
   keypoint-corrupt benchmark --protocol coco --data val.json --images imgs/ --detections dets.json \
       --predict mypkg.pose:TopDown
 
+  # corrupt on the GPU in batches (keypoint_corrupt.torch): same generators, same numbers
+  keypoint-corrupt benchmark --weights dense.pt --suite imagenet-c --corrupt-on cuda --device cuda
+
   # Table I: batch-1 latency and large-batch throughput of dense, depthwise and NerPE
   keypoint-corrupt benchmark --speed --device cuda --precision bf16 --compile
 
@@ -187,6 +190,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="channels-last memory format (default: on CUDA)",
+    )
+    r.add_argument(
+        "--corrupt-on",
+        metavar="DEVICE",
+        help="corrupt the streamed images in batches on this torch device (cuda, cpu, ...) with "
+        "keypoint_corrupt.torch: the same generators as the default NumPy path (docs/torch.md)",
     )
     r.add_argument("--compile", action="store_true", help="torch.compile the network and decoding")
     r.add_argument("--cuda-graphs", action="store_true", help="replay CUDA graphs (CUDA only)")
@@ -356,8 +365,8 @@ def _check_suite_args(args: argparse.Namespace) -> None:
     """Read --configs, or --suite / --severities (args.suite_object, suite_configs, ...); --baseline."""
     from keypoint_corrupt.cli.data import configs_from_suite, parse_configs
 
-    if args.speed and (args.suite or args.baseline):
-        raise CliError("--suite and --baseline apply to the accuracy benchmark, not to --speed")
+    if args.speed and (args.suite or args.baseline or args.corrupt_on):
+        raise CliError("--suite, --baseline and --corrupt-on apply to the accuracy benchmark, not to --speed")
     args.suite_object, args.suite_configs = configs_from_suite(args)  # before --configs is parsed
     args.configs = parse_configs(args.configs)
     if args.baseline and args.suite_object is None:
@@ -532,6 +541,7 @@ def _run_benchmark(args: argparse.Namespace) -> int:
         "schema": args.schema,
         # A suite corrupts whole images, as 'materialize --suite' writes them (COCO-C).
         "whole_images": args.suite_object is not None,
+        "corrupt_on": args.corrupt_on,
     }
     if not materialized and configs:
         total = _subset_units(dataset, args.suite_object is not None)
@@ -626,6 +636,7 @@ def _coco_benchmark(args: argparse.Namespace, predict: Any, label: str, dataset:
             args.batch_size,
             detections=args.detections,
             progress=not args.no_progress,
+            corrupt_on=args.corrupt_on,
         )
     except PredictError as exc:
         if args.debug:
@@ -665,7 +676,7 @@ def _run_mpii(args: argparse.Namespace) -> int:
     try:
         result = evaluate_mpii(
             predict, args.data, args.head_boxes, configs, args.subset_fraction, args.seed, args.batch_size,
-            images=args.images,
+            images=args.images, corrupt_on=args.corrupt_on,
         )  # fmt: skip
         files = write_mpii_report(
             result, Path(args.out or DEFAULT_OUT), label=label, command=_command_line(args),

@@ -25,7 +25,13 @@ from scipy.special import ndtr
 
 from keypoint_corrupt._validation import ImageArray, Seed, as_generator, check_float, check_image, max_value
 
-__all__ = ["bernoulli_positions", "gaussian_noise", "salt_pepper_noise"]
+__all__ = [
+    "bernoulli_positions",
+    "draw_gaussian_noise",
+    "draw_salt_pepper",
+    "gaussian_noise",
+    "salt_pepper_noise",
+]
 
 _AMBIGUOUS = np.int16(-32768)
 _OFFSETS = np.arange(-255, 256)  # beyond +-255 every uint8 value saturates, so D is clamped here
@@ -105,25 +111,51 @@ def gaussian_noise(
     0.1
     """
     check_image(image)
+    noise = draw_gaussian_noise(image.shape, image.dtype, var=var, mean=mean, rng=rng)
+    if image.dtype == np.uint8:
+        out = image.astype(np.int16)
+        out += noise.astype(np.int16, copy=False)
+        np.clip(out, 0, 255, out=out)
+        return out.astype(np.uint8)
+    noise += image
+    np.clip(noise, 0.0, 1.0, out=noise)
+    return noise
+
+
+def draw_gaussian_noise(
+    shape: tuple[int, ...],
+    dtype: npt.DTypeLike,
+    *,
+    var: float = 0.01,
+    mean: float = 0.0,
+    rng: Seed = None,
+) -> npt.NDArray[np.int16] | npt.NDArray[np.float32]:
+    """Draw the noise :func:`gaussian_noise` adds to an image of ``shape`` and ``dtype``.
+
+    The draw step of :func:`gaussian_noise`, shared with the batched torch kernels: for uint8
+    the integer offsets ``D`` (int16, added and clipped to 0..255), for float32 the noise on
+    the [0, 1] scale (``N(mean, var)`` in float32, added and clipped to [0, 1]). For uint8
+    with ``var == 0`` the offset is one int16 scalar and nothing is drawn.
+
+    Examples
+    --------
+    >>> draw_gaussian_noise((4, 5, 3), np.uint8, rng=0).dtype
+    dtype('int16')
+    >>> draw_gaussian_noise((2, 2), np.float32, rng=0).shape
+    (2, 2)
+    """
     v = check_float(var, "var", low=0.0)
     m = check_float(mean, "mean", low=-1.0, high=1.0)
     gen = as_generator(rng)
     std = math.sqrt(v)
-    if image.dtype == np.uint8:
+    if np.dtype(dtype) == np.uint8:
         if std == 0.0:
-            offsets = np.int16(np.round(255.0 * m))
-        else:
-            offsets = _uint8_gaussian_offsets(image.size, m, std, gen).reshape(image.shape)
-        out = image.astype(np.int16)
-        out += offsets
-        np.clip(out, 0, 255, out=out)
-        return out.astype(np.uint8)
-    noisy = gen.standard_normal(image.shape, dtype=np.float32)
-    noisy *= np.float32(std)
-    noisy += np.float32(m)
-    noisy += image
-    np.clip(noisy, 0.0, 1.0, out=noisy)
-    return noisy
+            return np.asarray(np.int16(np.round(255.0 * m)))
+        return _uint8_gaussian_offsets(math.prod(shape), m, std, gen).reshape(shape)
+    noise = gen.standard_normal(shape, dtype=np.float32)
+    noise *= np.float32(std)
+    noise += np.float32(m)
+    return noise
 
 
 def bernoulli_positions(n: int, p: float, rng: Seed = None) -> npt.NDArray[np.int64]:
@@ -203,15 +235,43 @@ def salt_pepper_noise(
     0.05
     """
     check_image(image)
+    hits, salt = draw_salt_pepper(
+        image.shape, amount=amount, salt_vs_pepper=salt_vs_pepper, per_channel=per_channel, rng=rng
+    )
+    out: ImageArray = image.copy()
+    flat: ImageArray = out.reshape(-1) if per_channel or out.ndim == 2 else out.reshape(-1, out.shape[2])
+    flat[hits[salt]] = max_value(image)
+    flat[hits[~salt]] = 0
+    return out
+
+
+def draw_salt_pepper(
+    shape: tuple[int, ...],
+    *,
+    amount: float = 0.05,
+    salt_vs_pepper: float = 0.5,
+    per_channel: bool = True,
+    rng: Seed = None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Draw what :func:`salt_pepper_noise` replaces in an image of ``shape``: positions and kinds.
+
+    The draw step of :func:`salt_pepper_noise`, shared with the batched torch kernels.
+    Returns ``(hits, salt)``: sorted flat positions into the image's values in C order
+    (``per_channel=True`` or a 2-D shape) or into its pixels (``per_channel=False``), and
+    for each whether it becomes salt (full scale) rather than pepper (zero).
+
+    Examples
+    --------
+    >>> hits, salt = draw_salt_pepper((100, 100, 3), amount=0.05, rng=0)
+    >>> hits.size == salt.size, bool(hits.max() < 30_000)
+    (True, True)
+    """
     a = check_float(amount, "amount", low=0.0, high=1.0)
     svp = check_float(salt_vs_pepper, "salt_vs_pepper", low=0.0, high=1.0)
     if not isinstance(per_channel, (bool, np.bool_)):
         raise TypeError(f"per_channel must be a bool, got {per_channel!r}")
     gen = as_generator(rng)
-    out: ImageArray = image.copy()
-    flat: ImageArray = out.reshape(-1) if per_channel or out.ndim == 2 else out.reshape(-1, out.shape[2])
-    hits = bernoulli_positions(flat.shape[0], a, gen)
+    n = math.prod(shape) if per_channel or len(shape) == 2 else math.prod(shape[:2])
+    hits = bernoulli_positions(n, a, gen)
     salt = gen.random(hits.size) < svp
-    flat[hits[salt]] = max_value(image)
-    flat[hits[~salt]] = 0
-    return out
+    return hits, salt

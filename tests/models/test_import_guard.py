@@ -65,6 +65,31 @@ def test_submodules_fail_the_same_way_without_torch():
     assert "keypoint-corrupt[models]" in proc.stdout
 
 
+def test_the_torch_package_is_loaded_on_demand_only_and_explains_the_extra():
+    code = BLOCK_TORCH + textwrap.dedent(
+        """
+        import keypoint_corrupt
+        keypoint_corrupt.CONFIGS
+        assert "keypoint_corrupt.torch" not in sys.modules
+        statements = (
+            "import keypoint_corrupt.torch",
+            "from keypoint_corrupt.torch.reference import apply_config",
+        )
+        for stmt in statements:
+            try:
+                exec(stmt)
+            except ImportError as exc:
+                print("MESSAGE:", exc)
+            else:
+                raise SystemExit(stmt + " worked without torch")
+        """
+    )
+    proc = run_python(code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("keypoint_corrupt.torch needs PyTorch") == 2
+    assert proc.stdout.count('pip install "keypoint-corrupt[models]"') == 2
+
+
 def test_models_modules_import_torch_only_through_the_guard():
     pattern = re.compile(r"^\s*(import torch|from torch[\s.])", re.MULTILINE)
     direct = [

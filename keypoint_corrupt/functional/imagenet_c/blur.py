@@ -132,16 +132,32 @@ def _glass_offsets(draws: Draws, max_delta: int, count: int) -> npt.NDArray[np.i
 
 
 def _glass_blur_kernel(rgb: ImageArray, params: tuple[float, int, int], draws: Draws) -> ImageArray:
-    from keypoint_corrupt.functional.imagenet_c import _blur_jit
-
     sigma, max_delta, iterations = params
     # uint8 input: the first blur is truncated to uint8 as in the reference; float input: kept.
     work = _gaussian_255(rgb, sigma)
-    height, width = rgb.shape[:2]
+    glass_moves(work, max_delta, iterations, draws)
+    return _gaussian_255(work, sigma)
+
+
+def glass_moves(work: ImageArray, max_delta: int, iterations: int, draws: Draws) -> None:
+    """Glass blur's random pixel moves on ``work`` (HxWxC, C-contiguous), in place: its draw step.
+
+    Draws the offsets of each iteration and applies them, as the CPU kernel and the torch kernel
+    both do (the moves are sequential: one pixel's source may be a pixel moved just before).
+
+    Examples
+    --------
+    >>> work = np.arange(48, dtype=np.uint8).reshape(4, 4, 3)
+    >>> glass_moves(work, 1, 1, as_draws(0))  # rows and columns 2..3 take a neighbour's value
+    >>> work.shape, bool((work[0] == np.arange(12).reshape(4, 3)).all())
+    ((4, 4, 3), True)
+    """
+    from keypoint_corrupt.functional.imagenet_c import _blur_jit
+
+    height, width = work.shape[:2]
     visits = max(height - 2 * max_delta, 0) * max(width - 2 * max_delta, 0)
     for _ in range(iterations):
         _blur_jit.glass_shuffle(work, _glass_offsets(draws, max_delta, visits), max_delta)
-    return _gaussian_255(work, sigma)
 
 
 def glass_blur(image: ImageArray, severity: int, rng: RandomSource = None) -> ImageArray:
@@ -314,11 +330,22 @@ def motion_blur_layer(
     return out.reshape(image.shape)
 
 
+def motion_angle(draws: Draws) -> float:
+    """Draw motion_blur's angle, uniform in [-45, 45) degrees (shared with the torch kernel).
+
+    Examples
+    --------
+    >>> -45 <= motion_angle(as_draws(0)) < 45
+    True
+    """
+    return float(draws.uniform(-45, 45))
+
+
 def _motion_blur_kernel(rgb: ImageArray, params: tuple[int, float], draws: Draws) -> ImageArray:
     from keypoint_corrupt.functional.imagenet_c import _blur_jit
 
     radius, sigma = params
-    angle = float(draws.uniform(-45, 45))
+    angle = motion_angle(draws)
     if rgb.dtype != np.uint8:
         return motion_blur_layer(rgb, radius, sigma, angle)
     shifts, weights = _motion_taps(radius, sigma, angle, rgb.shape[0], rgb.shape[1])

@@ -11,7 +11,9 @@ depends only on ``v``. Gaussian noise adds an integer offset drawn from the exac
 per-level Walker alias table (one random byte picks a bucket, a 16-bit word decides between
 the bucket and its alias, a further uniform settles the 1/65536 of words that tie), so the
 samples follow the reference distribution exactly (to float64 rounding), not approximately.
-Float32 images get the same formulas in float32. The work runs a band of rows at a time.
+Float32 images get the same formulas in float32. The work runs a band of rows at a time; one
+function per kernel makes one band's draws (``_gaussian_band``, ``_impulse_band``, ``_shot_band``,
+``_speckle_band``), and the batched torch kernels (``keypoint_corrupt.torch``) call the same ones.
 
 :func:`impulse_noise` goes through scikit-image's own generator in imagecorruptions (not
 NumPy's global state), so it cannot be reproduced draw for draw; here every value is hit
@@ -32,8 +34,9 @@ Examples
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -167,6 +170,50 @@ def _banded(rgb: ImageArray, sample: Callable[[ImageArray], ImageArray]) -> Imag
     return out
 
 
+def _gaussian_band(
+    shape: tuple[int, ...], dtype: np.dtype[Any], scale: float, gen: np.random.Generator
+) -> npt.NDArray[Any]:
+    """One band's draws: int16 level offsets for uint8 (``floor(255 n)``), else float32 standard normals."""
+    if dtype == np.uint8:
+        return _uint8_gaussian_offsets(math.prod(shape), 0.0, scale, gen, edge=1.0).reshape(shape)
+    return gen.standard_normal(shape, dtype=np.float32)
+
+
+def _impulse_band(
+    shape: tuple[int, ...], amount: float, gen: np.random.Generator
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """One band's draws: ``(hit, salt)``, salt only where hit.
+
+    Every value is hit with probability ``amount`` (one random byte thresholded; the byte equal
+    to the threshold's integer part is split by a further uniform, so the probability is
+    exact) and is then salt or pepper by a second byte. At ImageNet-C's amounts this beats
+    drawing the gaps of the Bernoulli process (functional.noise.bernoulli_positions).
+    """
+    threshold = amount * 256.0
+    whole = int(threshold)
+    draw = gen.integers(0, 256, size=shape, dtype=np.uint8)
+    hit = draw < whole
+    edge = np.flatnonzero(draw == whole)
+    hit.reshape(-1)[edge] = gen.random(edge.size) < threshold - whole
+    salt = gen.integers(0, 256, size=shape, dtype=np.uint8) < 128
+    salt &= hit
+    return hit, salt
+
+
+def _shot_band(part: ImageArray, photons: int, gen: np.random.Generator) -> npt.NDArray[Any]:
+    """One band's draws: the final uint8 levels (alias tables), else float Poisson counts."""
+    if part.dtype == np.uint8:
+        return _sample_levels(part, _shot_tables(photons), gen)
+    return gen.poisson(_unit(part) * photons)
+
+
+def _speckle_band(part: ImageArray, scale: float, gen: np.random.Generator) -> npt.NDArray[Any]:
+    """One band's draws: the final uint8 levels (alias tables), else float32 standard normals."""
+    if part.dtype == np.uint8:
+        return _sample_levels(part, _speckle_tables(scale), gen)
+    return gen.standard_normal(part.shape, dtype=np.float32)
+
+
 def _gaussian_kernel(rgb: ImageArray, scale: float, draws: Draws) -> ImageArray:
     if draws.legacy:
         x = _unit(rgb)
@@ -174,12 +221,12 @@ def _gaussian_kernel(rgb: ImageArray, scale: float, draws: Draws) -> ImageArray:
     gen = _generator(draws)
 
     def sample(part: ImageArray) -> ImageArray:
+        noise: ImageArray = _gaussian_band(part.shape, part.dtype, scale, gen)
         if part.dtype == np.uint8:
             # np.uint8(clip(v / 255 + n, 0, 1) * 255) == clip(v + floor(255 n), 0, 255)
-            offsets = _uint8_gaussian_offsets(part.size, 0.0, scale, gen, edge=1.0).reshape(part.shape)
-            offsets += part
-            return np.clip(offsets, 0, 255).astype(np.uint8)
-        noise = gen.standard_normal(part.shape, dtype=np.float32)
+            noise += part
+            levels: ImageArray = np.clip(noise, 0, 255).astype(np.uint8)
+            return levels
         noise *= np.float32(255.0 * scale)
         noise += part
         return noise
@@ -192,27 +239,15 @@ def _shot_kernel(rgb: ImageArray, photons: int, draws: Draws) -> ImageArray:
         return np.clip(draws.poisson(_unit(rgb) * photons) / float(photons), 0, 1) * 255
     gen = _generator(draws)
     if rgb.dtype == np.uint8:
-        tables = _shot_tables(photons)
-        return _banded(rgb, lambda part: _sample_levels(part, tables, gen))
-    return _banded(rgb, lambda part: gen.poisson(_unit(part) * photons) * (255.0 / photons))
+        return _banded(rgb, lambda part: _shot_band(part, photons, gen))
+    return _banded(rgb, lambda part: _shot_band(part, photons, gen) * (255.0 / photons))
 
 
 def _impulse_kernel(rgb: ImageArray, amount: float, draws: Draws) -> ImageArray:
-    # Every value is hit with probability ``amount`` (one random byte thresholded; the byte equal
-    # to the threshold's integer part is split by a further uniform, so the probability is
-    # exact) and is then salt or pepper by a second byte. At ImageNet-C's amounts this beats
-    # drawing the gaps of the Bernoulli process (functional.noise.bernoulli_positions).
     gen = _generator(draws)
-    threshold = amount * 256.0
-    whole = int(threshold)
 
     def sample(part: ImageArray) -> ImageArray:
-        draw = gen.integers(0, 256, size=part.shape, dtype=np.uint8)
-        hit = draw < whole
-        edge = np.flatnonzero(draw == whole)
-        hit.reshape(-1)[edge] = gen.random(edge.size) < threshold - whole
-        salt = gen.integers(0, 256, size=part.shape, dtype=np.uint8) < 128
-        salt &= hit
+        hit, salt = _impulse_band(part.shape, amount, gen)
         # Branch-free select: np.where and masked copies are several times slower here.
         out: ImageArray = part * ~hit
         out += salt.view(np.uint8) * np.uint8(255) if out.dtype == np.uint8 else salt * np.float32(255.0)
@@ -227,11 +262,10 @@ def _speckle_kernel(rgb: ImageArray, scale: float, draws: Draws) -> ImageArray:
         return np.clip(x + x * draws.normal(0.0, scale, x.shape), 0, 1) * 255
     gen = _generator(draws)
     if rgb.dtype == np.uint8:
-        tables = _speckle_tables(scale)
-        return _banded(rgb, lambda part: _sample_levels(part, tables, gen))
+        return _banded(rgb, lambda part: _speckle_band(part, scale, gen))
 
     def sample(part: ImageArray) -> ImageArray:
-        noise = gen.standard_normal(part.shape, dtype=np.float32)
+        noise = _speckle_band(part, scale, gen)
         noise *= np.float32(scale)
         noise += np.float32(1.0)
         noise *= part

@@ -95,17 +95,34 @@ def _box_muller(gen: np.random.Generator, count: int) -> npt.NDArray[np.float32]
 # Snow
 
 
+def snow_draws(draws: Draws, params: tuple[float, ...], shape: tuple[int, int]) -> tuple[FloatArray, float]:
+    """Draw snow's random parts: the noise layer (not yet zoomed) and the streak angle.
+
+    Shared by the CPU kernel and the torch kernel; the layer is float64 from a RandomState,
+    float32 from a Generator, and is zoomed by ``clipped_zoom`` afterwards.
+
+    Examples
+    --------
+    >>> layer, angle = snow_draws(as_draws(0), PARAMS["snow"][0], (8, 10))
+    >>> layer.shape, layer.dtype.name, -135 <= angle < -45
+    ((8, 10), 'float32', True)
+    """
+    loc, scale, zoom = params[:3]
+    layer = _snow_noise(draws, loc, scale, zoom, shape)
+    return layer, float(draws.uniform(-135, -45))
+
+
 def _snow_noise(draws: Draws, loc: float, scale: float, zoom: float, shape: tuple[int, int]) -> FloatArray:
-    """Draw the noise layer and zoom it by ``zoom`` about its centre (``clipped_zoom``)."""
+    """Draw the noise layer that ``clipped_zoom`` by ``zoom`` will zoom about its centre."""
     if draws.state is not None:
-        return clipped_zoom(_normal(draws, loc, scale, shape), zoom)
+        return _normal(draws, loc, scale, shape)
     # The zoom keeps only the centre 1/zoom crop of the layer: draw just that.
     height, width = shape
     rows, cols = math.ceil(height / zoom), math.ceil(width / zoom)
     top, left = (height - rows) // 2, (width - cols) // 2
     layer = np.zeros(shape, np.float32)
     layer[top : top + rows, left : left + cols] = _normal(draws, loc, scale, (rows, cols))
-    return clipped_zoom(layer, zoom)
+    return layer
 
 
 _LEVEL_TO_UNIT = np.arange(256) / 255.0  # uint8 level -> level / 255. in float64
@@ -132,12 +149,12 @@ def _snow_band(
 
 
 def _snow_kernel(rgb: ImageArray, params: tuple[float, ...], draws: Draws) -> ImageArray:
-    loc, scale, zoom, threshold, radius, sigma, blend = params
+    zoom, threshold, radius, sigma, blend = params[2:]
     height, width = rgb.shape[:2]
-    flakes = _snow_noise(draws, loc, scale, zoom, (height, width))
+    layer, angle = snow_draws(draws, params, (height, width))
+    flakes = clipped_zoom(layer, zoom)
     flakes[flakes < threshold] = 0
     np.clip(flakes, 0, 1, out=flakes)
-    angle = float(draws.uniform(-135, -45))
     streaks = motion_blur_layer(flakes, int(radius), sigma, angle)
     # The reference rounds the layer to uint8 levels, then cuts it to the image.
     streaks *= 255
@@ -197,14 +214,29 @@ def _frost_table(image_weight: float, frost_weight: float) -> npt.NDArray[np.uin
     return table.ravel()
 
 
-def _frost_kernel(rgb: ImageArray, params: tuple[tuple[float, float], str], draws: Draws) -> ImageArray:
-    (image_weight, frost_weight), folder = params
-    height, width = rgb.shape[:2]
+def frost_crop(draws: Draws, folder: str, height: int, width: int) -> npt.NDArray[np.uint8]:
+    """Draw frost's random parts: the texture and the place of its ``height`` x ``width`` crop (RGB uint8).
+
+    Shared by the CPU kernel and the torch kernel.
+
+    Examples
+    --------
+    >>> frost_crop(as_draws(0), "/nonexistent", 8, 8)
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: ...
+    """
     index = int(draws.randint(0, 5))  # the reference's randint(5): frost6.jpg is never used
     texture = resized_texture(os.path.join(folder, FILENAMES[index]), height, width)
     top = int(draws.randint(0, texture.shape[0] - height))
     left = int(draws.randint(0, texture.shape[1] - width))
-    crop = texture[top : top + height, left : left + width]
+    return texture[top : top + height, left : left + width]
+
+
+def _frost_kernel(rgb: ImageArray, params: tuple[tuple[float, float], str], draws: Draws) -> ImageArray:
+    (image_weight, frost_weight), folder = params
+    height, width = rgb.shape[:2]
+    crop = frost_crop(draws, folder, height, width)
     if rgb.dtype != np.uint8:
         blended: ImageArray = rgb * np.float32(image_weight) + crop * np.float32(frost_weight)
         return blended
@@ -353,16 +385,31 @@ def _plasma(size: int, decay: float, draws: Draws, height: int, width: int) -> F
 _MAX_PLASMA = 8192
 
 
-def _fog_kernel(rgb: ImageArray, params: tuple[float, float], draws: Draws) -> ImageArray:
-    strength, decay = params
-    height, width = rgb.shape[:2]
+def fog_plasma(draws: Draws, params: tuple[float, float], height: int, width: int) -> FloatArray:
+    """Draw fog's plasma, cut to ``height`` x ``width`` (float64 from a RandomState, else float32).
+
+    Shared by the CPU kernel and the torch kernel (the fractal is built level by level from its
+    draws, on the host).
+
+    Examples
+    --------
+    >>> plasma = fog_plasma(as_draws(np.random.RandomState(0)), PARAMS["fog"][0], 5, 7)
+    >>> plasma.shape, plasma.dtype.name, bool(0 <= plasma.min() <= plasma.max() <= 1)
+    ((5, 7), 'float64', True)
+    """
     size = 1 << (max(height, width, 3) - 1).bit_length()  # next power of two, of H, W and 3 channels
     if size > _MAX_PLASMA:
         raise ValueError(
             f"image must be at most {_MAX_PLASMA} px on its longest side for fog, whose plasma map is "
-            f"square (imagecorruptions'), got shape {rgb.shape[:2]}: a {size}x{size} map; resize it first"
+            f"square (imagecorruptions'), got shape {(height, width)}: a {size}x{size} map; resize it first"
         )
-    plasma = _plasma(size, decay, draws, height, width)
+    return _plasma(size, params[1], draws, height, width)
+
+
+def _fog_kernel(rgb: ImageArray, params: tuple[float, float], draws: Draws) -> ImageArray:
+    strength = params[0]
+    height, width = rgb.shape[:2]
+    plasma = fog_plasma(draws, params, height, width)
     brightest = float(rgb.max()) / 255.0  # max(x / 255.) is max(x) / 255.
     out = new_result(rgb)
     for band in bands(height):
@@ -469,24 +516,47 @@ def _mud_band(rgb: ImageArray, mud: npt.NDArray[np.float32]) -> Any:
     return out
 
 
-def _spatter_kernel(rgb: ImageArray, params: tuple[float, ...], draws: Draws) -> ImageArray:
+def spatter_layer(
+    draws: Draws, params: tuple[float, ...], height: int, width: int
+) -> npt.NDArray[np.float32]:
+    """Draw spatter's random parts, the noise and the liquid layer made from it (HxW float32).
+
+    Water (mode 0): the sheen times the intensity; mud (mode 1): the mud's strength. Shared by
+    the CPU kernel and the torch kernel (the layer is OpenCV image processing on the host:
+    Canny, distance transform, histogram equalisation).
+
+    Examples
+    --------
+    >>> layer = spatter_layer(as_draws(0), PARAMS["spatter"][3], 16, 20)
+    >>> layer.shape, layer.dtype.name
+    ((16, 20), 'float32')
+    """
     loc, scale, sigma, threshold, intensity, mode = params
-    height, width = rgb.shape[:2]
     noise = _normal(draws, loc, scale, (height, width))
     liquid = gaussian_filter(noise, (sigma, sigma), 4.0, "nearest", precise=draws.legacy)
     liquid[liquid < threshold] = 0
-    out = new_result(rgb)
     if mode == 0:
         sheen = _water_sheen(liquid)
         sheen *= intensity
-        for band in bands(height):
-            store(_water_band(rgb[band], sheen[band]), out[band])
-        return out
+        return sheen
     mask = (liquid > threshold).astype(np.float32)
-    mud = gaussian_filter(mask, (intensity, intensity), 4.0, "nearest", precise=draws.legacy)
+    mud: npt.NDArray[np.float32] = gaussian_filter(
+        mask, (intensity, intensity), 4.0, "nearest", precise=draws.legacy
+    )
     mud[mud < 0.8] = 0
+    return mud
+
+
+def _spatter_kernel(rgb: ImageArray, params: tuple[float, ...], draws: Draws) -> ImageArray:
+    height = rgb.shape[0]
+    layer = spatter_layer(draws, params, height, rgb.shape[1])
+    out = new_result(rgb)
+    if params[5] == 0:
+        for band in bands(height):
+            store(_water_band(rgb[band], layer[band]), out[band])
+        return out
     for band in bands(height):
-        store(_mud_band(rgb[band], mud[band]), out[band])
+        store(_mud_band(rgb[band], layer[band]), out[band])
     return out
 
 

@@ -1,0 +1,222 @@
+"""Batches as torch tensors: validation, per-sample random sources, and the RGB contract.
+
+Every torch kernel takes ``images`` as a ``B x C x H x W`` tensor (uint8, or float32 in
+[0, 1]; ``C`` of 1, 3 or 4; any device) and returns a new tensor of the same shape, dtype
+and device. It works like the CPU kernels' :func:`~keypoint_corrupt.functional.imagenet_c._common.run_rgb`:
+grey images are corrupted as their RGB stack and channel 0 is returned, an alpha channel
+passes through, and a uint8 result is the float result clipped to [0, 255] and truncated.
+
+Random draws are made per sample on the host, from one NumPy generator per sample, with
+exactly the calls the CPU kernel makes, so sample ``b`` of a batch equals the CPU kernel run on
+image ``b`` with the same generator (see ``docs/torch.md`` for which kernels are bit-exact).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Sequence
+from typing import TypeAlias
+
+import numpy as np
+import torch
+
+__all__ = [
+    "HostRandom",
+    "RngBatch",
+    "check_batch",
+    "check_rngs",
+    "check_severities",
+    "finish_rgb",
+    "from_numpy",
+    "rgb255",
+    "run_rgb_batch",
+    "severity_groups",
+    "to_numpy",
+]
+
+#: One per-sample random source: what the CPU kernels' ``rng`` accepts.
+HostRandom: TypeAlias = np.random.Generator | np.random.RandomState
+#: What a torch kernel's ``rngs`` accepts: one int seed for the batch (spawned per sample), a
+#: sequence of ``B`` ints, Generators or RandomStates (an int as the CPU kernels read it:
+#: ``numpy.random.default_rng(seed)``), or None (fresh entropy).
+RngBatch: TypeAlias = int | Sequence[int | HostRandom] | None
+
+_CHANNELS = (1, 3, 4)
+
+
+def check_batch(images: object, name: str = "images") -> torch.Tensor:
+    """Return ``images`` if it is a ``B x C x H x W`` uint8 or float32 batch, else raise naming it.
+
+    Examples
+    --------
+    >>> check_batch(torch.zeros(2, 3, 4, 5, dtype=torch.uint8)).shape
+    torch.Size([2, 3, 4, 5])
+    """
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(images).__name__}")
+    if images.dtype not in (torch.uint8, torch.float32):
+        raise TypeError(f"{name} must have dtype torch.uint8 or torch.float32, got {images.dtype}")
+    if images.ndim != 4:
+        raise ValueError(f"{name} must have shape B x C x H x W, got shape {tuple(images.shape)}")
+    b, c, h, w = (int(v) for v in images.shape)
+    if c not in _CHANNELS:
+        raise ValueError(f"{name} must have 1, 3 or 4 channels, got shape {tuple(images.shape)}")
+    if b == 0 or h == 0 or w == 0:
+        raise ValueError(f"{name} is empty: shape {tuple(images.shape)}")
+    if images.dtype == torch.float32:
+        lo, hi = float(images.min()), float(images.max())
+        if not (np.isfinite(lo) and np.isfinite(hi)) or lo < 0.0 or hi > 1.0:
+            raise ValueError(f"float32 {name} must hold finite values in [0, 1], got min={lo!r}, max={hi!r}")
+    return images
+
+
+def check_severities(severity: object, batch: int, levels: int = 5, name: str = "severity") -> list[int]:
+    """Return one severity per sample: an int for all, or a sequence (or 1-D tensor) of ``batch``.
+
+    Examples
+    --------
+    >>> check_severities(3, 2), check_severities([1, 5], 2)
+    ([3, 3], [1, 5])
+    """
+    if isinstance(severity, torch.Tensor):
+        severity = severity.detach().cpu().tolist()
+    values = [severity] * batch if not isinstance(severity, (Sequence, np.ndarray)) else list(severity)
+    if len(values) != batch:
+        raise ValueError(f"{name} must be one int or {batch} ints (one per sample), got {len(values)}")
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+            raise TypeError(f"{name} must hold ints in 1..{levels}, got {v!r}")
+        if not 1 <= int(v) <= levels:
+            raise ValueError(f"{name} must be in 1..{levels}, got {v!r}")
+        out.append(int(v))
+    return out
+
+
+def check_rngs(rngs: object, batch: int, name: str = "rngs") -> list[HostRandom]:
+    """Return one NumPy random source per sample.
+
+    An int seeds the batch: sample ``b`` gets ``default_rng(SeedSequence(seed).spawn(batch)[b])``.
+    A sequence gives each sample its own source; an int in it is read as the CPU kernels read
+    ``rng=int`` (``default_rng(int)``), so ``rngs=[7]`` equals ``F.imagenet_c.<name>(..., rng=7)``.
+
+    Examples
+    --------
+    >>> a, b = check_rngs([7, 7], 2)
+    >>> a.random() == b.random() == np.random.default_rng(7).random()
+    True
+    """
+    if rngs is None:
+        return [np.random.default_rng() for _ in range(batch)]
+    if isinstance(rngs, numbers.Integral) and not isinstance(rngs, bool):
+        if rngs < 0:
+            raise ValueError(f"{name} seed must be >= 0, got {rngs!r}")
+        return [np.random.default_rng(s) for s in np.random.SeedSequence(int(rngs)).spawn(batch)]
+    if not isinstance(rngs, Sequence) or isinstance(rngs, (str, bytes)):
+        raise TypeError(
+            f"{name} must be an int seed, a sequence of {batch} per-sample sources or None, got {rngs!r}"
+        )
+    if len(rngs) != batch:
+        raise ValueError(f"{name} must hold one source per sample ({batch}), got {len(rngs)}")
+    out: list[HostRandom] = []
+    for r in rngs:
+        if isinstance(r, (np.random.Generator, np.random.RandomState)):
+            out.append(r)
+        elif isinstance(r, numbers.Integral) and not isinstance(r, bool) and int(r) >= 0:
+            out.append(np.random.default_rng(int(r)))
+        else:
+            raise TypeError(f"{name} items must be Generators, RandomStates or ints >= 0, got {r!r}")
+    return out
+
+
+def to_numpy(images: torch.Tensor) -> list[np.ndarray]:
+    """Each sample as the CPU kernels' ``H x W x C`` array (uint8 or float32), on the host.
+
+    Examples
+    --------
+    >>> to_numpy(torch.zeros(2, 3, 4, 5, dtype=torch.uint8))[0].shape
+    (4, 5, 3)
+    """
+    host = images.detach().permute(0, 2, 3, 1).contiguous().cpu().numpy()
+    return [host[b] for b in range(host.shape[0])]
+
+
+def from_numpy(arrays: Sequence[np.ndarray], like: torch.Tensor) -> torch.Tensor:
+    """Stack ``H x W x C`` (or ``H x W``) arrays into a ``B x C x H x W`` tensor on ``like``'s device.
+
+    Examples
+    --------
+    >>> from_numpy([np.zeros((4, 5, 3), np.uint8)], torch.zeros(1)).shape
+    torch.Size([1, 3, 4, 5])
+    """
+    stacked = np.stack([a if a.ndim == 3 else a[:, :, None] for a in arrays])
+    return torch.from_numpy(stacked).permute(0, 3, 1, 2).contiguous().to(like.device)
+
+
+def rgb255(images: torch.Tensor) -> torch.Tensor:
+    """Return the batch as float32 RGB on the 0..255 scale (``B x 3 x H x W``): what a kernel works on.
+
+    uint8 values convert exactly; float32 ones are multiplied by 255 in float32, as the CPU
+    kernels do. Grey is repeated to three channels; alpha is left out.
+
+    Examples
+    --------
+    >>> rgb255(torch.full((1, 1, 2, 2), 0.5)).shape, float(rgb255(torch.full((1, 1, 2, 2), 0.5)).max())
+    (torch.Size([1, 3, 2, 2]), 127.5)
+    """
+    rgb = images[:, :3] if images.shape[1] >= 3 else images.expand(-1, 3, -1, -1)
+    if images.dtype == torch.uint8:
+        return rgb.to(torch.float32)
+    return rgb * torch.tensor(255.0, dtype=torch.float32, device=images.device)
+
+
+def finish_rgb(result: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Turn a kernel's ``B x 3 x H x W`` result (0..255 scale) into ``like``'s dtype and channels.
+
+    A float result is clipped to [0, 255]; uint8 truncates (as ``np.uint8``), float32 divides
+    by 255. A uint8 result of a uint8 kernel is taken as it is. Grey takes channel 0; alpha is
+    copied from ``like``.
+
+    Examples
+    --------
+    >>> like = torch.zeros(1, 4, 2, 2, dtype=torch.uint8)
+    >>> finish_rgb(torch.full((1, 3, 2, 2), 300.7), like)[0, :, 0, 0].tolist()
+    [255, 255, 255, 0]
+    """
+    if result.dtype != torch.uint8 or like.dtype != torch.uint8:
+        result = result.to(torch.float32).clamp(0.0, 255.0)
+        result = result.to(torch.uint8) if like.dtype == torch.uint8 else result / 255.0
+    if like.shape[1] == 1:
+        return result[:, :1].contiguous()
+    if like.shape[1] == 4:
+        return torch.cat([result, like[:, 3:]], dim=1)
+    return result.contiguous()
+
+
+def run_rgb_batch(
+    images: torch.Tensor, kernel: Callable[[torch.Tensor], torch.Tensor], name: str = "images"
+) -> torch.Tensor:
+    """Validate ``images``, run ``kernel`` on its RGB (0..255) and return the finished batch.
+
+    Examples
+    --------
+    >>> out = run_rgb_batch(torch.full((1, 3, 2, 2), 10, dtype=torch.uint8), lambda x: x * 2)
+    >>> out.dtype, int(out.max())
+    (torch.uint8, 20)
+    """
+    check_batch(images, name)
+    return finish_rgb(kernel(rgb255(images)), images)
+
+
+def severity_groups(severities: Sequence[int]) -> dict[int, torch.Tensor]:
+    """Sample indices per severity, so a kernel runs once per level, not once per sample.
+
+    Examples
+    --------
+    >>> {s: i.tolist() for s, i in severity_groups([2, 1, 2]).items()}
+    {1: [1], 2: [0, 2]}
+    """
+    groups: dict[int, list[int]] = {}
+    for b, s in enumerate(severities):
+        groups.setdefault(s, []).append(b)
+    return {s: torch.tensor(groups[s], dtype=torch.long) for s in sorted(groups)}
