@@ -520,7 +520,13 @@ def recompute_coco(
         doc = json.load(f)
     if not isinstance(doc, dict) or doc.get("format") != COCO_RESULTS_FORMAT:
         raise ValueError(f"{file} is not a COCO results file of a benchmark (format {COCO_RESULTS_FORMAT!r})")
-    index = load_coco_index(ground_truth or doc["annotation_file"])
+    source = ground_truth or doc["annotation_file"]
+    if not Path(source).is_file():
+        raise FileNotFoundError(
+            f"{file}: its ground truth {source} is not there; "
+            "pass ground_truth= the COCO file it was scored on"
+        )
+    index = load_coco_index(source)
     out = {}
     for name, row in doc["rows"].items():
         moved = {ann: np.asarray(kp, np.float64) for ann, kp in row["moved"]}

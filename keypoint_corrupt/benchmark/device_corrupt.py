@@ -5,7 +5,8 @@ that share a configuration and an image size, corrupts them with
 :class:`keypoint_corrupt.torch.Corruption` on the device, each with the generator the CPU path
 gives it (``sample_rng(seed, unit id, config)``), and hands the images back to the host, where
 the crops are cut exactly as on the CPU path. Where a torch kernel is bit-exact with its NumPy
-kernel (``docs/torch.md`` lists them), every number of the report is the CPU path's.
+kernel (``docs/torch.md`` lists them: all but snow and float32 defocus blur, within a level),
+every number of the report is the CPU path's. An image with several people is corrupted once.
 
 torch is imported when a :class:`DeviceCorruptor` is built, never with this module.
 """
@@ -55,7 +56,13 @@ class DeviceCorruptor:
     """
 
     def __init__(self, device: str, seed: int = 0) -> None:
-        import torch
+        try:
+            import torch
+        except ImportError:
+            raise ValueError(
+                f"corrupt_on={device!r} needs PyTorch, which is not installed: "
+                'pip install "keypoint-corrupt[models]"'
+            ) from None
 
         try:
             self.device = torch.device(device)
@@ -76,15 +83,18 @@ class DeviceCorruptor:
 
     def __call__(self, deferred: Sequence[dict[str, Any]]) -> list[_Result]:
         """Return each item's corrupted image (RGB uint8, on the host) and moved unit keypoints (or None)."""
-        out: list[_Result | None] = [None] * len(deferred)
-        groups: dict[tuple[str, tuple[int, ...], int], list[int]] = {}
+        # A unit (an image with several people, each an item) is corrupted once.
+        first: dict[tuple[str, str], int] = {}
         for i, d in enumerate(deferred):
-            key = (d["config"], tuple(d["image"].shape), len(d["unit"].keypoints))
-            groups.setdefault(key, []).append(i)
+            first.setdefault((d["config"], d["unit"].id), i)
+        groups: dict[tuple[str, tuple[int, ...], int], list[int]] = {}
+        for i in first.values():
+            d = deferred[i]
+            groups.setdefault((d["config"], tuple(d["image"].shape), len(d["unit"].keypoints)), []).append(i)
+        done: dict[int, _Result] = {}
         for (config, _, _), members in groups.items():
-            for i, result in zip(members, self._run(config, [deferred[i] for i in members]), strict=True):
-                out[i] = result
-        return [r for r in out if r is not None]
+            done.update(zip(members, self._run(config, [deferred[i] for i in members]), strict=True))
+        return [done[first[(d["config"], d["unit"].id)]] for d in deferred]
 
     def _run(
         self, config: str, items: Sequence[dict[str, Any]]

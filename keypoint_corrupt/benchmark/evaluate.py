@@ -396,7 +396,7 @@ def _iterate(
         batch_sampler=batches,
         num_workers=num_workers,
         collate_fn=_collate if step is None else _as_list,
-        pin_memory=pin_memory and step is None,  # deferred batches are finished (and pinned) here
+        pin_memory=pin_memory and step is None,  # deferred batches are finished here, unpinned
         prefetch_factor=4 if num_workers else None,
         multiprocessing_context="fork" if fork else None,
     )

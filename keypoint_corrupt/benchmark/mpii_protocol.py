@@ -449,8 +449,13 @@ def evaluate_mpii(
             "predict": schemas[0].name,
             "reordered": schemas[0].joints != schemas[1].joints,
         },
-        "head_boxes": {"file": str(head_boxes), "layout": layout, "sha256": _sha256(head_boxes)},
-        "annotation_file": str(people.annotation_file),
+        # absolute, so that recompute_mpii works from any folder
+        "head_boxes": {
+            "file": str(Path(head_boxes).resolve()),
+            "layout": layout,
+            "sha256": _sha256(head_boxes),
+        },
+        "annotation_file": str(Path(people.annotation_file).resolve()),
         "annotation_sha256": _sha256(people.annotation_file),
         "people": len(people),
     }

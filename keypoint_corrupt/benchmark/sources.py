@@ -112,9 +112,12 @@ class StreamSource:
         #: Corrupts :meth:`deferred` items instead of the NumPy kernels when set (``corrupt_on``:
         #: a :class:`~keypoint_corrupt.benchmark.device_corrupt.DeviceCorruptor`).
         self.corruptor: Callable[[list[dict[str, Any]]], list[Any]] | None = None
+        #: Units corrupted together by :attr:`corruptor` (the images of one device batch).
+        self.device_batch = 32
+        self._device_done: dict[int, Any] = {}  # dataset position -> (image, moved keypoints)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_last": None}  # DataLoader workers: no image in the pickle
+        return {**self.__dict__, "_last": None, "_device_done": {}}  # workers: no image in the pickle
 
     def item(self, group: int, index: int) -> dict[str, Any]:
         """Item ``index`` of row ``group``."""
@@ -126,10 +129,10 @@ class StreamSource:
         if self.corruptor is not None:  # a device corrupts: the same item, from its deferred form
             deferred = self.deferred(group, index)
             assert deferred is not None
-            if self._last is None or self._last[0] != pos:
-                image, moved = self.corruptor([deferred])[0]
-                self._last = (pos, {"image": image, "moved": moved})
-            return self.finish_deferred(deferred, self._last[1]["image"].copy(), self._last[1]["moved"])
+            if pos not in self._device_done:
+                self._corrupt_ahead(group, index)
+            image, moved = self._device_done[pos]
+            return self.finish_deferred(deferred, image.copy(), moved)
         if self._last is None or self._last[0] != pos:  # the annotations of an image come in a row
             self._last = (pos, self.dataset[pos])
         it = self._last[1]
@@ -144,6 +147,25 @@ class StreamSource:
         if len(self._members[unit_index]) > 1:  # each annotation's item owns its image
             image = image.copy()
         return {"image": image, "keypoints": keypoints, "visibility": sample.visibility, "id": sample.id}
+
+    def _corrupt_ahead(self, group: int, index: int) -> None:
+        """Corrupt the next :attr:`device_batch` units of the row from ``index`` in one device call.
+
+        Items are read in order (a protocol walks a row image by image), so the units ahead are
+        corrupted together and kept until the next call; the results are each unit's alone.
+        """
+        assert self.corruptor is not None
+        units: dict[int, dict[str, Any]] = {}
+        for i in range(index, len(self._entries[group])):
+            pos = self._entries[group][i][0]
+            if pos not in units:
+                if len(units) == self.device_batch:
+                    break
+                deferred = self.deferred(group, i)
+                assert deferred is not None
+                units[pos] = deferred
+        results = self.corruptor(list(units.values()))
+        self._device_done = dict(zip(units, results, strict=True))
 
     def deferred(self, group: int, index: int) -> dict[str, Any] | None:
         """Item ``index`` of row ``group`` before its corruption, for a device that corrupts batches.

@@ -774,8 +774,9 @@ def row_ground_truth(index: CocoIndex, moved: Mapping[Any, np.ndarray] | None = 
 
     A new document (pycocotools marks the annotations it evaluates): images and categories
     copied, each annotation copied with flat ``[x, y, v] * K`` keypoints (a nested file is
-    flattened), ``x, y`` replaced where the row's corruption moved the content; ``v``, ``bbox``
-    and ``area`` stay the source's (as ``materialize`` writes them); a missing ``iscrowd`` is 0.
+    flattened), ``x, y`` replaced where the row's corruption moved the content; ``v``, ``bbox``,
+    ``area``, ``iscrowd`` and every other field stay the source's (as ``materialize`` writes a
+    COCO source's annotations); a missing ``iscrowd`` is 0.
 
     Examples
     --------
@@ -1101,5 +1102,5 @@ def _protocol(
             "without_annotation": len(index.images) - len(annotated),
             "without_annotation_evaluated": unannotated_scored,
         },
-        "annotation_file": str(index.path),
+        "annotation_file": str(Path(index.path).resolve()),  # recompute_coco from any folder
     }

@@ -55,7 +55,8 @@ EXAMPLES = """examples:
   keypoint-corrupt benchmark --protocol coco --data val.json --images imgs/ --detections dets.json \
       --predict mypkg.pose:TopDown
 
-  # corrupt on the GPU in batches (keypoint_corrupt.torch): same generators, same numbers
+  # corrupt on the GPU in batches (keypoint_corrupt.torch): same generators, and the same
+  # numbers wherever its kernels are bit-exact (all but snow and float32 defocus: docs/torch.md)
   keypoint-corrupt benchmark --weights dense.pt --suite imagenet-c --corrupt-on cuda --device cuda
 
   # Table I: batch-1 latency and large-batch throughput of dense, depthwise and NerPE
@@ -195,7 +196,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--corrupt-on",
         metavar="DEVICE",
         help="corrupt the streamed images in batches on this torch device (cuda, cpu, ...) with "
-        "keypoint_corrupt.torch: the same generators as the default NumPy path (docs/torch.md)",
+        "keypoint_corrupt.torch: the default NumPy path's generators, and its numbers where the "
+        "torch kernels are bit-exact (all but snow and float32 defocus; docs/torch.md)",
     )
     r.add_argument("--compile", action="store_true", help="torch.compile the network and decoding")
     r.add_argument("--cuda-graphs", action="store_true", help="replay CUDA graphs (CUDA only)")
@@ -347,10 +349,12 @@ def _check_protocol_args(args: argparse.Namespace) -> None:
 
 def _check_mpii_args(args: argparse.Namespace) -> None:
     """Refuse --protocol mpii without --predict, a JSON --data or MPII's head boxes (before the model)."""
-    if args.speed or not args.predict or not args.data or Path(args.data).suffix.lower() != ".json":
+    if args.speed:
+        raise CliError("--protocol mpii applies to the accuracy benchmark, not to --speed")
+    if not args.predict or not args.data or not Path(args.data).is_file():
         raise CliError(
-            "--protocol mpii needs --predict MODULE:NAME and --data FILE.json (MMPose's MPII JSON), "
-            "not --speed"
+            "--protocol mpii needs --predict MODULE:NAME and --data FILE.json (MMPose's MPII JSON); got "
+            f"--predict {args.predict or 'none'}, --data {args.data or 'none'}"
         )
     head_boxes = getattr(args, "head_boxes", None)
     if not head_boxes or not Path(head_boxes).is_file():
@@ -599,8 +603,16 @@ def _run_coco(args: argparse.Namespace) -> int:
     """--protocol coco: top-down crops of every person, OKS AP per row (and per suite cell)."""
     from keypoint_corrupt.benchmark.topdown import load_detections
     from keypoint_corrupt.cli.data import open_data
+    from keypoint_corrupt.datasets import CocoKeypoints
+    from keypoint_corrupt.datasets.mpii import MpiiPeople
 
     dataset, _ = open_data(args.data, args.images, schema=args.schema)
+    if not isinstance(dataset, CocoKeypoints):
+        hint = " (use --protocol mpii)" if isinstance(dataset, MpiiPeople) else ""
+        raise CliError(
+            f"--protocol coco needs a COCO keypoint file; --data {args.data} is "
+            f"{type(dataset).__name__} data{hint}"
+        )
     if args.detections:
         try:  # checked before the model is loaded
             load_detections(args.detections, dataset.coco_index)

@@ -258,6 +258,7 @@ def test_an_error_inside_predict_is_one_line_exit_1(model_file, tmp_path, capsys
 
 
 P, D, F = ["--protocol", "coco"], ["--data", str(COCO_FILE)], ["--predict", "m.py:f"]
+MPII_FILE = COCO_FILE.parents[1] / "mpii" / "test_mpii.json"
 
 
 @pytest.mark.parametrize(
@@ -277,6 +278,18 @@ P, D, F = ["--protocol", "coco"], ["--data", str(COCO_FILE)], ["--predict", "m.p
         ([*P, *D, *F, "--detections", "nope.json"], "--detections not found: nope.json"),
         ([*P, *D, *F, "--suite", "no-such-suite"], "--suite: "),
         ([*P, *D, *F, "--severities", "2"], "--severities 2 needs --suite NAME"),
+        (
+            [*P, *F, "--data", str(MPII_FILE), "--images", str(MPII_FILE.parent)],
+            f"--data {MPII_FILE} is MpiiPeople data (use --protocol mpii)",
+        ),
+        (
+            ["--protocol", "mpii", *F, "--data", str(DATA)],
+            "--protocol mpii needs --predict MODULE:NAME and --data FILE.json",
+        ),
+        (
+            ["--protocol", "mpii", "--speed"],
+            "--protocol mpii applies to the accuracy benchmark, not to --speed",
+        ),
     ],
 )
 def test_argument_errors_are_named(argv, message, tmp_path, capsys):

@@ -118,3 +118,58 @@ def test_the_cli_flag_writes_the_same_report(tmp_path, capsys):
     ).read_bytes()
     assert main(["benchmark", "--speed", "--corrupt-on", "cpu"]) == 2
     assert "--corrupt-on apply to the accuracy benchmark" in capsys.readouterr().err
+
+
+def test_protocols_corrupt_a_row_in_device_batches_and_each_image_once(fixtures_dir, monkeypatch):
+    from keypoint_corrupt.benchmark import evaluate_topdown
+    from keypoint_corrupt.benchmark.device_corrupt import DeviceCorruptor
+
+    calls, units = [], []
+    run = DeviceCorruptor._run
+
+    def spy_call(self, deferred):
+        calls.append(len(deferred))
+        return call(self, deferred)
+
+    def spy_run(self, config, items):
+        units.extend((config, d["unit"].id) for d in items)
+        return run(self, config, items)
+
+    call = DeviceCorruptor.__call__
+    monkeypatch.setattr(DeviceCorruptor, "__call__", spy_call)
+    monkeypatch.setattr(DeviceCorruptor, "_run", spy_run)
+    data = fixtures_dir / "body" / "coco" / "test_coco.json"
+    evaluate_topdown(crop_predictor, data, ["imagenet-c.contrast-3"], corrupt_on="cpu", standard=False)
+    assert calls == [4]  # the row's four images in one device call
+    assert sorted(units) == sorted(set(units)) and len(units) == 4  # each image corrupted once
+
+
+def test_hand_protocol_corrupts_an_image_of_several_people_once(fixtures_dir, monkeypatch):
+    from keypoint_corrupt.benchmark.device_corrupt import DeviceCorruptor
+    from keypoint_corrupt.datasets import CocoKeypoints
+
+    units = []
+    run = DeviceCorruptor._run
+
+    def spy_run(self, config, items):
+        units.extend(d["unit"].id for d in items)
+        return run(self, config, items)
+
+    monkeypatch.setattr(DeviceCorruptor, "_run", spy_run)
+    coco = CocoKeypoints(fixtures_dir / "body" / "coco" / "test_coco.json")
+
+    def predict(images, crops):
+        return np.repeat(crops.center[:, None, :], 17, axis=1)
+
+    res = evaluate(
+        predict, coco, ["occlusion-20"], fraction=1.0, whole_images=True, corrupt_on="cpu", batch_size=32
+    )
+    assert len(res.rows["occlusion-20"].ids) == 14 and sorted(units) == sorted(set(units)) and len(units) == 4
+
+
+def test_without_torch_the_error_names_the_option_and_the_extra(val, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(ValueError, match=r"corrupt_on='cpu' needs PyTorch.*keypoint-corrupt\[models\]"):
+        evaluate(pixel_predictor, val, ["motion-15"], corrupt_on="cpu")

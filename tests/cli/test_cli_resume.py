@@ -314,3 +314,18 @@ def test_a_shard_removes_only_its_own_stale_temporary_files(tmp_path, reference,
     assert main(argv) == 0  # the merge
     assert not stale[1].exists()
     assert tree_digest(out) == reference_digest
+
+
+def test_an_output_of_another_package_version_is_refused_not_resumed(tmp_path, reference, capsys):
+    """Renderings change between versions (0.2.0: occluders target one person), so a resume of an
+    older output would silently mix two renderings: it is refused and --overwrite named."""
+    out = tmp_path / "o"
+    shutil.copytree(reference, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["versions"]["keypoint_corrupt"] = "0.1.0"
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    before = tree_digest(out / "val")
+    assert main(["materialize", "--out", str(out), "--workers", "1"]) != 0
+    err = capsys.readouterr().err
+    assert "keypoint_corrupt version 0.1.0 (existing)" in err and "--overwrite" in err
+    assert tree_digest(out / "val") == before
