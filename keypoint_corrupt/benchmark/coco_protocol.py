@@ -36,6 +36,7 @@ from keypoint_corrupt.benchmark.suite_report import (
     metric_block,
     metric_table_lines,
     suite_cells,
+    suite_positions,
 )
 from keypoint_corrupt.benchmark.topdown import TopdownResult, TopdownRow, row_ground_truth
 from keypoint_corrupt.body_metrics import coco_keypoint_ap, mean_relative_robustness
@@ -382,18 +383,12 @@ def render_coco_markdown(doc: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _suite_positions(sec: Mapping[str, Any] | None) -> dict[str, tuple[str, str]]:
-    if not sec:
-        return {}
-    return {cfg: (c, s) for c, row in sec["table"].items() for s, cfg in row.items()}
-
-
 def write_coco_csv(doc: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
     """Write ``report.csv``: one line per row (counts, the ten figures, suite cell, notes)."""
     import csv
 
     out = Path(path)
-    where = _suite_positions(doc.get("suite"))
+    where = suite_positions(doc.get("suite"))
     head = ["row", "challenge", "config", "images", "boxes", "results", "instances_missed", "joints_missed"]
     head += [*FIGURES, "n_instances", "suite_corruption", "suite_severity", "notes"]
     with out.open("w", newline="", encoding="utf-8") as f:

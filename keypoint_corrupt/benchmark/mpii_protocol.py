@@ -63,6 +63,7 @@ from keypoint_corrupt.benchmark.suite_report import (
     metric_block,
     metric_table_lines,
     suite_cells,
+    suite_positions,
 )
 from keypoint_corrupt.benchmark.topdown import (
     BOX_PADDING,
@@ -676,16 +677,10 @@ def render_mpii_markdown(doc: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _suite_positions(sec: Mapping[str, Any] | None) -> dict[str, tuple[str, str]]:
-    if not sec:
-        return {}
-    return {cfg: (c, s) for c, row in sec["table"].items() for s, cfg in row.items()}
-
-
 def write_mpii_csv(doc: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
     """Write ``report.csv``: one line per row (suite cell, counts, PCKh@0.5 and per joint by name, notes)."""
     out = Path(path)
-    where = _suite_positions(doc.get("suite"))
+    where = suite_positions(doc.get("suite"))
     joints = _joint_names(doc)
     head = ["row", "challenge", "config", "suite_corruption", "suite_severity", "people", "people_missed"]
     head += ["joints_missed", "n_visible", "n_correct", "pckh", "pckh_auc", *(f"pckh_{j}" for j in joints)]

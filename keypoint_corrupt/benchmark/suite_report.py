@@ -58,6 +58,7 @@ __all__ = [
     "suite_cells",
     "suite_header",
     "suite_markdown",
+    "suite_positions",
     "suite_section",
     "suite_spec",
 ]
@@ -330,6 +331,21 @@ def _threshold_text(thresholds: np.ndarray) -> str:
         f"{thresholds[-1]:g} px (trapezoid rule, divided by the range), averaged over joints as "
         "hand3d does; in [0, 1], higher is better"
     )
+
+
+def suite_positions(section: Mapping[str, Any] | None) -> dict[str, tuple[str, str]]:
+    """Return each configuration's ``(corruption, severity)`` cell in a report's suite table.
+
+    Examples
+    --------
+    >>> suite_positions({"table": {"fog": {"3": "imagenet-c.fog-3"}}})
+    {'imagenet-c.fog-3': ('fog', '3')}
+    >>> suite_positions(None)
+    {}
+    """
+    if not section:
+        return {}
+    return {cfg: (c, s) for c, row in section["table"].items() for s, cfg in row.items()}
 
 
 def suite_cells(suite: Suite | str | Mapping[str, Any], severities: Sequence[int] | None) -> dict[str, Any]:

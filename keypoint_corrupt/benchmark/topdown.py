@@ -84,7 +84,6 @@ __all__ = [
     "load_detections",
     "resolve_input_size",
     "row_ground_truth",
-    "unannotated_images",
 ]
 
 #: Model input (width, height) when the predictor declares none: MMPose's COCO top-down default.
@@ -665,26 +664,6 @@ def _row_images(source: StreamSource, group: int, samples: Mapping[str, Sample])
                 if sample.meta.get("annotation_id") is not None:
                     img.keypoints[sample.meta["annotation_id"]] = np.asarray(item["keypoints"], np.float64)
         yield img
-
-
-def unannotated_images(coco: CocoKeypoints) -> list[Sample]:
-    """Return the file's images without annotation: :meth:`CocoKeypoints.unannotated_images` (kept here).
-
-    What the protocol adds with detections, so that every image of the file is scored as COCOeval
-    does by default; ``materialize --suite`` writes the same images.
-
-    Examples
-    --------
-    >>> import json, pathlib, tempfile
-    >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (d / "a.json").write_text(json.dumps({
-    ...     "images": [{"id": 1, "file_name": "a.jpg"}, {"id": 2, "file_name": "b.jpg"}],
-    ...     "categories": [{"id": 1, "name": "person", "keypoints": ["nose"]}],
-    ...     "annotations": [{"id": 7, "image_id": 1, "category_id": 1, "keypoints": [5, 6, 2]}]}))
-    >>> [s.id for s in unannotated_images(CocoKeypoints(d / "a.json"))]
-    ['b.jpg']
-    """
-    return coco.unannotated_images()
 
 
 def _item_id(source: StreamSource, group: int, index: int) -> str:

@@ -45,6 +45,10 @@ class CocoKeypoints(SampleList):
         its points run tip to base: ``schema="rhd"``). With ``keypoint_field`` other than
         ``"keypoints"`` and no ``joint_names``, the schema's joints name the points.
 
+    A crowd region without keypoints (``iscrowd`` 1 and no ``keypoint_field``) is no sample: it
+    stays in :attr:`coco_index` for the evaluation (COCOeval ignores the detections inside it).
+    Every other annotation is one (a crowd region with COCO's all-zero keypoints too).
+
     Sample ids read ``"<file_name>#<annotation id>"``; ``meta`` holds ``image_id``,
     ``annotation_id``, ``category_id``, ``category``, ``joint_names``, ``width``, ``height``,
     ``bbox`` and the raw flags ``v``. ``coco_index`` is the shared :class:`CocoIndex` of the file
@@ -111,7 +115,11 @@ class CocoKeypoints(SampleList):
         if forced is not None:
             self._names = {k: forced.joints if v is None else v for k, v in self._names.items()}
         self._schemas = {cat["id"]: self._category_schema(cat, forced) for cat in index.categories}
-        self._samples = [self._read_annotation(n, ann) for n, ann in enumerate(index.annotations)]
+        self._samples = [
+            self._read_annotation(n, ann)
+            for n, ann in enumerate(index.annotations)
+            if not (ann.get("iscrowd") and self.keypoint_field not in ann)  # a crowd region only
+        ]
 
     def _category_schema(self, cat: JsonObject, forced: KeypointSchema | None) -> KeypointSchema | None:
         names = self._names[cat["id"]]
@@ -187,8 +195,9 @@ class CocoKeypoints(SampleList):
         (the id that :func:`~keypoint_corrupt.materialize.plan.image_samples` gives an annotated image,
         so its corruption's generator is ``sample_rng(seed, file name, configuration)`` as theirs); it
         has zero joints, and ``meta`` names the image (``image_id``, ``file_name``, ``width``,
-        ``height``; ``annotation_id`` ``None``). An image counts as annotated when any annotation
-        names it (a crowd region or a person without a labelled keypoint too).
+        ``height``; ``annotation_id`` ``None``). An image counts as annotated when a sample names it
+        (a person without a labelled keypoint, or a crowd region with COCO's all-zero keypoints,
+        too); an image whose only annotations are crowd regions without keypoints is listed here.
 
         Raises
         ------
@@ -212,9 +221,10 @@ class CocoKeypoints(SampleList):
         paths: dict[str, list[Any]] = {}
         for im in index.images:
             paths.setdefault(str(self.image_root / str(im["file_name"])), []).append(im["id"])
+        annotated = {s.meta["image_id"] for s in self._samples}
         out = []
         for im in index.images:
-            if index.annotations_of(im["id"]):
+            if im["id"] in annotated:
                 continue
             name = str(im["file_name"])
             path = self.image_root / name

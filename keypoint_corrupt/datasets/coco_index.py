@@ -155,6 +155,36 @@ class CocoIndex:
         categories: list[JsonObject] = self.document["categories"]
         return categories
 
+    @property
+    def licenses(self) -> list[Any]:
+        """The file's ``licenses`` (an image's ``license`` names one by id); empty when it has none.
+
+        COCO's images are Flickr photos under the licence each names: a copy of the file
+        (``materialize``) carries the list with the images.
+
+        Examples
+        --------
+        >>> doc = {"images": [], "annotations": [], "categories": [], "info": {"year": 2017},
+        ...        "licenses": [{"id": 4, "name": "Attribution License"}]}
+        >>> index = CocoIndex(doc, "a.json")
+        >>> [lic["id"] for lic in index.licenses], index.info
+        ([4], {'year': 2017})
+        """
+        licenses = self.document.get("licenses")
+        return list(licenses) if isinstance(licenses, list) else []
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The file's ``info`` object (description, version, year, ...); empty when it has none.
+
+        Examples
+        --------
+        >>> CocoIndex({"images": [], "annotations": [], "categories": []}, "a.json").info
+        {}
+        """
+        info = self.document.get("info")
+        return dict(info) if isinstance(info, Mapping) else {}
+
     def image(self, image_id: Any) -> JsonObject:
         """Return the image of an id (``KeyError`` if unknown)."""
         image: JsonObject = self.coco.imgs[image_id]

@@ -6,6 +6,7 @@ process (shards, workers, a resumed run) computes the same plan.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import re
@@ -17,7 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from keypoint_corrupt.datasets import STB, STB_SPLITS, CocoKeypoints, CorruptedDataset, Sample
-from keypoint_corrupt.datasets.coco_index import load_coco_index
+from keypoint_corrupt.datasets.coco_index import CocoIndex, load_coco_index
 from keypoint_corrupt.datasets.mpii import MpiiPeople
 from keypoint_corrupt.registry import get_config
 from keypoint_corrupt.schema import KeypointSchema, get_schema, match_schema
@@ -137,31 +138,15 @@ class DatasetSpec:
         return "pass --annotations [SPLIT=]FILE (and --images DIR) with the files' current location"
 
     def categories(self, split: str, samples: Sequence[Sample]) -> list[dict[str, Any]]:
-        """COCO categories for the split's annotation files (joint names and skeleton)."""
+        """COCO categories for the split's annotation files (joint names and skeleton).
+
+        A COCO file's are its own, all of them, as they are (a copy); MPII's and STB's are built
+        from their joint names and schema.
+        """
         if self.kind == "coco":
             # The file open() read: load_coco_index serves it from its cache.
             index = load_coco_index(_absolute(dict(self.annotations)[split]))
-            used = {s.meta["category_id"] for s in samples}
-            out = []
-            for cat in index.categories:
-                if cat["id"] not in used:
-                    continue
-                names = list(index.joint_names(cat["id"]) or [])
-                skeleton = index.skeleton(cat["id"])
-                out.append(
-                    {
-                        "id": cat["id"],
-                        "name": str(cat.get("name", cat["id"])),
-                        "supercategory": str(cat.get("supercategory", cat.get("name", ""))),
-                        "keypoints": names,
-                        "skeleton": (
-                            skeleton
-                            if skeleton is not None
-                            else skeleton_from_names(names, index.schema(cat["id"]))
-                        ),
-                    }
-                )
-            return out
+            return copy.deepcopy([dict(cat) for cat in index.categories])
         if self.kind == "mpii":  # one category: MPII's 16 joints (mpii16), its skeleton by name
             joints = list(MpiiPeople.schema.joints)
             person = {"id": 1, "name": "person", "supercategory": "person", "keypoints": joints}
@@ -382,7 +367,10 @@ class Plan:
         ``annotations`` (``(i,)`` without a suite; ``()`` for an image without annotation).
     copy_of : dict
         Split -> for each entry of ``samples``, the index of its image's clean copy in
-        ``by_subset[(split, CLEAN_DIR)]`` (a suite subset's image id is that index + 1).
+        ``by_subset[(split, CLEAN_DIR)]`` (an STB or MPII suite subset's image id is that index + 1).
+    coco_index : dict
+        Split -> the parsed COCO file of a COCO source (its own images, annotations, licences and
+        categories, which the written files keep); empty for STB and MPII.
     """
 
     spec: DatasetSpec
@@ -402,6 +390,7 @@ class Plan:
     annotations: dict[str, list[Sample]] = field(default_factory=dict)
     members: dict[str, list[tuple[int, ...]]] = field(default_factory=dict)
     copy_of: dict[str, list[int]] = field(default_factory=dict)
+    coco_index: dict[str, CocoIndex] = field(default_factory=dict)
     by_path: dict[str, OutputItem] = field(default_factory=dict)
     by_subset: dict[tuple[str, str], list[OutputItem]] = field(default_factory=dict)
     #: Configuration -> ``(corruption, severity)`` in :attr:`suite` (empty without a suite).
@@ -499,11 +488,13 @@ def build_plan(
     categories: dict[str, list[dict[str, Any]]] = {}
     clean_of: dict[str, list[int]] = {}
     copy_of: dict[str, list[int]] = {}
+    coco_index: dict[str, CocoIndex] = {}
     items: list[OutputItem] = []
     units: list[WorkUnit] = []
     digest = hashlib.sha256()
     for split in splits:
         base, annotations[split], categories[split] = _open_split(spec, split)
+        coco_index.update(_coco_indexes(split, base))
         _digest_samples(digest, split, annotations[split])
         if the_suite is not None:
             unannotated = _unannotated(base)
@@ -549,6 +540,7 @@ def build_plan(
         annotations=annotations,
         members=members,
         copy_of=copy_of,
+        coco_index=coco_index,
     )
 
 
@@ -588,6 +580,11 @@ def _open_split(
     except (OSError, ValueError, TypeError) as exc:
         raise MaterializeError(str(exc)) from None
     return base, split_samples, categories
+
+
+def _coco_indexes(split: str, base: Sequence[Sample]) -> dict[str, CocoIndex]:
+    """Return ``{split: the parsed file}`` for a COCO source (the files keep its fields); else empty."""
+    return {split: base.coco_index} if isinstance(base, CocoKeypoints) else {}
 
 
 def _unannotated(base: Sequence[Sample]) -> list[Sample]:
@@ -632,7 +629,8 @@ def image_samples(samples: Sequence[Sample]) -> tuple[list[Sample], list[tuple[i
     its id names the image (a COCO ``file_name``, the part of the sample id before ``#``), so
     its corruption's random stream is the image's: ``sample_rng(seed, image id, config)``, and
     ``meta["instance_joints"]`` the joint count of each annotation, so that a keypoint-aware
-    corruption targets one person (:attr:`Sample.instances`). A sample that is alone on its
+    corruption targets one person (:attr:`Sample.instances`), and ``meta["image_id"]`` the COCO
+    image's id (its first sample's). A sample that is alone on its
     image and not COCO (STB) is used as it is.
 
     Examples
@@ -662,6 +660,7 @@ def image_samples(samples: Sequence[Sample]) -> tuple[list[Sample], list[tuple[i
                 np.concatenate([samples[i].visibility for i in indices]),
                 {
                     "dataset": first.meta.get("dataset"),
+                    "image_id": first.meta.get("image_id"),  # the id its file gives the image
                     "annotations": len(indices),
                     "instance_joints": tuple(samples[i].num_joints for i in indices),
                 },

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from keypoint_corrupt._version import __version__
+from keypoint_corrupt.materialize.coco_export import recorded_info
 from keypoint_corrupt.materialize.journal import STATE_DIR
 from keypoint_corrupt.materialize.manifest import MANIFEST, read_json, shard_manifests
 from keypoint_corrupt.materialize.plan import CLEAN_DIR, DatasetSpec, MaterializeError, config_params
@@ -119,8 +120,9 @@ def annotation_differences(out: Path, values: Mapping[str, Any]) -> list[str]:
 
     What ``materialize --repair`` checks when the folder has no readable manifest: each
     ``<split>/<config>/annotations.json`` records its split and configuration (with its
-    parameters), the seed, the fraction and the package version in ``info``, and its images'
-    file names the format; the folders show which splits and configurations were written.
+    parameters), the seed, the fraction and the package version in ``info`` (a COCO source's
+    file: in ``info["keypoint_corrupt"]``), and its images' file names the format; the folders
+    show which splits and configurations were written.
     ``values`` holds ``splits``, ``configs``, ``seed``, ``fraction`` and ``image_format``, and
     ``suite`` (a name or ``None``) when a suite is meant: its configurations are ``configs``.
     Returns one phrase per difference, ``seed 3 (existing) vs 0 (now)``; empty: none.
@@ -139,7 +141,7 @@ def annotation_differences(out: Path, values: Mapping[str, Any]) -> list[str]:
     extension = ".jpg" if values.get("image_format") == "jpg" else ".png"
     for path in _annotation_files(out):
         data = read_json(path)
-        info = data.get("info") if isinstance(data, dict) else None
+        info = recorded_info(data)  # a COCO source's file: ours under info["keypoint_corrupt"]
         if not isinstance(info, dict) or "seed" not in info or "config" not in info:
             continue
         config = str(info["config"])

@@ -25,7 +25,6 @@ from keypoint_corrupt.benchmark.topdown import (
     box_center_size,
     crop_instance,
     evaluate_topdown,
-    unannotated_images,
 )
 from keypoint_corrupt.cli.main import main
 from keypoint_corrupt.datasets import CocoKeypoints, load_image
@@ -147,7 +146,7 @@ def test_the_fixture_adds_one_image_without_annotation_and_detections_on_it():
     dets = json.loads(DETECTIONS.read_text())
     assert dets[: len(json.loads(PLAIN_DETS.read_text()))] == json.loads(PLAIN_DETS.read_text())
     assert sum(d["image_id"] == EMPTY_ID for d in dets) == 3
-    [empty] = unannotated_images(CocoKeypoints(COCO_FILE))
+    [empty] = CocoKeypoints(COCO_FILE).unannotated_images()
     assert (empty.id, empty.meta["image_id"], empty.keypoints.shape) == (EMPTY_NAME, EMPTY_ID, (0, 2))
 
 

@@ -120,7 +120,7 @@ def test_each_subset_lists_every_annotation_of_every_image_as_the_clean_split(co
             im["file_name"] for im in clean["images"]
         ]
         assert subset["categories"] == clean["categories"]
-        assert subset["info"]["suite"] == TINY
+        assert subset["info"]["keypoint_corrupt"]["suite"] == TINY
         api = COCO(str(path))
         assert len(api.getAnnIds()) == 14 and len(api.getImgIds()) == 4
 
