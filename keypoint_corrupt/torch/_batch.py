@@ -13,6 +13,7 @@ image ``b`` with the same generator (see ``docs/torch.md`` for which kernels are
 
 from __future__ import annotations
 
+import functools
 import numbers
 from collections.abc import Callable, Sequence
 from typing import TypeAlias
@@ -28,9 +29,12 @@ __all__ = [
     "check_severities",
     "finish_rgb",
     "from_numpy",
+    "reflect101_index",
     "rgb255",
     "run_rgb_batch",
     "severity_groups",
+    "shares_source",
+    "source_key",
     "to_numpy",
 ]
 
@@ -45,7 +49,10 @@ _CHANNELS = (1, 3, 4)
 
 
 def check_batch(images: object, name: str = "images") -> torch.Tensor:
-    """Return ``images`` if it is a ``B x C x H x W`` uint8 or float32 batch, else raise naming it.
+    """Return ``images`` detached if it is a ``B x C x H x W`` uint8 or float32 batch, else raise naming it.
+
+    The corruptions are data transforms, not differentiable operations: a batch that requires
+    grad is read through ``detach()`` and the result never requires grad.
 
     Examples
     --------
@@ -63,6 +70,7 @@ def check_batch(images: object, name: str = "images") -> torch.Tensor:
         raise ValueError(f"{name} must have 1, 3 or 4 channels, got shape {tuple(images.shape)}")
     if b == 0 or h == 0 or w == 0:
         raise ValueError(f"{name} is empty: shape {tuple(images.shape)}")
+    images = images.detach()
     if images.dtype == torch.float32:
         lo, hi = float(images.min()), float(images.max())
         if not (np.isfinite(lo) and np.isfinite(hi)) or lo < 0.0 or hi > 1.0:
@@ -127,6 +135,68 @@ def check_rngs(rngs: object, batch: int, name: str = "rngs") -> list[HostRandom]
         else:
             raise TypeError(f"{name} items must be Generators, RandomStates or ints >= 0, got {r!r}")
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _reflect101(size: int, before: int, after: int) -> torch.Tensor:
+    # Source index of every padded position under BORDER_REFLECT_101 (OpenCV's borderInterpolate).
+    out = np.empty(size + before + after, dtype=np.int64)
+    for i, p in enumerate(range(-before, size + after)):
+        if size == 1:
+            p = 0
+        while p < 0 or p >= size:
+            p = -p if p < 0 else 2 * size - 2 - p
+        out[i] = p
+    return torch.from_numpy(out)
+
+
+@torch.compiler.disable
+def reflect101_index(size: int, before: int, after: int, device: torch.device) -> torch.Tensor:
+    """Source index of positions ``-before .. size + after - 1`` under OpenCV's ``BORDER_REFLECT_101``.
+
+    Any pad width (repeated reflections on tiny images, as ``cv2.borderInterpolate``); a
+    cached host table, moved to ``device``.
+
+    Examples
+    --------
+    >>> reflect101_index(3, 4, 2, torch.device("cpu")).tolist()
+    [0, 1, 2, 1, 0, 1, 2, 1, 0]
+    """
+    return _reflect101(size, before, after).to(device)
+
+
+def source_key(source: object) -> int:
+    """Identity of the random stream behind ``source``: its ``BitGenerator`` (Generator, RandomState).
+
+    Two ``Generator`` objects built on one ``BitGenerator`` draw from one stream, so they count
+    as one source; any other object is its own identity.
+
+    Examples
+    --------
+    >>> bg = np.random.PCG64(0)
+    >>> source_key(np.random.Generator(bg)) == source_key(np.random.Generator(bg))
+    True
+    """
+    if isinstance(source, np.random.Generator):
+        return id(source.bit_generator)
+    if isinstance(source, np.random.RandomState):
+        return id(source._bit_generator)
+    return id(source)
+
+
+def shares_source(sources: Sequence[object]) -> bool:
+    """Whether two of ``sources`` draw from one random stream (see :func:`source_key`).
+
+    Then the draws must be made sample after sample, each sample's draws complete before the
+    next sample's, as a loop over the CPU kernel makes them.
+
+    Examples
+    --------
+    >>> g = np.random.default_rng(0)
+    >>> shares_source([g, g]), shares_source([g, np.random.default_rng(0)])
+    (True, False)
+    """
+    return len({source_key(s) for s in sources}) < len(sources)
 
 
 def to_numpy(images: torch.Tensor) -> list[np.ndarray]:
@@ -204,7 +274,7 @@ def run_rgb_batch(
     >>> out.dtype, int(out.max())
     (torch.uint8, 20)
     """
-    check_batch(images, name)
+    images = check_batch(images, name)
     return finish_rgb(kernel(rgb255(images)), images)
 
 

@@ -24,6 +24,10 @@ generator in the same state as ``rngs[b]``:
 
 Every channel is corrupted, a fourth one included, as the CPU kernels do. ``docs/torch.md``
 lists the measured agreement (uint8: bit-exact for all eleven).
+
+The two noise configurations also take ``draws="device"``: their dense values then come from a
+per-sample ``torch.Generator`` on the images' device (seeded from the sample's NumPy generator),
+with the CPU kernels' distributions but not their values (see ``docs/torch.md``).
 """
 
 from __future__ import annotations
@@ -40,10 +44,17 @@ import torch
 import torch.nn.functional as TF
 
 from keypoint_corrupt import functional as F
+from keypoint_corrupt._validation import check_float
 from keypoint_corrupt.datasets.subsets import sample_rng
 from keypoint_corrupt.registry import get_config
-from keypoint_corrupt.torch._batch import RngBatch, check_batch, check_rngs
-from keypoint_corrupt.torch.imagenet_c.noise import host_map
+from keypoint_corrupt.torch._batch import RngBatch, check_batch, check_rngs, reflect101_index
+from keypoint_corrupt.torch.imagenet_c.noise import (
+    check_draws,
+    device_generators,
+    device_values,
+    host_map,
+    salt_and_pepper,
+)
 from keypoint_corrupt.transforms import (
     CorruptionTransform,
     DefocusBlur,
@@ -85,24 +96,6 @@ _KINDS = {
 # --- borders and separable filters ----------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=256)
-def _reflect101(size: int, before: int, after: int) -> torch.Tensor:
-    """Source index of every padded position under ``BORDER_REFLECT_101`` (OpenCV's ``borderInterpolate``)."""
-    out = np.empty(size + before + after, dtype=np.int64)
-    for i, p in enumerate(range(-before, size + after)):
-        if size == 1:
-            p = 0
-        while p < 0 or p >= size:
-            p = -p if p < 0 else 2 * size - 2 - p
-        out[i] = p
-    return torch.from_numpy(out)
-
-
-@torch.compiler.disable
-def _reflect_index(size: int, before: int, after: int, device: torch.device) -> torch.Tensor:
-    return _reflect101(size, before, after).to(device)
-
-
 def _pad(x: torch.Tensor, dim: int, before: int, after: int) -> torch.Tensor:
     """Pad 4-D ``x`` along ``dim`` (2 or 3) with reflect-101 borders of any width.
 
@@ -112,7 +105,7 @@ def _pad(x: torch.Tensor, dim: int, before: int, after: int) -> torch.Tensor:
     size = int(x.shape[dim])
     if max(before, after) < size and x.is_floating_point():
         return TF.pad(x, (before, after, 0, 0) if dim == 3 else (0, 0, before, after), mode="reflect")
-    return x.index_select(dim, _reflect_index(size, before, after, x.device))
+    return x.index_select(dim, reflect101_index(size, before, after, x.device))
 
 
 @contextlib.contextmanager
@@ -236,7 +229,7 @@ def defocus_blur(images: torch.Tensor, kernel_size: int) -> torch.Tensor:
     >>> int(defocus_blur(x, 7)[0, 0, 4, 4])  # (72 * 72 * 255 + 2**15) >> 16
     20
     """
-    check_batch(images)
+    images = check_batch(images)
     k = int(kernel_size)
     if k < 1 or k % 2 == 0:
         raise ValueError(
@@ -309,7 +302,7 @@ def motion_blur(images: torch.Tensor, kernel_size: int) -> torch.Tensor:
     >>> motion_blur(x, 15)[0, 0, 0, [25, 32, 40]].tolist()
     [17, 17, 0]
     """
-    check_batch(images)
+    images = check_batch(images)
     k = int(kernel_size)
     if k < 1:
         raise ValueError(f"kernel_size must be positive, got {kernel_size!r}")
@@ -471,11 +464,14 @@ def fill_boxes(images: torch.Tensor, boxes: torch.Tensor, fill: float | Sequence
     >>> int(fill_boxes(x, torch.tensor([[1, 1, 3, 3]])).sum())
     108
     """
-    check_batch(images)
+    images = check_batch(images)
     b, c, h, w = (int(v) for v in images.shape)
     arr = np.asarray(fill, dtype=np.float64).reshape(-1)
     if arr.size not in (1, c):
         raise ValueError(f"fill must be a scalar or have {c} values (one per channel), got {fill!r}")
+    top, kind = (255.0, "uint8") if images.dtype == torch.uint8 else (1.0, "float32")
+    if not np.isfinite(arr).all() or (arr < 0).any() or (arr > top).any():  # as functional.fill_box
+        raise ValueError(f"fill must lie in [0, {top:g}] for a {kind} image, got {fill!r}")
     values = torch.from_numpy(arr.astype(np.uint8 if images.dtype == torch.uint8 else np.float32))
     values = values.to(images.device).view(1, -1, 1, 1)
     boxes = boxes.to(device=images.device, dtype=torch.int64).view(b, -1, 4, 1, 1)
@@ -500,7 +496,7 @@ def _draw_gaussian(
             lambda i: F.draw_gaussian_noise((h, w, c), dtype, var=var, mean=mean, rng=gens[i]),
             range(len(gens)),
             gens,
-            b * c * h * w,
+            b * h * w,
         )
     )
     noise = torch.from_numpy(draws)
@@ -510,13 +506,21 @@ def _draw_gaussian(
 
 
 def gaussian_noise(
-    images: torch.Tensor, rngs: RngBatch = None, *, var: float = 0.01, mean: float = 0.0
+    images: torch.Tensor,
+    rngs: RngBatch = None,
+    *,
+    var: float = 0.01,
+    mean: float = 0.0,
+    draws: str = "host",
 ) -> torch.Tensor:
     """:func:`~keypoint_corrupt.functional.gaussian_noise` on a batch, bit-exact on uint8 and float32.
 
     Each sample's noise is drawn on the host by
     :func:`~keypoint_corrupt.functional.draw_gaussian_noise` from its own generator (the CPU
     kernel's draw, in its ``H x W x C`` order); the add and clip run batched on the device.
+    With ``draws="device"`` the noise is ``torch`` normals from a per-sample generator on the
+    device instead (seeded from ``rngs[b]``): ``clip(x + N(mean, var), 0, 1)``, uint8 rounded
+    to the nearest level as the CPU sampler's distribution, not the CPU's values.
 
     Examples
     --------
@@ -524,12 +528,41 @@ def gaussian_noise(
     >>> gaussian_noise(x, rngs=[0, 0]).float().std().item() > 10
     True
     """
-    check_batch(images)
-    gens = check_generators(rngs, int(images.shape[0]))
+    images = check_batch(images)
+    return _gaussian(images, check_generators(rngs, int(images.shape[0])), var, mean, draws)
+
+
+def _gaussian(
+    images: torch.Tensor, gens: Sequence[np.random.Generator], var: float, mean: float, draws: str
+) -> torch.Tensor:
+    """:func:`gaussian_noise` on a checked batch and its generators (apply_config checks them once)."""
+    if check_draws(draws) == "device":
+        return _gaussian_device(images, gens, var, mean)
     noise = _draw_gaussian(images, gens, var, mean)
     if images.dtype == torch.uint8:
         return (images.to(torch.int16) + noise).clamp_(0, 255).to(torch.uint8)
     return (images + noise).clamp_(0.0, 1.0).contiguous()  # the add follows the noise's H x W x C strides
+
+
+def _gaussian_device(
+    images: torch.Tensor, gens: Sequence[np.random.Generator], var: float, mean: float
+) -> torch.Tensor:
+    """Device draws: ``x + mean + std z`` clipped; uint8 as ``clip(v + floor(255 (mean + std z) + 1/2))``."""
+    std = math.sqrt(check_float(var, "var", low=0.0))
+    mean = check_float(mean, "mean", low=-1.0, high=1.0)
+    uint8 = images.dtype == torch.uint8
+    torch_gens = device_generators(gens, images.device)
+    if std == 0.0:  # nothing random: the CPU result itself
+        if uint8:
+            return (images.to(torch.int16) + int(np.round(255.0 * mean))).clamp_(0, 255).to(torch.uint8)
+        return (images + float(np.float32(mean))).clamp_(0.0, 1.0)
+    if uint8:
+        noise = device_values(
+            "normal", images.shape[1:], torch_gens, images.device, mean=255.0 * mean + 0.5, std=255.0 * std
+        )
+        return noise.add_(images).clamp_(0.0, 255.0).to(torch.uint8)  # truncation of [0, 255]: the floor
+    noise = device_values("normal", images.shape[1:], torch_gens, images.device, mean=mean, std=std)
+    return noise.add_(images).clamp_(0.0, 1.0)
 
 
 @torch.compiler.disable
@@ -550,7 +583,7 @@ def _draw_salt_pepper(
         ),
         range(len(gens)),
         gens,
-        len(gens) * c * h * w,
+        len(gens) * h * w,
     )
     for i, (hits, salt) in enumerate(drawn):
         if per_value:  # positions in H x W x C order -> C x H x W
@@ -573,12 +606,16 @@ def salt_pepper_noise(
     amount: float = 0.05,
     salt_vs_pepper: float = 0.5,
     per_channel: bool = True,
+    draws: str = "host",
 ) -> torch.Tensor:
     """:func:`~keypoint_corrupt.functional.salt_pepper_noise` on a batch, bit-exact.
 
     Positions are drawn on the host per sample by
     :func:`~keypoint_corrupt.functional.draw_salt_pepper`; all samples' values are then set
-    with two scatters on the device.
+    with two scatters on the device. With ``draws="device"`` one ``torch`` uniform ``u`` per
+    value (per pixel with ``per_channel=False``) from a per-sample generator on the device
+    decides instead: salt where ``u < amount * salt_vs_pepper``, pepper where it is below
+    ``amount`` otherwise (the CPU's distribution, not its values).
 
     Examples
     --------
@@ -586,14 +623,47 @@ def salt_pepper_noise(
     >>> round(float((salt_pepper_noise(x, rngs=[0]) != 128).float().mean()), 2)
     0.05
     """
-    check_batch(images)
+    images = check_batch(images)
     gens = check_generators(rngs, int(images.shape[0]))
+    return _salt_pepper(images, gens, amount, salt_vs_pepper, per_channel, draws)
+
+
+def _salt_pepper(
+    images: torch.Tensor,
+    gens: Sequence[np.random.Generator],
+    amount: float,
+    salt_vs_pepper: float,
+    per_channel: bool,
+    draws: str,
+) -> torch.Tensor:
+    """:func:`salt_pepper_noise` on a checked batch and its generators (apply_config checks them once)."""
+    if check_draws(draws) == "device":
+        return _salt_pepper_device(images, gens, amount, salt_vs_pepper, per_channel)
     salt, pepper = _draw_salt_pepper(images, gens, amount, salt_vs_pepper, per_channel)
     out = images.clone(memory_format=torch.contiguous_format)  # the flat indices are C x H x W
     flat = out.view(-1)
     flat[salt] = 255 if images.dtype == torch.uint8 else 1.0
     flat[pepper] = 0
     return out
+
+
+def _salt_pepper_device(
+    images: torch.Tensor,
+    gens: Sequence[np.random.Generator],
+    amount: float,
+    salt_vs_pepper: float,
+    per_channel: bool,
+) -> torch.Tensor:
+    """Device draws: one uniform per value (or pixel), cut at ``amount * salt_vs_pepper`` and ``amount``."""
+    amount = check_float(amount, "amount", low=0.0, high=1.0)
+    salt_vs_pepper = check_float(salt_vs_pepper, "salt_vs_pepper", low=0.0, high=1.0)
+    if not isinstance(per_channel, (bool, np.bool_)):
+        raise TypeError(f"per_channel must be a bool, got {per_channel!r}")
+    _, c, h, w = (int(v) for v in images.shape)
+    shape = (c if per_channel or c == 1 else 1, h, w)
+    u = device_values("uniform", shape, device_generators(gens, images.device), images.device)
+    full = 255.0 if images.dtype == torch.uint8 else 1.0
+    return salt_and_pepper(images, u, amount, amount * salt_vs_pepper, full)
 
 
 def check_generators(rngs: RngBatch, batch: int) -> list[np.random.Generator]:
@@ -664,6 +734,8 @@ def apply_config(
     keypoints: Any = None,
     visibility: Any = None,
     instances: Any = None,
+    *,
+    draws: str = "host",
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """Corrupt a batch with a reference configuration: sample ``b`` equals the CPU path's.
 
@@ -683,6 +755,11 @@ def apply_config(
     instances : tensor, array or sequence, optional
         ``B x J`` instance (person) index of every keypoint: occlusion then targets one instance
         per image, drawn first, as the CPU path does (ignored by the other configurations).
+    draws : {"host", "device"}, default "host"
+        For ``noise-gaussian`` and ``noise-saltpepper``: ``"host"`` draws NumPy's values (equal
+        to the CPU path), ``"device"`` torch's from a per-sample generator on the images' device
+        seeded from ``rngs[b]`` (same distribution, faster, not the CPU's values, and CPU and
+        CUDA differ). The other configurations ignore it (their draws are a few scalars).
 
     Returns
     -------
@@ -702,7 +779,8 @@ def apply_config(
     >>> info["box"].shape, bool((out == 0).any())
     (torch.Size([2, 4]), True)
     """
-    check_batch(images)
+    images = check_batch(images)
+    check_draws(draws)
     kind, params = _resolve(name)
     b = int(images.shape[0])
     no_box = torch.full((b, 4), -1, dtype=torch.int64, device=images.device)
@@ -722,14 +800,9 @@ def apply_config(
             info["target_instance"] = [d.get("target_instance") for d in drawn]
         return fill_boxes(images, boxes, params["fill"]), info
     if kind == "noise-gaussian":
-        return gaussian_noise(images, gens, var=params["var"], mean=params["mean"]), {"box": no_box}
-    out = salt_pepper_noise(
-        images,
-        gens,
-        amount=params["amount"],
-        salt_vs_pepper=params["salt_vs_pepper"],
-        per_channel=params["per_channel"],
-    )
+        return _gaussian(images, gens, params["var"], params["mean"], draws), {"box": no_box}
+    p = params
+    out = _salt_pepper(images, gens, p["amount"], p["salt_vs_pepper"], p["per_channel"], draws)
     return out, {"box": no_box}
 
 

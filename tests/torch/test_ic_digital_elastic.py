@@ -147,8 +147,12 @@ def test_elastic_keypoint_errors_name_the_argument() -> None:
     x = _batch("rgb1x1", "uint8", count=2)
     with pytest.raises(ValueError, match=r"keypoints must have shape 2 x J x 2 .* got \(3, 4, 2\)"):
         elastic.elastic_transform(x, 1, rngs=[0, 1], keypoints=torch.zeros(3, 4, 2))
-    with pytest.raises(TypeError, match=r"keypoints must be a float tensor, got dtype torch.int64"):
-        elastic.elastic_transform(x, 1, rngs=[0, 1], keypoints=torch.zeros(2, 4, 2, dtype=torch.long))
+    with pytest.raises(TypeError, match=r"keypoints must hold real numbers, got dtype torch.bool"):
+        elastic.elastic_transform(x, 1, rngs=[0, 1], keypoints=torch.zeros(2, 4, 2, dtype=torch.bool))
+    with pytest.raises(TypeError, match=r"keypoints must be a B x J x 2 tensor or array.*got str"):
+        elastic.elastic_transform(x, 1, rngs=[0, 1], keypoints="kps")
+    with pytest.raises(ValueError, match=r"keypoints\[1\] must have shape J x 2 .* got \(4,\)"):
+        elastic.elastic_transform(x, 1, rngs=[0, 1], keypoints=[np.zeros((3, 2)), np.zeros(4)])
 
 
 def test_grid_sample_instead_of_the_remap_would_be_within_one_level(real_pair) -> None:

@@ -147,7 +147,7 @@ def test_host_map_uses_threads_only_for_distinct_sources_and_keeps_order(monkeyp
     def where(b: int) -> tuple[int, str]:
         return b, threading.current_thread().name
 
-    monkeypatch.setattr(noise, "_THREADED_VALUES", 0)
+    monkeypatch.setattr(noise, "_THREADED_PIXELS", 0)
     monkeypatch.setattr(noise.os, "cpu_count", lambda: 4)
     distinct = noise.host_map(where, range(6), [object() for _ in range(6)], 1)
     assert [b for b, _ in distinct] == list(range(6))

@@ -115,7 +115,8 @@ def test_posebench_mask_and_the_sampler_target_one_instance_as_the_cpu_path():
     out, info = Corruption("posebench.mask-5").corrupt(x, [4, 5, 6], batch_kps, None, batch_inst)
     sampler = SuiteSampler("costa2021", corruptions=["occlusion"], seed=2)
     keys = ["p", "q", "r"]
-    sampled, chosen, boxes = sampler.sample(x, keys, batch_kps, None, batch_inst)
+    sampled, sampled_info = sampler.sample(x, keys, batch_kps, None, batch_inst)
+    chosen, boxes = sampled_info["config"], sampled_info["box"]
     for b, img in enumerate(to_numpy(x)):
         want, cpu = apply_corruption("posebench.mask-5", img, kps, instances=instances, rng=4 + b)
         np.testing.assert_array_equal(to_numpy(out)[b], want)
@@ -124,6 +125,7 @@ def test_posebench_mask_and_the_sampler_target_one_instance_as_the_cpu_path():
         want, cpu = apply_corruption(chosen[b], img, kps, instances=instances, rng=rng)
         np.testing.assert_array_equal(to_numpy(sampled)[b], want)
         assert boxes[b].tolist() == list(cpu["box"])
+        assert sampled_info["target_instance"][b] == cpu["target_instance"]
 
 
 def test_get_kernel_imports_lazily_and_explains_what_is_missing(monkeypatch):
@@ -146,7 +148,9 @@ def test_the_sampler_gives_each_key_its_dataset_corruption_whatever_the_batch():
     keys = [f"sample-{i}" for i in range(12)]
     x = small_batch(b=12)
     kps = torch.tensor(np.stack([KPS] * 12))
-    out, chosen, boxes = sampler.sample(x, keys, keypoints=kps)
+    out, info = sampler.sample(x, keys, keypoints=kps)
+    chosen, boxes = info["config"], info["box"]
+    assert torch.equal(info["keypoints"], kps)  # nothing in costa2021 moves keypoints
     assert chosen == sampler.choose(keys) == SuiteSampler("costa2021", seed=3).choose(keys)
     assert chosen != SuiteSampler("costa2021", seed=4).choose(keys)
     for b, (img, got) in enumerate(zip(to_numpy(x), to_numpy(out), strict=True)):
@@ -160,7 +164,8 @@ def test_the_sampler_gives_each_key_its_dataset_corruption_whatever_the_batch():
 
 def test_the_sampler_draws_every_cell_about_uniformly_and_checks_its_arguments():
     sampler = SuiteSampler("imagenet-c", severities=[1, 5], corruptions=["contrast", "brightness"])
-    assert sampler.configs == get_suite("imagenet-c").configs([1, 5], ["contrast", "brightness"])
+    # the suite's order, whatever the order asked for
+    assert sampler.configs == get_suite("imagenet-c").configs([1, 5], ["brightness", "contrast"])
     counts = collections.Counter(sampler.choose(range(4000)))
     assert set(counts) == set(sampler.configs)
     assert all(900 < n < 1100 for n in counts.values()), counts  # 1000 expected, sd 27

@@ -27,7 +27,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeAlias, TypeVar
 
-import cv2
 import numpy as np
 import torch
 
@@ -46,8 +45,10 @@ from keypoint_corrupt.torch._batch import (
     check_batch,
     check_rngs,
     check_severities,
+    reflect101_index,
     rgb255,
     severity_groups,
+    shares_source,
 )
 from keypoint_corrupt.torch.imagenet_c.noise import host_map
 
@@ -60,12 +61,12 @@ GroupKernel: TypeAlias = Callable[[torch.Tensor, bool, Any, list[Draws]], torch.
 _T = TypeVar("_T")
 
 
-def each_sample(work: Callable[[int], _T], draws: list[Draws], values: int) -> list[_T]:
+def each_sample(work: Callable[[int], _T], draws: list[Draws], pixels: int) -> list[_T]:
     """``[work(b) for b in range(len(draws))]``, in host threads for large batches (``host_map``).
 
     Threads are used only when every sample has its own source, so each sample's draws are the
-    same in any order; ``values`` is the batch's size in values (small batches run in the
-    calling thread).
+    same in any order; ``pixels`` is the batch's size in pixels, ``B x H x W`` (small batches
+    run in the calling thread).
 
     Examples
     --------
@@ -73,7 +74,7 @@ def each_sample(work: Callable[[int], _T], draws: list[Draws], values: int) -> l
     >>> each_sample(lambda b: round(draws[b].uniform(0, 1), 3), draws, 10)
     [0.637, 0.637]
     """
-    return host_map(work, list(range(len(draws))), [d.source for d in draws], values)
+    return host_map(work, list(range(len(draws))), [d.source for d in draws], pixels)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -89,10 +90,17 @@ def _plan(
     images: torch.Tensor, severity: Severity, rngs: RngBatch, name: str
 ) -> list[tuple[Any, torch.Tensor, list[Draws]]]:
     # (parameters, sample indices on the device, per-sample draws) of each severity group.
+    # A source shared by several samples: one group per sample, in sample order, so each sample's
+    # draws follow the previous sample's as in a loop over the CPU kernel.
     check_batch(images)
     batch = int(images.shape[0])
     severities = check_severities(severity, batch)
     sources = check_rngs(rngs, batch)
+    if shares_source(sources):
+        return [
+            (PARAMS[name][level - 1], torch.tensor([b], device=images.device), [as_draws(sources[b])])
+            for b, level in enumerate(severities)
+        ]
     return [
         (PARAMS[name][level - 1], index.to(images.device), [as_draws(sources[i]) for i in index.tolist()])
         for level, index in severity_groups(severities).items()
@@ -111,6 +119,7 @@ def run_groups(
     [7, 14]
     """
     plan = _plan(images, severity, rngs, name)
+    images = images.detach()  # a data corruption, not a differentiable operation
     rgb = rgb255(images)
     is_u8 = images.dtype == torch.uint8
     out = torch.empty((images.shape[0], 3, *images.shape[2:]), dtype=images.dtype, device=images.device)
@@ -244,7 +253,8 @@ def _glass_host_moves(
 ) -> torch.Tensor:
     # The sequential pixel moves: on the host, per sample, with the CPU kernel's loop and draws.
     host = work.permute(0, 2, 3, 1).contiguous().cpu().numpy()
-    each_sample(lambda b: glass_moves(host[b], max_delta, iterations, draws[b]), draws, host.size)
+    pixels = host.shape[0] * host.shape[1] * host.shape[2]
+    each_sample(lambda b: glass_moves(host[b], max_delta, iterations, draws[b]), draws, pixels)
     return torch.from_numpy(host).to(work.device).permute(0, 3, 1, 2)
 
 
@@ -282,13 +292,6 @@ def glass_blur(images: torch.Tensor, severity: Severity, rngs: RngBatch = None) 
 
 
 @torch.compiler.disable
-def _reflect101(length: int, pad: int, device: torch.device) -> torch.Tensor:
-    # OpenCV's BORDER_REFLECT_101 (filter2D's default) for positions -pad .. length + pad - 1.
-    index = [cv2.borderInterpolate(p, length, cv2.BORDER_REFLECT_101) for p in range(-pad, length + pad)]
-    return torch.tensor(index, dtype=torch.long, device=device)
-
-
-@torch.compiler.disable
 def _disk(params: tuple[int, float], device: torch.device) -> torch.Tensor:
     return torch.from_numpy(_defocus_disk(*params).astype(np.float64)).to(device)
 
@@ -303,8 +306,8 @@ def _defocus_group(
     pad = disk.shape[0] // 2
     h, w = int(rgb.shape[2]), int(rgb.shape[3])
     unit = rgb.to(torch.float64) / 255.0
-    padded = unit.index_select(2, _reflect101(h, pad, rgb.device))
-    padded = padded.index_select(3, _reflect101(w, pad, rgb.device))
+    padded = unit.index_select(2, reflect101_index(h, pad, pad, rgb.device))
+    padded = padded.index_select(3, reflect101_index(w, pad, pad, rgb.device))
     size = (h + 2 * pad, w + 2 * pad)
     spectrum = torch.fft.rfft2(padded) * torch.fft.rfft2(disk, s=size)
     blurred = torch.fft.irfft2(spectrum, s=size)[:, :, 2 * pad :, 2 * pad :]

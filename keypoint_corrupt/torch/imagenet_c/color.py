@@ -67,27 +67,32 @@ def _hsv_to_rgb(hue: torch.Tensor, saturation: torch.Tensor, value: torch.Tensor
 
 
 def _hsv_adjusted(
-    images: torch.Tensor, adjust: Callable[[Planes, Any], Planes], groups: dict[Any, torch.Tensor]
+    images: torch.Tensor,
+    adjust: Callable[[Planes, Any], Planes],
+    groups: dict[int, torch.Tensor],
+    name: str,
 ) -> torch.Tensor:
-    """Round-trip each severity group through HSV with ``adjust``; returns the finished batch."""
+    """Round-trip each severity group through HSV with ``adjust`` (its ``name`` parameters); finished."""
+    images = images.detach()
     unit = rgb_values(images).to(torch.float64) / 255.0
     out = torch.empty(unit.shape, dtype=unit.dtype, device=unit.device)
-    for params, index in groups.items():
+    for level, index in groups.items():
         part = unit[index]
-        hsv = adjust(_rgb_to_hsv(part[:, 0], part[:, 1], part[:, 2]), params)
+        hsv = adjust(_rgb_to_hsv(part[:, 0], part[:, 1], part[:, 2]), PARAMS[name][level - 1])
         out[index] = _hsv_to_rgb(*hsv) * 255
     stored = out.clamp(0.0, 255.0)  # the CPU ``store``: clipped, then uint8 or float32
     stored = stored.to(torch.uint8 if images.dtype == torch.uint8 else torch.float32)
     return finish(stored, images)
 
 
-def _groups(images: object, severity: object, rngs: RngBatch, name: str) -> dict[Any, torch.Tensor]:
-    check_batch(images)
+def _groups(images: object, severity: object, rngs: RngBatch) -> dict[int, torch.Tensor]:
+    images = check_batch(images)
     assert isinstance(images, torch.Tensor)
     batch = int(images.shape[0])
     levels = check_severities(severity, batch)
     check_rngs(rngs, batch)  # validated, as the CPU kernels validate ``rng``; nothing is drawn
-    return {PARAMS[name][s - 1]: index.to(images.device) for s, index in severity_groups(levels).items()}
+    # keyed by severity, not by parameter value: two severities may share their parameters
+    return {s: index.to(images.device) for s, index in severity_groups(levels).items()}
 
 
 def brightness(
@@ -115,8 +120,10 @@ def brightness(
     >>> brightness(torch.zeros(1, 1, 2, 2, dtype=torch.uint8), 1)[0, 0, 0, 0].item()
     25
     """
-    groups = _groups(images, severity, rngs, "brightness")
-    return _hsv_adjusted(images, lambda hsv, shift: (hsv[0], hsv[1], (hsv[2] + shift).clamp(0, 1)), groups)
+    groups = _groups(images, severity, rngs)
+    return _hsv_adjusted(
+        images, lambda hsv, shift: (hsv[0], hsv[1], (hsv[2] + shift).clamp(0, 1)), groups, "brightness"
+    )
 
 
 def saturate(
@@ -145,15 +152,16 @@ def saturate(
     >>> saturate(x, 2)[0, :, 0, 0].tolist()
     [200, 189, 189]
     """
-    groups = _groups(images, severity, rngs, "saturate")
+    groups = _groups(images, severity, rngs)
 
     def adjust(hsv: Planes, params: tuple[float, float]) -> Planes:
         factor, offset = params
         return hsv[0], (hsv[1] * factor + offset).clamp(0, 1), hsv[2]
 
-    return _hsv_adjusted(images, adjust, groups)
+    return _hsv_adjusted(images, adjust, groups, "saturate")
 
 
+@torch.compiler.disable
 def _contrast_tables(images: torch.Tensor, factors: list[float]) -> torch.Tensor:
     """Each sample's uint8 table (``B x 3 x 256``) from exact integer channel sums."""
     rgb = rgb_values(images)
@@ -197,7 +205,7 @@ def contrast(
     >>> contrast(x, 1)[0, 0, 0].tolist()
     [30, 70]
     """
-    check_batch(images)
+    images = check_batch(images)
     batch = int(images.shape[0])
     levels = check_severities(severity, batch)
     check_rngs(rngs, batch)

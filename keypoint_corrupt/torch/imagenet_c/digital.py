@@ -108,7 +108,7 @@ def pixelate(
     >>> pixelate(x, 2).unique().tolist()
     [128]
     """
-    check_batch(images)
+    images = check_batch(images)
     batch = int(images.shape[0])
     levels = check_severities(severity, batch)
     check_rngs(rngs, batch)
@@ -149,7 +149,12 @@ def jpeg_compression(
     >>> int(jpeg_compression(x, 5)[0, 0, 8, 8])
     199
     """
-    check_batch(images)
+    return _jpeg_host(check_batch(images), severity, rngs)
+
+
+@torch.compiler.disable
+def _jpeg_host(images: torch.Tensor, severity: object, rngs: RngBatch) -> torch.Tensor:
+    # Host work (libjpeg per sample), excluded from torch.compile graphs.
     batch = int(images.shape[0])
     levels = check_severities(severity, batch)
     check_rngs(rngs, batch)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import overload
+from typing import Any, overload
 
 import cv2
 import numpy as np
@@ -53,6 +53,7 @@ def _reflect(index: torch.Tensor, size: int) -> torch.Tensor:
     return torch.where(index >= size, period - 1 - index, index)
 
 
+@torch.compiler.disable  # an OpenCV call (once): outside torch.compile graphs
 @functools.cache
 def _opencv_fixed_point() -> bool:
     """Whether this OpenCV's ``remap`` rounds sample positions to 1/32 pixel (OpenCV 4) or not (5)."""
@@ -123,16 +124,77 @@ def _fma(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     return (a.to(torch.float64) * b.to(torch.float64) + c.to(torch.float64)).to(torch.float32)
 
 
-def _check_keypoints(keypoints: object, batch: int) -> torch.Tensor:
-    if not isinstance(keypoints, torch.Tensor):
-        raise TypeError(f"keypoints must be a torch.Tensor (B x J x 2), got {type(keypoints).__name__}")
-    if not keypoints.is_floating_point():
-        raise TypeError(f"keypoints must be a float tensor, got dtype {keypoints.dtype}")
-    if keypoints.ndim != 3 or int(keypoints.shape[0]) != batch or int(keypoints.shape[2]) < 2:
-        raise ValueError(
-            f"keypoints must have shape {batch} x J x 2 (or more columns), got {tuple(keypoints.shape)}"
+def _check_keypoints(keypoints: object, batch: int) -> list[np.ndarray]:
+    """Each sample's keypoints as a float64 ``J x K`` host array (``K >= 2``), else raise naming them.
+
+    ``keypoints`` is a ``B x J x K`` tensor or array (any real dtype), or one ``J x K`` array or
+    tensor per sample (``J`` may differ between samples).
+    """
+    if isinstance(keypoints, torch.Tensor):
+        if keypoints.is_complex() or keypoints.dtype == torch.bool:
+            raise TypeError(f"keypoints must hold real numbers, got dtype {keypoints.dtype}")
+        if keypoints.ndim != 3 or int(keypoints.shape[0]) != batch or int(keypoints.shape[2]) < 2:
+            raise ValueError(
+                f"keypoints must have shape {batch} x J x 2 (or more columns), got {tuple(keypoints.shape)}"
+            )
+        host = keypoints.detach().cpu().to(torch.float64).numpy()
+        return [host[b] for b in range(batch)]
+    if isinstance(keypoints, (str, bytes)) or not isinstance(keypoints, (Sequence, np.ndarray)):
+        raise TypeError(
+            f"keypoints must be a B x J x 2 tensor or array, or one J x 2 array per sample, got "
+            f"{type(keypoints).__name__}"
         )
-    return keypoints
+    if len(keypoints) != batch:
+        raise ValueError(f"keypoints must hold one J x 2 array per sample ({batch}), got {len(keypoints)}")
+    rows = []
+    for b in range(batch):
+        row = keypoints[b]
+        row = row.detach().cpu().to(torch.float64).numpy() if isinstance(row, torch.Tensor) else row
+        try:
+            array = np.asarray(row, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"keypoints[{b}] must be a J x 2 array of numbers, got {row!r}") from None
+        if array.ndim != 2 or array.shape[1] < 2:
+            raise ValueError(f"keypoints[{b}] must have shape J x 2 (or more columns), got {array.shape}")
+        rows.append(array)
+    return rows
+
+
+@torch.compiler.disable
+def _elastic_host(
+    images: torch.Tensor, severity: object, rngs: RngBatch, keypoints: object
+) -> tuple[torch.Tensor, list[np.ndarray] | None]:
+    """Each sample's field (the CPU ``_field``) as ``B x 2 x H x W`` on the device, and moved keypoints.
+
+    Host work, in sample order per sample (field, then keypoints): excluded from ``torch.compile``.
+    """
+    batch, _, height, width = (int(v) for v in images.shape)
+    levels = check_severities(severity, batch)
+    sources = [as_draws(g) for g in check_rngs(rngs, batch)]
+    rows = None if keypoints is None else _check_keypoints(keypoints, batch)
+    generators = [d.source for d in sources]
+    fields = host_map(
+        lambda b: cpu._field(height, width, levels[b], sources[b]),
+        range(batch),
+        generators,
+        batch * height * width,
+    )
+    field = torch.from_numpy(np.stack([np.stack(f) for f in fields])).to(images.device)
+    if rows is None:
+        return field, None
+    moved = host_map(
+        lambda b: cpu.move_keypoints(rows[b], fields[b]), range(batch), generators, batch * height * width
+    )
+    return field, moved
+
+
+@torch.compiler.disable
+def _moved_like(moved: list[np.ndarray], keypoints: object, device: torch.device) -> Any:
+    """Return the moved keypoints in the form they came: a tensor as a tensor, else one per sample."""
+    if isinstance(keypoints, torch.Tensor):
+        dtype = keypoints.dtype if keypoints.is_floating_point() else torch.float64
+        return torch.from_numpy(np.stack(moved)).to(dtype=dtype, device=keypoints.device)
+    return [torch.from_numpy(np.asarray(m, dtype=np.float64)).to(device) for m in moved]
 
 
 @overload
@@ -153,12 +215,21 @@ def elastic_transform(
 ) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
+@overload
+def elastic_transform(
+    images: torch.Tensor,
+    severity: int | Sequence[int] | torch.Tensor,
+    rngs: RngBatch,
+    keypoints: np.ndarray | Sequence[Any],
+) -> tuple[torch.Tensor, list[torch.Tensor]]: ...
+
+
 def elastic_transform(
     images: torch.Tensor,
     severity: int | Sequence[int] | torch.Tensor,
     rngs: RngBatch = None,
-    keypoints: torch.Tensor | None = None,
-) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    keypoints: torch.Tensor | np.ndarray | Sequence[Any] | None = None,
+) -> torch.Tensor | tuple[torch.Tensor, Any]:
     """Batched :func:`keypoint_corrupt.functional.imagenet_c.elastic_transform`, keypoints optional.
 
     Parameters
@@ -169,16 +240,18 @@ def elastic_transform(
         1 to 5, one for all or one per sample.
     rngs : int, sequence or None
         Per-sample NumPy sources (the fields are drawn as the CPU kernel draws them).
-    keypoints : torch.Tensor, optional
-        ``B x J x 2`` (or more columns, which pass through) float pixel coordinates; NaN rows
-        (missing joints) stay as given.
+    keypoints : torch.Tensor, numpy.ndarray or sequence, optional
+        ``B x J x 2`` (or more columns, which pass through) pixel coordinates, any real dtype,
+        or one ``J x 2`` array or tensor per sample (``J`` may differ); NaN rows (missing
+        joints) stay as given.
 
     Returns
     -------
-    torch.Tensor or tuple of torch.Tensor
+    torch.Tensor or tuple
         The warped batch (same shape, dtype, device); with ``keypoints``, ``(images, moved)``,
-        ``moved`` as the CPU ``elastic_transform_with_keypoints`` moves them, in the dtype and
-        on the device of ``keypoints``.
+        ``moved`` as the CPU ``elastic_transform_with_keypoints`` moves them: for a tensor, a
+        tensor of its dtype (float64 for an integer one) on its device; otherwise one float64
+        ``J x 2`` tensor per sample on the images' device.
 
     Examples
     --------
@@ -186,20 +259,9 @@ def elastic_transform(
     >>> elastic_transform(torch.zeros(1, 1, 16, 16), 1, rngs=[0]).shape
     torch.Size([1, 1, 16, 16])
     """
-    check_batch(images)
-    batch, _, height, width = (int(v) for v in images.shape)
-    levels = check_severities(severity, batch)
-    sources = [as_draws(g) for g in check_rngs(rngs, batch)]
-    if keypoints is not None:
-        keypoints = _check_keypoints(keypoints, batch)
-    generators = [d.source for d in sources]
-    fields = host_map(
-        lambda b: cpu._field(height, width, levels[b], sources[b]),
-        range(batch),
-        generators,
-        batch * height * width,
-    )
-    field = torch.from_numpy(np.stack([np.stack(f) for f in fields])).to(images.device)  # B x 2 x H x W
+    images = check_batch(images)
+    height, width = int(images.shape[2]), int(images.shape[3])
+    field, moved = _elastic_host(images, severity, rngs, keypoints)  # B x 2 x H x W
     device = images.device
     map_x = field[:, 0] + torch.arange(width, dtype=torch.float32, device=device).view(1, 1, width)
     map_y = field[:, 1] + torch.arange(height, dtype=torch.float32, device=device).view(1, height, 1)
@@ -211,12 +273,6 @@ def elastic_transform(
         result = finish(warped.clamp(0.0, 255.0).to(torch.uint8), images)
     else:
         result = finish(remap_reflect(values, map_x, map_y), images)
-    if keypoints is None:
+    if moved is None:
         return result
-    host = keypoints.detach().cpu().to(torch.float64).numpy()
-    moved = np.stack(
-        host_map(
-            lambda b: cpu.move_keypoints(host[b], fields[b]), range(batch), generators, batch * height * width
-        )
-    )
-    return result, torch.from_numpy(moved).to(dtype=keypoints.dtype, device=keypoints.device)
+    return result, _moved_like(moved, keypoints, device)

@@ -12,6 +12,12 @@ Poisson means, and for uint8 with a ``Generator`` the per-level alias tables) an
 noise with a ``Generator`` (alias tables). For those, the draws *are* the result, so the host
 does the work and the device only finishes it (see ``docs/torch.md``).
 
+``draws="device"`` is the fast mode for training pipelines: each sample's dense values come from
+its own ``torch.Generator`` on the images' device, seeded by one 63-bit integer drawn from the
+sample's NumPy source (:func:`device_generators`), with the CPU kernels' distributions. The
+results are then a function of (seed, sample, configuration) only, but not the CPU kernels' own
+values, and they differ between CPU and CUDA (their generators differ).
+
 Examples
 --------
 >>> import torch
@@ -40,18 +46,178 @@ from keypoint_corrupt.torch._batch import (
     check_batch,
     check_rngs,
     check_severities,
+    shares_source,
     to_numpy,
 )
 
-__all__ = ["gaussian_noise", "host_map", "impulse_noise", "shot_noise", "speckle_noise"]
+__all__ = [
+    "DRAWS",
+    "check_draws",
+    "device_generators",
+    "device_values",
+    "gaussian_noise",
+    "host_map",
+    "impulse_noise",
+    "salt_and_pepper",
+    "shot_noise",
+    "speckle_noise",
+]
 
 _T = TypeVar("_T")
-#: Below this many values per batch the host work runs in the calling thread.
-_THREADED_VALUES = 1 << 16
+#: Below this many pixels per batch (``B x H x W``) the host work runs in the calling thread.
+_THREADED_PIXELS = 1 << 16
 
 #: A host draw: (image b as H x W x 3 on the 0..255 scale or None, its shape, dtype, params,
 #: draws) -> the sample's draws as H x W x 3 arrays (one or more).
 HostDraw = Callable[[Any, tuple[int, int, int], np.dtype[Any], Any, Draws], tuple[np.ndarray, ...]]
+#: A device apply: (the batch's RGB on 0..255, one parameter per sample, one torch generator per
+#: sample) -> the result before :func:`finish`.
+DeviceApply = Callable[[torch.Tensor, Sequence[float], Sequence[torch.Generator]], torch.Tensor]
+
+#: The two ways the noise kernels draw their dense values: ``"host"`` (NumPy, per sample, the CPU
+#: kernels' own draws: equal to the CPU path) and ``"device"`` (torch, per-sample generators on
+#: the images' device: the same distributions, faster, not the CPU path's values).
+DRAWS: tuple[str, ...] = ("host", "device")
+_SEED_BOUND = 1 << 63
+
+
+def check_draws(draws: object, name: str = "draws") -> str:
+    """Return ``draws`` if it is ``"host"`` or ``"device"``, else raise a ValueError naming it.
+
+    Examples
+    --------
+    >>> check_draws("device")
+    'device'
+    """
+    if not isinstance(draws, str) or draws not in DRAWS:
+        raise ValueError(
+            f"{name} must be 'host' (NumPy draws, equal to the CPU path) or 'device' (torch draws on "
+            f"the images' device, per-sample generators), got {draws!r}"
+        )
+    return draws
+
+
+@torch.compiler.disable
+def device_generators(sources: Sequence[object], device: torch.device) -> list[torch.Generator]:
+    """One ``torch.Generator`` on ``device`` per sample, seeded from that sample's NumPy source.
+
+    Each source gives one integer in ``[0, 2**63)`` (``Generator.integers`` or
+    ``RandomState.randint``), so the torch values of a sample depend only on its source's
+    state, never on the other samples of the batch.
+
+    Examples
+    --------
+    >>> g = device_generators([np.random.default_rng(0)], torch.device("cpu"))[0]
+    >>> g.initial_seed() == int(np.random.default_rng(0).integers(0, 2**63, dtype=np.int64))
+    True
+    """
+    out = []
+    for src in sources:
+        if isinstance(src, np.random.RandomState):
+            seed = int(src.randint(0, _SEED_BOUND, dtype=np.int64))
+        elif isinstance(src, np.random.Generator):
+            seed = int(src.integers(0, _SEED_BOUND, dtype=np.int64))
+        else:
+            raise TypeError(f"rngs items must be Generators or RandomStates here, got {src!r}")
+        gen = torch.Generator(device=device)
+        gen.manual_seed(seed)
+        out.append(gen)
+    return out
+
+
+@torch.compiler.disable
+def device_values(
+    kind: str,
+    shape: Sequence[int],
+    gens: Sequence[torch.Generator],
+    device: torch.device,
+    mean: Sequence[float] | float = 0.0,
+    std: Sequence[float] | float = 1.0,
+) -> torch.Tensor:
+    """``len(gens) x shape`` float32 values on ``device``: sample ``b`` from ``gens[b]`` alone.
+
+    ``kind`` is ``"normal"`` (``N(mean[b], std[b]**2)``, scaled in the fill itself) or
+    ``"uniform"`` (on [0, 1)). One fill call per sample: a single call cannot keep each
+    sample's values its own generator's.
+
+    Examples
+    --------
+    >>> gens = device_generators([np.random.default_rng(0)] * 2, torch.device("cpu"))
+    >>> device_values("uniform", (3, 4, 5), gens, torch.device("cpu")).shape
+    torch.Size([2, 3, 4, 5])
+    """
+    if kind not in ("normal", "uniform"):
+        raise ValueError(f"kind must be 'normal' or 'uniform', got {kind!r}")
+    n = len(gens)
+    means = [float(mean)] * n if isinstance(mean, (int, float)) else [float(m) for m in mean]
+    stds = [float(std)] * n if isinstance(std, (int, float)) else [float(v) for v in std]
+    out = torch.empty((n, *shape), dtype=torch.float32, device=device)
+    for b, gen in enumerate(gens):
+        if kind == "normal":
+            out[b].normal_(means[b], stds[b], generator=gen)
+        else:
+            out[b].uniform_(generator=gen)
+    return out
+
+
+@torch.compiler.disable
+def _device_poisson(rates: torch.Tensor, gens: Sequence[torch.Generator]) -> torch.Tensor:
+    """Poisson counts of ``rates`` (B x ...), sample ``b`` drawn from ``gens[b]``."""
+    return torch.stack([torch.poisson(rates[b], generator=gen) for b, gen in enumerate(gens)])
+
+
+def salt_and_pepper(
+    values: torch.Tensor,
+    u: torch.Tensor,
+    amount: torch.Tensor | float,
+    salt_below: torch.Tensor | float,
+    full: float,
+) -> torch.Tensor:
+    """Return ``values`` with ``full`` where ``u < salt_below``, 0 where ``salt_below <= u < amount``.
+
+    ``u`` (uniforms) broadcasts against ``values``; ``salt_below <= amount``. uint8 takes the
+    arithmetic select, float32 two masked fills (the fastest of each on CPU).
+
+    Examples
+    --------
+    >>> u = torch.tensor([0.1, 0.3, 0.5, 0.9])
+    >>> salt_and_pepper(torch.full((4,), 9, dtype=torch.uint8), u, 0.6, 0.2, 255)
+    tensor([255,   0,   0,   9], dtype=torch.uint8)
+    """
+    if values.dtype == torch.uint8:
+        return values * (u >= amount) + (u < salt_below).to(torch.uint8) * int(full)
+    return values.masked_fill(u < amount, 0.0).masked_fill_(u < salt_below, float(full))
+
+
+def _per_sample(values: Sequence[float], like: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """One parameter per sample as a ``B x 1 x 1 x 1`` tensor on ``like``'s device."""
+    return torch.tensor(list(values), dtype=dtype, device=like.device).view(-1, 1, 1, 1)
+
+
+def _run_device(
+    images: torch.Tensor, severity: object, rngs: RngBatch, name: str, apply: DeviceApply
+) -> torch.Tensor:
+    """Device draws: one generator per sample, then the whole batch at once (per-sample parameters)."""
+    images = check_batch(images)
+    batch = int(images.shape[0])
+    levels = check_severities(severity, batch)
+    gens = device_generators(check_rngs(rngs, batch), images.device)
+    params = [float(PARAMS[name][s - 1]) for s in levels]
+    return finish(apply(rgb_values(images), params, gens), images)
+
+
+def _dispatch(
+    images: torch.Tensor,
+    severity: object,
+    rngs: RngBatch,
+    draws: str,
+    name: str,
+    host: Callable[[], torch.Tensor],
+    device: DeviceApply,
+) -> torch.Tensor:
+    if check_draws(draws) == "device":
+        return _run_device(images, severity, rngs, name, device)
+    return host()
 
 
 def rgb_values(images: torch.Tensor) -> torch.Tensor:
@@ -97,23 +263,28 @@ def _host_pool(pid: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1), thread_name_prefix=f"kc-host-{pid}")
 
 
+@torch.compiler.disable
 def host_map(
-    work: Callable[[int], _T], samples: Sequence[int], sources: Sequence[object], values: int
+    work: Callable[[int], _T], samples: Sequence[int], sources: Sequence[object], pixels: int
 ) -> list[_T]:
     """Run ``work(b)`` for every sample ``b`` on the host: in a thread pool for large batches.
 
     NumPy's generators and OpenCV release the GIL, so per-sample draws run in parallel. The
-    threads are used only when every sample has its own random source (distinct objects), so
-    each sample's draws are the same whatever the scheduling; ``values`` is the batch's size
-    in values, below :data:`_THREADED_VALUES` everything runs in the calling thread.
+    threads are used only when every sample has its own random stream (distinct bit
+    generators: :func:`~keypoint_corrupt.torch._batch.source_key`, so two ``Generator`` objects
+    on one ``BitGenerator`` count as one), so each sample's draws are the same whatever the
+    scheduling; otherwise the samples run one after the other, in order. ``pixels`` is the
+    batch's size in pixels (``B x H x W``, channels not counted): below :data:`_THREADED_PIXELS`
+    everything runs in the calling thread. Host work: excluded from ``torch.compile`` graphs.
 
     Examples
     --------
     >>> host_map(lambda b: b * b, [0, 1, 2], [None, None, None], 10)
     [0, 1, 4]
     """
-    distinct = len({id(sources[b]) for b in samples}) == len(samples)
-    if len(samples) < 2 or values < _THREADED_VALUES or not distinct or (os.cpu_count() or 1) < 2:
+    samples = list(samples)
+    distinct = not shares_source([sources[b] for b in samples])
+    if len(samples) < 2 or pixels < _THREADED_PIXELS or not distinct or (os.cpu_count() or 1) < 2:
         return [work(b) for b in samples]
     return list(_host_pool(os.getpid()).map(work, samples))
 
@@ -145,22 +316,22 @@ def _stack(arrays: Sequence[np.ndarray], device: torch.device) -> torch.Tensor:
     return torch.from_numpy(np.stack(arrays)).to(device).permute(0, 3, 1, 2).contiguous()
 
 
-def _run(
-    images: torch.Tensor,
-    severity: object,
-    rngs: RngBatch,
-    name: str,
-    draw: HostDraw,
-    apply: Callable[[torch.Tensor, tuple[torch.Tensor, ...], Any, bool], torch.Tensor],
-    needs_image: bool,
-) -> torch.Tensor:
-    """Draw per sample on the host, then apply once per (severity, legacy) group on the device."""
-    check_batch(images)
+Group = tuple[int, bool, torch.Tensor, tuple[torch.Tensor, ...]]
+
+
+@torch.compiler.disable
+def _draw_groups(
+    images: torch.Tensor, severity: object, rngs: RngBatch, name: str, draw: HostDraw, needs_image: bool
+) -> list[Group]:
+    """Every sample's draws (host, in sample order), stacked per (severity, legacy) group on the device.
+
+    Returns ``(severity, legacy, sample indices, drawn tensors)`` per group, in sorted order.
+    Host work (NumPy draws): excluded from ``torch.compile`` graphs.
+    """
     batch, _, height, width = (int(v) for v in images.shape)
     levels = check_severities(severity, batch)
     sources = [as_draws(g) for g in check_rngs(rngs, batch)]
-    values = rgb_values(images)
-    host = to_numpy(values) if needs_image else [None] * batch
+    host = to_numpy(rgb_values(images)) if needs_image else [None] * batch
     dtype = np.dtype(np.uint8 if images.dtype == torch.uint8 else np.float32)
     shape = (height, width, 3)
     groups: dict[tuple[int, bool], list[int]] = {}
@@ -171,16 +342,35 @@ def _run(
         return draw(host[b], shape, dtype, PARAMS[name][levels[b] - 1], sources[b])
 
     every = host_map(sample_draws, range(batch), [d.source for d in sources], batch * height * width)
-    if len(groups) == 1:  # one severity and one kind of source: no gathering or scattering
-        ((_, legacy),) = groups
-        stacked = tuple(_stack(column, images.device) for column in zip(*every, strict=True))
-        return finish(apply(values, stacked, PARAMS[name][levels[0] - 1], legacy), images)
-    out = torch.empty_like(images)
-    for (level, legacy), members in sorted(groups.items()):
-        stacked = tuple(
-            _stack(column, images.device) for column in zip(*[every[b] for b in members], strict=True)
+    return [
+        (
+            level,
+            legacy,
+            torch.tensor(members, dtype=torch.long, device=images.device),
+            tuple(_stack(column, images.device) for column in zip(*[every[b] for b in members], strict=True)),
         )
-        index = torch.tensor(members, dtype=torch.long, device=images.device)
+        for (level, legacy), members in sorted(groups.items())
+    ]
+
+
+def _run(
+    images: torch.Tensor,
+    severity: object,
+    rngs: RngBatch,
+    name: str,
+    draw: HostDraw,
+    apply: Callable[[torch.Tensor, tuple[torch.Tensor, ...], Any, bool], torch.Tensor],
+    needs_image: bool,
+) -> torch.Tensor:
+    """Draw per sample on the host, then apply once per (severity, legacy) group on the device."""
+    images = check_batch(images)
+    values = rgb_values(images)
+    groups = _draw_groups(images, severity, rngs, name, draw, needs_image)
+    if len(groups) == 1:  # one severity and one kind of source: no gathering or scattering
+        ((level, legacy, _, stacked),) = groups
+        return finish(apply(values, stacked, PARAMS[name][level - 1], legacy), images)
+    out = torch.empty_like(images)
+    for level, legacy, index, stacked in groups:
         out[index] = finish(apply(values[index], stacked, PARAMS[name][level - 1], legacy), images[index])
     return out
 
@@ -214,7 +404,11 @@ def _gaussian_apply(
 
 
 def gaussian_noise(
-    images: torch.Tensor, severity: int | Sequence[int] | torch.Tensor, rngs: RngBatch = None
+    images: torch.Tensor,
+    severity: int | Sequence[int] | torch.Tensor,
+    rngs: RngBatch = None,
+    *,
+    draws: str = "host",
 ) -> torch.Tensor:
     """Batched :func:`keypoint_corrupt.functional.imagenet_c.gaussian_noise`, bit-exact per sample.
 
@@ -226,6 +420,10 @@ def gaussian_noise(
         1 to 5, one for all or one per sample.
     rngs : int, sequence or None
         Per-sample NumPy sources (see :func:`keypoint_corrupt.torch._batch.check_rngs`).
+    draws : {"host", "device"}, default "host"
+        ``"host"``: NumPy draws, equal to the CPU kernel. ``"device"``: torch draws on the
+        images' device from per-sample generators (:func:`device_generators`), same
+        distribution, not the CPU kernel's values.
 
     Returns
     -------
@@ -239,7 +437,23 @@ def gaussian_noise(
     >>> out.dtype, out.shape
     (torch.float32, torch.Size([1, 1, 4, 4]))
     """
-    return _run(images, severity, rngs, "gaussian_noise", _gaussian_draw, _gaussian_apply, False)
+    return _dispatch(
+        images,
+        severity,
+        rngs,
+        draws,
+        "gaussian_noise",
+        lambda: _run(images, severity, rngs, "gaussian_noise", _gaussian_draw, _gaussian_apply, False),
+        _gaussian_device,
+    )
+
+
+def _gaussian_device(
+    values: torch.Tensor, scales: Sequence[float], gens: Sequence[torch.Generator]
+) -> torch.Tensor:
+    """``v + 255 c z``: finish clips it and truncates uint8, as ``np.uint8(clip(x + n, 0, 1) * 255)``."""
+    noise = device_values("normal", values.shape[1:], gens, values.device, std=[255.0 * c for c in scales])
+    return noise.add_(values)
 
 
 # --- shot ---------------------------------------------------------------------------------------
@@ -267,7 +481,11 @@ def _shot_apply(
 
 
 def shot_noise(
-    images: torch.Tensor, severity: int | Sequence[int] | torch.Tensor, rngs: RngBatch = None
+    images: torch.Tensor,
+    severity: int | Sequence[int] | torch.Tensor,
+    rngs: RngBatch = None,
+    *,
+    draws: str = "host",
 ) -> torch.Tensor:
     """Batched :func:`keypoint_corrupt.functional.imagenet_c.shot_noise`, bit-exact per sample.
 
@@ -282,6 +500,9 @@ def shot_noise(
         1 to 5, one for all or one per sample.
     rngs : int, sequence or None
         Per-sample NumPy sources.
+    draws : {"host", "device"}, default "host"
+        NumPy draws equal to the CPU kernel, or torch draws on the device (see
+        :func:`gaussian_noise`).
 
     Returns
     -------
@@ -295,7 +516,27 @@ def shot_noise(
     >>> set(out.unique().tolist()) <= {0, 85, 170, 255}
     True
     """
-    return _run(images, severity, rngs, "shot_noise", _shot_draw, _shot_apply, True)
+    return _dispatch(
+        images,
+        severity,
+        rngs,
+        draws,
+        "shot_noise",
+        lambda: _run(images, severity, rngs, "shot_noise", _shot_draw, _shot_apply, True),
+        _shot_device,
+    )
+
+
+def _shot_device(
+    values: torch.Tensor, photons: Sequence[float], gens: Sequence[torch.Generator]
+) -> torch.Tensor:
+    """``Poisson(v / 255 c)`` by ``torch.poisson``, then the CPU's float64 ``clip(k / c, 0, 1) * 255``."""
+    per = _per_sample(photons, values, torch.float64)
+    rates = values.to(torch.float32) * (per / 255.0).to(torch.float32)
+    counts = _device_poisson(rates, gens).to(torch.float64)
+    if values.dtype == torch.uint8:
+        return (counts / per).clamp_(0.0, 1.0).mul_(255.0)
+    return (counts * (255.0 / per)).clamp_(0.0, 255.0).to(torch.float32)
 
 
 # --- impulse ------------------------------------------------------------------------------------
@@ -319,7 +560,11 @@ def _impulse_apply(
 
 
 def impulse_noise(
-    images: torch.Tensor, severity: int | Sequence[int] | torch.Tensor, rngs: RngBatch = None
+    images: torch.Tensor,
+    severity: int | Sequence[int] | torch.Tensor,
+    rngs: RngBatch = None,
+    *,
+    draws: str = "host",
 ) -> torch.Tensor:
     """Batched :func:`keypoint_corrupt.functional.imagenet_c.impulse_noise`, bit-exact per sample.
 
@@ -331,6 +576,9 @@ def impulse_noise(
         1 to 5, one for all or one per sample.
     rngs : int, sequence or None
         Per-sample NumPy sources.
+    draws : {"host", "device"}, default "host"
+        NumPy draws equal to the CPU kernel, or torch draws on the device (see
+        :func:`gaussian_noise`).
 
     Returns
     -------
@@ -344,7 +592,24 @@ def impulse_noise(
     >>> set(out.unique().tolist()) <= {0, 128, 255}
     True
     """
-    return _run(images, severity, rngs, "impulse_noise", _impulse_draw, _impulse_apply, False)
+    return _dispatch(
+        images,
+        severity,
+        rngs,
+        draws,
+        "impulse_noise",
+        lambda: _run(images, severity, rngs, "impulse_noise", _impulse_draw, _impulse_apply, False),
+        _impulse_device,
+    )
+
+
+def _impulse_device(
+    values: torch.Tensor, amounts: Sequence[float], gens: Sequence[torch.Generator]
+) -> torch.Tensor:
+    """One uniform ``u`` per value: salt where ``u < c / 2``, pepper where ``c / 2 <= u < c``."""
+    u = device_values("uniform", values.shape[1:], gens, values.device)
+    amount = _per_sample(amounts, values, torch.float32)
+    return salt_and_pepper(values, u, amount, amount * 0.5, 255.0)
 
 
 # --- speckle ------------------------------------------------------------------------------------
@@ -372,7 +637,11 @@ def _speckle_apply(
 
 
 def speckle_noise(
-    images: torch.Tensor, severity: int | Sequence[int] | torch.Tensor, rngs: RngBatch = None
+    images: torch.Tensor,
+    severity: int | Sequence[int] | torch.Tensor,
+    rngs: RngBatch = None,
+    *,
+    draws: str = "host",
 ) -> torch.Tensor:
     """Batched :func:`keypoint_corrupt.functional.imagenet_c.speckle_noise`, bit-exact per sample.
 
@@ -386,6 +655,9 @@ def speckle_noise(
         1 to 5, one for all or one per sample.
     rngs : int, sequence or None
         Per-sample NumPy sources.
+    draws : {"host", "device"}, default "host"
+        NumPy draws equal to the CPU kernel, or torch draws on the device (see
+        :func:`gaussian_noise`).
 
     Returns
     -------
@@ -399,4 +671,20 @@ def speckle_noise(
     0
     """
     needs_image = images.dtype == torch.uint8 if isinstance(images, torch.Tensor) else False
-    return _run(images, severity, rngs, "speckle_noise", _speckle_draw, _speckle_apply, needs_image)
+    return _dispatch(
+        images,
+        severity,
+        rngs,
+        draws,
+        "speckle_noise",
+        lambda: _run(images, severity, rngs, "speckle_noise", _speckle_draw, _speckle_apply, needs_image),
+        _speckle_device,
+    )
+
+
+def _speckle_device(
+    values: torch.Tensor, scales: Sequence[float], gens: Sequence[torch.Generator]
+) -> torch.Tensor:
+    """``v (1 + c z)``: finish clips it and truncates uint8, as ``np.uint8(clip(v + v n, 0, 255))``."""
+    noise = device_values("normal", values.shape[1:], gens, values.device, mean=1.0, std=scales)
+    return noise.mul_(values)

@@ -71,7 +71,7 @@ def _snow_host(
     # and float32 flag, the zoom tables and the streak taps, and the blend's float32 constants.
     zoom, threshold, radius, sigma, blend = params[2:]
     drawn = each_sample(
-        lambda b: snow_draws(draws[b], params, (height, width)), draws, 3 * height * width * len(draws)
+        lambda b: snow_draws(draws[b], params, (height, width)), draws, height * width * len(draws)
     )
     single = [layer.dtype == np.float32 for layer, _ in drawn]  # a Generator's layer: float32
     top, crop_h, out_h = _crop_and_size(height, zoom)
@@ -158,8 +158,8 @@ def _frost_host(
     device: torch.device,
 ) -> tuple[torch.Tensor, tuple[float, float], tuple[float, float]]:
     # The crops (the CPU draw step) and the weights in float64 and float32.
-    values = 3 * height * width * len(draws)
-    crops = np.stack(each_sample(lambda b: frost_crop(draws[b], folder, height, width), draws, values))
+    pixels = height * width * len(draws)
+    crops = np.stack(each_sample(lambda b: frost_crop(draws[b], folder, height, width), draws, pixels))
     crop = torch.from_numpy(crops).to(device).permute(0, 3, 1, 2)
     pair = (float(weights[0]), float(weights[1]))
     return crop, pair, (float(np.float32(pair[0])), float(np.float32(pair[1])))
@@ -224,9 +224,9 @@ def _fog_host(
     params: tuple[float, float], draws: list[Draws], height: int, width: int, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
     # The plasma of every sample (the CPU draw step) and which samples draw from a RandomState.
-    values = 3 * height * width * len(draws)
+    pixels = height * width * len(draws)
     plasmas = each_sample(
-        lambda b: fog_plasma(draws[b], params, height, width).astype(np.float64), draws, values
+        lambda b: fog_plasma(draws[b], params, height, width).astype(np.float64), draws, pixels
     )
     legacy = torch.tensor([source.legacy for source in draws], device=device).view(-1, 1, 1, 1)
     return torch.from_numpy(np.stack(plasmas)).to(device)[:, None], legacy
@@ -284,8 +284,8 @@ def _spatter_host(
     params: tuple[float, ...], draws: list[Draws], height: int, width: int, device: torch.device
 ) -> torch.Tensor:
     # Every sample's liquid layer (the CPU draw step: noise, Gaussian, OpenCV edges), float32.
-    values = 3 * height * width * len(draws)
-    layers = np.stack(each_sample(lambda b: spatter_layer(draws[b], params, height, width), draws, values))
+    pixels = height * width * len(draws)
+    layers = np.stack(each_sample(lambda b: spatter_layer(draws[b], params, height, width), draws, pixels))
     return torch.from_numpy(layers).to(device)[:, None]
 
 
