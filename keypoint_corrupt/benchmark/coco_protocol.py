@@ -35,6 +35,7 @@ from keypoint_corrupt.benchmark.suite_report import (
     MPC_DEFINITION,
     metric_block,
     metric_table_lines,
+    plain_summary,
     suite_cells,
     suite_positions,
 )
@@ -180,28 +181,11 @@ def _mrr(clean: float, cells: Mapping[str, Mapping[str, float]]) -> tuple[float,
         return math.nan, str(exc)
 
 
-def _summary(rows: Mapping[str, TopdownRow]) -> dict[str, Any]:
-    """Return the plain mean of AP over the configurations (mPC) and rPC, without a suite's table."""
+def _summary(rows: Mapping[str, Any]) -> dict[str, Any]:
+    """Return mPC (the plain mean of AP over the configurations) and rPC, without a suite's table."""
     corrupted = {n: r.metric.ap for n, r in rows.items() if n != STANDARD}
-    reasons: dict[str, str] = {}
-    excluded = [n for n, v in corrupted.items() if math.isnan(v)]
-    kept = [v for v in corrupted.values() if not math.isnan(v)]
-    mpc = math.fsum(kept) / len(kept) if kept else math.nan
     clean = rows[STANDARD].metric.ap if STANDARD in rows else math.nan
-    if math.isnan(mpc):
-        reasons["mPC"] = "AP exists in no configuration" if corrupted else "no configuration evaluated"
-    rpc = mpc / clean if clean and not math.isnan(clean) and not math.isnan(mpc) else math.nan
-    if math.isnan(rpc) and "mPC" not in reasons:
-        reasons["rPC"] = "no clean AP" if math.isnan(clean) else "AP_clean is 0 (rPC = mPC / AP_clean)"
-    return {
-        "metric": "ap",
-        "definition": "mPC = the mean of AP over the configurations evaluated; rPC = mPC / AP_clean",
-        "clean": clean,
-        "mPC": mpc,
-        "rPC": rpc,
-        "excluded": excluded,
-        "reasons": reasons,
-    }
+    return plain_summary("ap", "AP", clean, corrupted)
 
 
 def build_coco_report(

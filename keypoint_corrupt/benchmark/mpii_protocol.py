@@ -62,6 +62,7 @@ from keypoint_corrupt.benchmark.suite_report import (
     MPC_DEFINITION,
     metric_block,
     metric_table_lines,
+    plain_summary,
     suite_cells,
     suite_positions,
 )
@@ -512,28 +513,11 @@ def _suite_section(suite: Suite | str, rows: Mapping[str, MpiiRow], severities: 
     return {**cells, "primary_metric": "pckh", "definitions": definitions, "metrics": {"pckh": block}}
 
 
-def _summary(rows: Mapping[str, MpiiRow]) -> dict[str, Any]:
-    """Return the plain mean of PCKh@0.5 over the configurations (mPC) and rPC, without a suite."""
+def _summary(rows: Mapping[str, Any]) -> dict[str, Any]:
+    """Return mPC (the plain mean of PCKh@0.5 over the configurations) and rPC, without a suite."""
     corrupted = {n: float(r.pckh.mean) for n, r in rows.items() if n != STANDARD}
-    excluded = [n for n, v in corrupted.items() if math.isnan(v)]
-    kept = [v for v in corrupted.values() if not math.isnan(v)]
-    mpc = math.fsum(kept) / len(kept) if kept else math.nan
     clean = float(rows[STANDARD].pckh.mean) if STANDARD in rows else math.nan
-    reasons: dict[str, str] = {}
-    if math.isnan(mpc):
-        reasons["mPC"] = "PCKh exists in no configuration" if corrupted else "no configuration evaluated"
-    rpc = mpc / clean if clean and not math.isnan(clean) and not math.isnan(mpc) else math.nan
-    if math.isnan(rpc) and "mPC" not in reasons:
-        reasons["rPC"] = "no clean row" if math.isnan(clean) else "PCKh_clean is 0 (rPC = mPC / PCKh_clean)"
-    return {
-        "metric": "pckh",
-        "definition": "mPC = the mean of PCKh@0.5 over the configurations evaluated; rPC = mPC / PCKh_clean",
-        "clean": clean,
-        "mPC": mpc,
-        "rPC": rpc,
-        "excluded": excluded,
-        "reasons": reasons,
-    }
+    return plain_summary("pckh", "PCKh@0.5", clean, corrupted)
 
 
 def build_mpii_report(

@@ -53,6 +53,7 @@ __all__ = [
     "mean_performance",
     "metric_block",
     "metric_table_lines",
+    "plain_summary",
     "relative_performance",
     "resolve_suite",
     "suite_cells",
@@ -331,6 +332,43 @@ def _threshold_text(thresholds: np.ndarray) -> str:
         f"{thresholds[-1]:g} px (trapezoid rule, divided by the range), averaged over joints as "
         "hand3d does; in [0, 1], higher is better"
     )
+
+
+def plain_summary(metric: str, label: str, clean: float, corrupted: Mapping[str, float]) -> dict[str, Any]:
+    """Return mPC (the plain mean of a metric over the configurations) and rPC, without a suite's table.
+
+    A configuration whose metric does not exist (NaN) is left out and named in ``excluded``;
+    an mPC or rPC that does not exist is NaN with its reason in ``reasons``.
+
+    Examples
+    --------
+    >>> s = plain_summary("ap", "AP", 0.8, {"fog-3": 0.4, "snow-1": float("nan")})
+    >>> s["mPC"], s["rPC"], s["excluded"]
+    (0.4, 0.5, ['snow-1'])
+    >>> plain_summary("ap", "AP", 0.0, {"fog-3": 0.4})["reasons"]
+    {'rPC': 'AP_clean is 0 (rPC = mPC / AP_clean)'}
+    """
+    excluded = [n for n, v in corrupted.items() if math.isnan(v)]
+    kept = [v for v in corrupted.values() if not math.isnan(v)]
+    mpc = math.fsum(kept) / len(kept) if kept else math.nan
+    reasons: dict[str, str] = {}
+    if math.isnan(mpc):
+        reasons["mPC"] = f"{label} exists in no configuration" if corrupted else "no configuration evaluated"
+    rpc = mpc / clean if clean and not math.isnan(clean) and not math.isnan(mpc) else math.nan
+    if math.isnan(rpc) and "mPC" not in reasons:
+        reasons["rPC"] = (
+            "no clean row" if math.isnan(clean) else f"{label}_clean is 0 (rPC = mPC / {label}_clean)"
+        )
+    return {
+        "metric": metric,
+        "definition": f"mPC = the mean of {label} over the configurations evaluated; "
+        f"rPC = mPC / {label}_clean",
+        "clean": clean,
+        "mPC": mpc,
+        "rPC": rpc,
+        "excluded": excluded,
+        "reasons": reasons,
+    }
 
 
 def suite_positions(section: Mapping[str, Any] | None) -> dict[str, tuple[str, str]]:
