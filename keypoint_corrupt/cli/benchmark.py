@@ -352,9 +352,11 @@ def _check_mpii_args(args: argparse.Namespace) -> None:
     if args.speed:
         raise CliError("--protocol mpii applies to the accuracy benchmark, not to --speed")
     if not args.predict or not args.data or not Path(args.data).is_file():
+        folder = " (a materialised MPII-C folder holds OUT/<split>/<corruption>/<severity>/mpii.json)"
         raise CliError(
             "--protocol mpii needs --predict MODULE:NAME and --data FILE.json (MMPose's MPII JSON); got "
             f"--predict {args.predict or 'none'}, --data {args.data or 'none'}"
+            + (folder if args.data and Path(args.data).is_dir() else "")
         )
     head_boxes = getattr(args, "head_boxes", None)
     if not head_boxes or not Path(head_boxes).is_file():

@@ -5,6 +5,12 @@ file name), ``joints`` (16 x 2, MPII's joint order: ``mpii16``), ``joints_vis`` 
 ``center`` (2) and ``scale`` (the person's height / 200 px). PCKh's head boxes are not in this
 file (MPII's own ``.mat`` holds them: :func:`keypoint_corrupt.body_metrics.load_mpii_head_boxes`).
 
+A file that ``keypoint-corrupt materialize`` writes (``mpii.json`` beside each subset's
+``annotations.json``) adds to each person ``source_id`` and ``source_image``, the source
+person's sample id and image name: they are kept as the sample's id and ``image_id``, so that
+head boxes are matched on the source's image names and each image's corruption stream is the
+source's.
+
 Examples
 --------
 >>> import json, pathlib, tempfile
@@ -40,9 +46,12 @@ class MpiiPeople(SampleList):
 
     Sample ``i`` has id ``"<image>#<i>"``, ``keypoints`` the 16 ``joints`` (``mpii16`` order,
     the file's pixels), ``visibility`` ``joints_vis`` and ``meta`` ``dataset`` (``"mpii"``),
-    ``image_id`` (the file name), ``annotation_id`` (``i``), ``center`` and ``scale``.
+    ``image_id`` (the file name), ``annotation_id`` (``i``), ``center`` and ``scale``. A person
+    with ``source_id`` and ``source_image`` (a materialised ``mpii.json``) has those as its id and
+    ``image_id`` instead; its image is still ``image`` under the image folder.
     ``schema`` is the ``mpii16`` :class:`~keypoint_corrupt.schema.KeypointSchema`; ``root`` (also
-    ``image_root``, as :class:`~keypoint_corrupt.datasets.CocoKeypoints` names it) the image folder.
+    ``image_root``, as :class:`~keypoint_corrupt.datasets.CocoKeypoints` names it) the image folder;
+    ``records`` the file's people as it holds them (dicts, in file order).
 
     Parameters
     ----------
@@ -67,12 +76,23 @@ class MpiiPeople(SampleList):
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise ValueError(f"{self.annotation_file}: not a JSON file ({exc})") from None
         if not isinstance(doc, list):
+            beside = self.annotation_file.parent / "mpii.json"
+            hint = f"; the MPII JSON of this folder is {beside}" if beside.is_file() else ""
             raise ValueError(
                 f"{self.annotation_file}: expected MMPose's MPII JSON, a list of people "
-                "({image, joints, joints_vis, center, scale})"
+                f"({{image, joints, joints_vis, center, scale}}){hint}"
             )
         n = len(self.schema)
+        self.records: list[dict[str, Any]] = doc
         self._samples = [self._person(p, i, n) for i, p in enumerate(doc)]
+        seen: dict[str, int] = {}
+        for i, sample in enumerate(self._samples):
+            if sample.id in seen:
+                raise ValueError(
+                    f"{self.annotation_file}: persons {seen[sample.id]} and {i} have the same id "
+                    f"{sample.id!r}"
+                )
+            seen[sample.id] = i
 
     def _person(self, person: Any, i: int, n: int) -> Sample:
         where = f"{self.annotation_file}: person {i}"
@@ -96,11 +116,17 @@ class MpiiPeople(SampleList):
         if not (np.isfinite(scale) and scale > 0 and np.all(np.isfinite(center))):
             raise ValueError(f"{where}: center must be finite and scale positive, got {center}, {scale}")
         image = str(person["image"])
+        sample_id, source_image = f"{image}#{i}", image
+        if "source_id" in person or "source_image" in person:  # a materialised file: the source's names
+            named = (person.get("source_id"), person.get("source_image"))
+            if not all(isinstance(v, str) and v for v in named):
+                raise ValueError(f"{where}: source_id and source_image must both be non-empty strings")
+            sample_id, source_image = str(named[0]), str(named[1])
         meta = {
             "dataset": MPII_DATASET,
-            "image_id": image,
+            "image_id": source_image,
             "annotation_id": i,
             "center": tuple(center),
             "scale": scale,
         }
-        return Sample(f"{image}#{i}", self.root / image, joints, vis, meta)
+        return Sample(sample_id, self.root / image, joints, vis, meta)

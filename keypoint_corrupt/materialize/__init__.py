@@ -1,7 +1,8 @@
 """Write corrupted subsets (S-train*, S-val*) to disk: resumable, shardable, verifiable.
 
 * :func:`materialize` - render every configuration's subset of each split, with COCO
-  keypoint annotations and a manifest (SHA-256 of every file).
+  keypoint annotations (and, for an MPII source, MMPose's MPII JSON beside them) and a
+  manifest (SHA-256 of every file).
 * :func:`verify_output` - recheck a written folder against its manifest.
 
 The command line wraps both: ``keypoint-corrupt materialize`` and ``keypoint-corrupt verify``

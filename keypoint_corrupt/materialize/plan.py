@@ -371,6 +371,9 @@ class Plan:
     coco_index : dict
         Split -> the parsed COCO file of a COCO source (its own images, annotations, licences and
         categories, which the written files keep); empty for STB and MPII.
+    mpii_records : dict
+        Split -> an MPII source's people as its file holds them (each subset's ``mpii.json`` keeps
+        their fields); empty for STB and COCO.
     """
 
     spec: DatasetSpec
@@ -391,6 +394,7 @@ class Plan:
     members: dict[str, list[tuple[int, ...]]] = field(default_factory=dict)
     copy_of: dict[str, list[int]] = field(default_factory=dict)
     coco_index: dict[str, CocoIndex] = field(default_factory=dict)
+    mpii_records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     by_path: dict[str, OutputItem] = field(default_factory=dict)
     by_subset: dict[tuple[str, str], list[OutputItem]] = field(default_factory=dict)
     #: Configuration -> ``(corruption, severity)`` in :attr:`suite` (empty without a suite).
@@ -489,12 +493,14 @@ def build_plan(
     clean_of: dict[str, list[int]] = {}
     copy_of: dict[str, list[int]] = {}
     coco_index: dict[str, CocoIndex] = {}
+    mpii_records: dict[str, list[dict[str, Any]]] = {}
     items: list[OutputItem] = []
     units: list[WorkUnit] = []
     digest = hashlib.sha256()
     for split in splits:
         base, annotations[split], categories[split] = _open_split(spec, split)
         coco_index.update(_coco_indexes(split, base))
+        mpii_records.update(_mpii_records(split, base))
         _digest_samples(digest, split, annotations[split])
         if the_suite is not None:
             unannotated = _unannotated(base)
@@ -541,6 +547,7 @@ def build_plan(
         members=members,
         copy_of=copy_of,
         coco_index=coco_index,
+        mpii_records=mpii_records,
     )
 
 
@@ -585,6 +592,11 @@ def _open_split(
 def _coco_indexes(split: str, base: Sequence[Sample]) -> dict[str, CocoIndex]:
     """Return ``{split: the parsed file}`` for a COCO source (the files keep its fields); else empty."""
     return {split: base.coco_index} if isinstance(base, CocoKeypoints) else {}
+
+
+def _mpii_records(split: str, base: Sequence[Sample]) -> dict[str, list[dict[str, Any]]]:
+    """Return ``{split: the people as the file holds them}`` for an MPII source (``mpii.json`` keeps them)."""
+    return {split: base.records} if isinstance(base, MpiiPeople) else {}
 
 
 def _unannotated(base: Sequence[Sample]) -> list[Sample]:

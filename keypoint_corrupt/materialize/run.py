@@ -45,6 +45,7 @@ from keypoint_corrupt.materialize.manifest import (
     shard_manifest_name,
     shard_manifests,
 )
+from keypoint_corrupt.materialize.mpii_export import MPII_FILE, mpii_people
 from keypoint_corrupt.materialize.plan import (
     CLEAN_DIR,
     DatasetSpec,
@@ -807,7 +808,11 @@ def _write_json_if_changed(out: Path, rel: str, obj: Any, rewritten: list[str]) 
 def _write_annotations(
     out: Path, plan: Plan, done: Mapping[str, Mapping[str, Any]], rewritten: list[str]
 ) -> list[dict[str, Any]]:
-    """Write each split's corrupted subsets' and clean COCO files; return their manifest records."""
+    """Write each split's corrupted subsets' and clean COCO files; return their manifest records.
+
+    An MPII split's folders also get MMPose's MPII JSON (:data:`MPII_FILE`), recorded after the
+    folder's COCO file with ``format`` ``"mpii"``, its ``images`` and ``people``.
+    """
     records: list[dict[str, Any]] = []
     for split in plan.splits:
         cache: dict[str, dict[str, Any]] = {}
@@ -828,6 +833,22 @@ def _write_annotations(
                     "annotations": len(coco["annotations"]),
                 }
             )
+            if split in plan.mpii_records:
+                people = mpii_people(plan, split, name, done)
+                rel = f"{plan.config_dir(split, name)}/{MPII_FILE}"
+                sha = _write_json_if_changed(out, rel, people, rewritten)
+                images = len({p["image"] for p in people})
+                records.append(
+                    {
+                        "path": rel,
+                        "split": split,
+                        "config": name,
+                        "sha256": sha,
+                        "format": "mpii",
+                        "images": images,
+                        "people": len(people),
+                    }
+                )
     return records
 
 
@@ -884,7 +905,8 @@ def _prepare_output(
 def _json_paths(plan: Plan) -> list[str]:
     """Return the annotation files that a run of ``plan`` writes."""
     names = [*plan.configs, CLEAN_DIR]
-    return [f"{plan.config_dir(split, name)}/annotations.json" for split in plan.splits for name in names]
+    files = ["annotations.json", *([MPII_FILE] if plan.mpii_records else [])]
+    return [f"{plan.config_dir(split, name)}/{f}" for split in plan.splits for name in names for f in files]
 
 
 def _clear(out: Path, plan: Plan, recorded: Mapping[str, Any] | None) -> None:

@@ -247,6 +247,9 @@ def _check_annotations(
         return
     if hashlib.sha256(data).hexdigest() != rec.get("sha256"):
         problems.append(f"{path}: sha256 differs from the manifest's")
+    if rec.get("format") == "mpii":
+        _check_mpii(path, data, rec, listed, problems)
+        return
     try:
         coco = json.loads(data)
         images, annotations = coco["images"], coco["annotations"]
@@ -275,3 +278,33 @@ def _check_annotations(
                 f"{path}: lists {len(names)} images, the manifest {len(expected)} files for "
                 f"{key[0]}/{key[1]} ({len(names - expected)} unknown, {len(expected - names)} unlisted)"
             )
+
+
+def _check_mpii(
+    path: str, data: bytes, rec: dict[str, Any], listed: dict[tuple[str, str], set[str]], problems: list[str]
+) -> None:
+    """Check an ``mpii.json`` (MMPose's MPII JSON): its people, their images and the manifest's counts."""
+    fields = ("image", "joints", "joints_vis", "center", "scale")
+    try:
+        people = json.loads(data)
+        if not isinstance(people, list) or any(
+            not isinstance(p, dict) or any(k not in p for k in fields) for p in people
+        ):
+            raise TypeError("a list of people")
+    except (ValueError, TypeError):
+        problems.append(f"{path}: not MMPose's MPII JSON (a list of {{{', '.join(fields)}}})")
+        return
+    folder = PurePosixPath(path).parent
+    names = {str(folder / str(p["image"])) for p in people}
+    if len(names) != rec.get("images") or len(people) != rec.get("people"):
+        problems.append(
+            f"{path}: {len(names)} images / {len(people)} people, manifest says "
+            f"{rec.get('images')} / {rec.get('people')}"
+        )
+    key = (str(rec.get("split")), str(rec.get("config")))
+    expected = listed.get(key, set())  # every MPII image shows a person: the same images
+    if names != expected:
+        problems.append(
+            f"{path}: people on {len(names)} images, the manifest lists {len(expected)} files for "
+            f"{key[0]}/{key[1]} ({len(names - expected)} unknown, {len(expected - names)} without a person)"
+        )

@@ -253,3 +253,252 @@ def test_an_interrupted_run_resumes_to_the_same_bytes_and_repair_restores_a_file
     assert main(["verify", str(out)]) == 1
     assert main(["materialize", "--out", str(out), "--repair", "-q"]) == 0
     assert written(out) == written(suite_out)
+
+
+# --- mpii.json: MMPose's MPII JSON beside every annotations.json ----------------------------------
+
+
+def expected_people(mpii, image_of):
+    """The source's people as mpii.json must list them: every field kept, ``image`` the output's."""
+    out = []
+    for i, p in enumerate(load(mpii)):
+        person = {**p, "image": image_of(p["image"], i)}
+        out.append({**person, "source_id": f"{p['image']}#{i}", "source_image": p["image"]})
+    return out
+
+
+def suite_folders(root):
+    return sorted(p.parent for p in (root / "val").glob("*/*/mpii.json"))
+
+
+def test_mpii_json_lists_the_source_people_with_the_outputs_images(suite_out, mpii):
+    folders = suite_folders(suite_out)
+    assert len(folders) == 30  # 15 corruptions x severities 1-2
+    clean = load(suite_out / "val" / "clean" / "mpii.json")
+    assert clean == expected_people(mpii, lambda name, i: f"images/{name}")
+    want = expected_people(mpii, lambda name, i: f"images/{name[:-4]}.png")
+    original = MpiiPeople(mpii)
+    for folder in [*folders, suite_out / "val" / "clean"]:
+        people = load(folder / "mpii.json")
+        if folder.name != "clean":
+            assert people == want  # every person of every image, the source's order
+        coco = load(folder / "annotations.json")  # the same people and joints as the COCO-style file
+        by_source = {a["source_id"]: a for a in coco["annotations"]}
+        names = {im["id"]: im["file_name"] for im in coco["images"]}
+        for p in people:
+            a = by_source[p["source_id"]]
+            assert names[a["image_id"]] == p["image"]
+            assert np.asarray(a["keypoints"], float).reshape(-1, 3)[:, :2].tolist() == p["joints"]
+        read = MpiiPeople(folder / "mpii.json")  # --images is the subset folder (the default here)
+        assert [s.id for s in read] == [s.id for s in original]
+        assert [s.meta["image_id"] for s in read] == [s.meta["image_id"] for s in original]
+        for r, o in zip(read, original, strict=True):
+            np.testing.assert_array_equal(r.keypoints, o.keypoints)
+            np.testing.assert_array_equal(r.visibility, o.visibility)
+            assert (r.meta["center"], r.meta["scale"]) == (o.meta["center"], o.meta["scale"])
+            assert r.image_path.is_file() and r.image_path.parent == folder / "images"
+    records = [r for r in load(suite_out / "manifest.json")["annotation_files"] if r.get("format") == "mpii"]
+    assert len(records) == 31 and {(r["images"], r["people"]) for r in records} == {(5, 6)}
+
+
+def test_per_person_subsets_list_each_output_and_its_person(mpii, tmp_path):
+    out = tmp_path / "out"
+    assert (
+        main(mpii_args(mpii, out, "--configs", "defocus-7", "--fraction", "0.5", "--workers", "1", "-q")) == 0
+    )
+    people = load(out / "val" / "defocus-7" / "mpii.json")
+    coco = load(out / "val" / "defocus-7" / "annotations.json")
+    assert len(people) == len(coco["annotations"]) == 3  # round(0.5 * 6) people, one file each
+    want = expected_people(mpii, lambda name, i: f"images/{name[:-4]}_{i}.png")
+    index = [int(p["source_id"].rsplit("#", 1)[1]) for p in people]
+    assert index == sorted(index) and people == [want[i] for i in index]
+    assert main(["verify", str(out)]) == 0
+
+
+def test_moved_joints_are_split_back_per_person(mpii, tmp_path):
+    """A corruption that moves the content reports all the image's joints: each person gets its own."""
+    from keypoint_corrupt.materialize.mpii_export import mpii_people
+    from keypoint_corrupt.materialize.plan import DatasetSpec, build_plan
+
+    spec = DatasetSpec("mpii", annotations=(("val", mpii),), images=mpii.parent)
+    plan = build_plan(spec, (), ("imagenet-c.fog-1",), 1.0, 0, "png", suite="imagenet-c")
+    source = load(mpii)
+    first = source[0]["image"]
+    done = {}
+    for item in plan.by_subset[("val", "imagenet-c.fog-1")]:
+        entry = {}
+        if item.sample_id == first:  # people 0 and 5, in that order, moved by 0.5 and 1.5 px
+            joints = [[x + 0.5, y] for x, y in source[0]["joints"]] + [
+                [x + 1.5, y] for x, y in source[5]["joints"]
+            ]
+            entry["keypoints"] = joints
+        done[item.path] = entry
+    people = mpii_people(plan, "val", "imagenet-c.fog-1", done)
+    assert [p["source_id"] for p in people] == [f"{p['image']}#{i}" for i, p in enumerate(source)]
+    assert people[0]["joints"] == [[x + 0.5, y] for x, y in source[0]["joints"]]
+    assert people[5]["joints"] == [[x + 1.5, y] for x, y in source[5]["joints"]]
+    assert people[1]["joints"] == source[1]["joints"]
+    del done[next(iter(done))]  # an output not written (yet): its people are not listed
+    assert len(mpii_people(plan, "val", "imagenet-c.fog-1", done)) < 6
+
+
+PIXEL_PREDICTOR = '''
+import numpy as np
+from keypoint_corrupt.benchmark.mpii_protocol import mpii_crop_box
+from keypoint_corrupt.datasets.mpii import MpiiPeople
+
+
+class NearTruth:
+    """Each person's joints, moved by what the crop shows (a few px: the pixels decide some hits).
+
+    The people come in file order in the first (standard) row, then by image (file order within
+    one) in each corrupted row, as the protocol crops them.
+    """
+
+    schema = "mpii16"
+
+    def __init__(self, data):
+        self.file_order = list(MpiiPeople(data))
+        first = {}
+        for i, s in enumerate(self.file_order):
+            first.setdefault(s.image_path.name, i)
+        key = [(first[s.image_path.name], i) for i, s in enumerate(self.file_order)]
+        self.by_image = [self.file_order[i] for _, i in sorted(key)]
+        self.next = 0
+
+    def __call__(self, crops):
+        out = []
+        n = len(self.file_order)
+        for crop in crops:
+            sample = (self.file_order if self.next < n else self.by_image)[self.next % n]
+            self.next += 1
+            h, w = crop.shape[:2]
+            center, size = mpii_crop_box(sample.meta["center"], sample.meta["scale"], (w, h))
+            shift = (crop[::7, ::7].astype(float).mean(axis=(0, 1)) - 100.0) / 4.0  # RGB means: 3 px
+            kp = (sample.keypoints - center) * (w / size[0]) + np.array([w, h]) / 2
+            kp[::2] += shift[:2]
+            kp[1::3] -= shift[1:]
+            out.append(kp)
+        return np.stack(out), np.ones((len(crops), 16))
+'''
+
+
+def release_heads(path, people):
+    """MPII's RELEASE layout: each image with its people's head boxes and joints (image names matter)."""
+    from scipy.io import savemat
+
+    def struct_array(records):
+        arr = np.zeros((1, len(records)), dtype=[(k, object) for k in records[0]])
+        for i, rec in enumerate(records):
+            for k, v in rec.items():
+                arr[0, i][k] = v
+        return arr
+
+    annolist = []
+    for name in dict.fromkeys(p["image"] for p in people):
+        rects = []
+        for k, p in enumerate(q for q in people if q["image"] == name):
+            joints = np.asarray(p["joints"], float)
+            points = [
+                {"id": j, "x": joints[j, 0], "y": joints[j, 1]} for j in range(16) if p["joints_vis"][j]
+            ]
+            x, y = joints[9]  # a made-up head box around the head top, one size per person
+            rects.append({"x1": x - 20.0, "y1": y - 10.0, "x2": x + 20.0 + 5 * k, "y2": y + 35.0,
+                          "annopoints": {"point": struct_array(points)}})  # fmt: skip
+        annolist.append({"image": {"name": name}, "annorect": struct_array(rects)})
+    savemat(path, {"RELEASE": {"annolist": struct_array(annolist)}})
+    return path
+
+
+def gt_heads(path, people):
+    """MMPose's mpii_gt_val.mat layout (matched by joints alone), as the MPII protocol tests build it."""
+    from scipy.io import savemat
+
+    joints = np.stack([s.keypoints for s in people])
+    hb = np.zeros((2, 2, len(people)))
+    hb[0, 0], hb[0, 1], hb[1, 0], hb[1, 1] = 0.0, 0.0, 30.0, 40.0
+    savemat(
+        path,
+        {
+            "headboxes_src": hb,
+            "pos_gt_src": joints.transpose(1, 2, 0),
+            "jnt_missing": (~np.stack([s.visibility for s in people])).T.astype(float),
+        },
+    )
+    return path
+
+
+def benchmark_report(tmp_path, data, images, heads, name, source):
+    out = tmp_path / name
+    argv = ["benchmark", "--protocol", "mpii", "--data", str(data), "--images", str(images)]
+    argv += ["--head-boxes", str(heads), "--predict", f"{tmp_path / 'near_truth.py'}:NearTruth"]
+    argv += ["--predict-arg", f"data={source}", "--configs", "imagenet-c.gaussian_noise-2,imagenet-c.fog-1"]
+    assert main([*argv, "--out", str(out), "--no-progress"]) == 0
+    rows = load(out / "report.json")["rows"]
+    import gzip
+
+    predictions = json.loads(gzip.decompress((out / "mpii_predictions.json.gz").read_bytes()))["rows"]
+    return rows, predictions
+
+
+def test_protocol_mpii_on_the_clean_subset_is_the_source_report(suite_out, mpii, tmp_path):
+    (tmp_path / "near_truth.py").write_text(PIXEL_PREDICTOR)
+    clean = suite_out / "val" / "clean"
+    for heads in (
+        release_heads(tmp_path / "mpii_human_pose_v1_u12_1.mat", load(mpii)),
+        gt_heads(tmp_path / "mpii_gt_val.mat", MpiiPeople(mpii)),
+    ):
+        want = benchmark_report(tmp_path, mpii, mpii.parent, heads, f"src-{heads.stem}", mpii)
+        got = benchmark_report(tmp_path, clean / "mpii.json", clean, heads, f"clean-{heads.stem}", mpii)
+        assert got == want  # every row: the standard one and the corrupted ones (the source's streams)
+        figures = {row["name"]: row["pckh"] for row in want[0]}
+        assert len(figures) == 3 and 0.0 < min(figures.values()) < 1.0, figures
+        assert len(set(figures.values())) > 1  # the corruptions change the answers: an honest check
+    noisy = suite_out / "val" / "gaussian_noise" / "2"  # the corrupted folder, scored as clean images
+    _, predicted = benchmark_report(tmp_path, noisy / "mpii.json", noisy, heads, "noisy", mpii)
+
+    def by_person(row):
+        return dict(zip(row["people"], row["keypoints"], strict=True))
+
+    on_folder = by_person(predicted["standard"])
+    assert on_folder == by_person(want[1]["imagenet-c.gaussian_noise-2"])  # the streamed row's crops
+    assert on_folder != by_person(want[1]["standard"])
+
+
+def test_verify_and_repair_cover_mpii_json(suite_out, tmp_path, capsys):
+    out = tmp_path / "out"
+    shutil.copytree(suite_out, out)
+    target = out / "val" / "fog" / "1" / "mpii.json"
+    good = target.read_bytes()
+    people = json.loads(good)
+    people[3]["joints"][0][0] += 1.0
+    target.write_text(json.dumps(people))
+    (out / "val" / "clean" / "mpii.json").unlink()
+    capsys.readouterr()
+    assert main(["verify", str(out)]) == 1
+    report = capsys.readouterr()
+    text = report.out + report.err
+    assert "val/fog/1/mpii.json: sha256 differs" in text and "val/clean/mpii.json: missing" in text, text
+    assert main(["materialize", "--out", str(out), "--repair", "-q"]) == 0
+    assert target.read_bytes() == good
+    assert written(out) == written(suite_out)
+    target.write_text(json.dumps([{"image": "images/x.png"}]))
+    assert main(["verify", str(out)]) == 1
+    assert "val/fog/1/mpii.json: not MMPose's MPII JSON" in "".join(capsys.readouterr())
+
+
+def test_mpii_people_keep_the_recorded_source_names_and_refuse_broken_ones(suite_out, tmp_path):
+    folder = suite_out / "val" / "fog" / "1"
+    with pytest.raises(ValueError, match=f"the MPII JSON of this folder is {folder / 'mpii.json'}"):
+        MpiiPeople(folder / "annotations.json")  # the COCO-style file names the one to read
+    people = load(folder / "mpii.json")
+    for change, match in [
+        ({"source_image": None}, "source_id and source_image must both be non-empty strings"),
+        ({"source_id": people[0]["source_id"]}, "persons 0 and 1 have the same id"),
+    ]:
+        broken = [people[0], {**people[1], **change}]
+        if change.get("source_image", "") is None:
+            del broken[1]["source_image"]
+        (tmp_path / "p.json").write_text(json.dumps(broken))
+        with pytest.raises(ValueError, match=match):
+            MpiiPeople(tmp_path / "p.json", folder)
