@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from kc_cli_helpers import load_json as load
 
 from keypoint_corrupt.cli.main import main
 from keypoint_corrupt.schema import get_schema
@@ -23,10 +24,6 @@ TESTS = Path(__file__).resolve().parents[1]
 DATA = TESTS / "data" / "animal" / "ap10k"
 AP10K = DATA / "test_ap10k.json"
 ORACLE = TESTS / "benchmark" / "ap10k_oracle.py"
-
-
-def load(path):
-    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")

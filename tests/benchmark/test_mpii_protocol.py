@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from scipy.io import savemat
+from kc_cli_helpers import write_mmpose_head_boxes
 
 from keypoint_corrupt.benchmark.mpii_protocol import evaluate_mpii, mpii_crop_box, write_mpii_report
 from keypoint_corrupt.datasets.mpii import MpiiPeople
@@ -22,20 +22,7 @@ HEAD = (0.0, 0.0, 30.0, 40.0)  # diagonal 50: head size 0.6 * 50 = 30 px, PCKh@0
 
 def _mat(tmp_path: Path, people: MpiiPeople) -> Path:
     """MMPose's mpii_gt_val.mat layout: every person's joints and the same head box."""
-    n = len(people)
-    joints = np.stack([s.keypoints for s in people])  # N x 16 x 2
-    hb = np.zeros((2, 2, n))
-    hb[0, 0], hb[0, 1], hb[1, 0], hb[1, 1] = HEAD
-    path = tmp_path / "mpii_gt_val.mat"
-    savemat(
-        path,
-        {
-            "headboxes_src": hb,
-            "pos_gt_src": joints.transpose(1, 2, 0),
-            "jnt_missing": (~np.stack([s.visibility for s in people])).T.astype(float),
-        },
-    )
-    return path
+    return write_mmpose_head_boxes(tmp_path / "mpii_gt_val.mat", people, HEAD)
 
 
 def _offset_predictor(people: MpiiPeople, offsets: np.ndarray) -> Callable[..., Any]:

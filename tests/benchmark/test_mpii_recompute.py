@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.io import savemat
+from kc_cli_helpers import write_mmpose_head_boxes
 
 from keypoint_corrupt.benchmark import recompute_mpii
 from keypoint_corrupt.benchmark.mpii_protocol import (
@@ -33,19 +33,8 @@ WRIST = MPII.joints.index("left_wrist")
 IN_MEAN = np.array([j not in ("pelvis", "thorax") for j in MPII.joints])
 
 
-def _mat(path: Path, people: MpiiPeople, head: tuple[float, ...] = HEAD) -> Path:
-    n = len(people)
-    hb = np.zeros((2, 2, n))
-    hb[0, 0], hb[0, 1], hb[1, 0], hb[1, 1] = head
-    savemat(
-        path,
-        {
-            "headboxes_src": hb,
-            "pos_gt_src": np.stack([s.keypoints for s in people]).transpose(1, 2, 0),
-            "jnt_missing": (~np.stack([s.visibility for s in people])).T.astype(float),
-        },
-    )
-    return path
+def _mat(path: Path, people: MpiiPeople, head: tuple[float, float, float, float] = HEAD) -> Path:
+    return write_mmpose_head_boxes(path, people, head)
 
 
 def centre_predictor(crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

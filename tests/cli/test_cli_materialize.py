@@ -3,27 +3,22 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 import shutil
 import subprocess
 import sys
 import threading
 
-import cv2
 import numpy as np
 import pytest
-from kc_cli_helpers import CONSOLE_SCRIPT, tree_digest
+from kc_cli_helpers import CONSOLE_SCRIPT, decode_rgb, tree_digest
+from kc_cli_helpers import load_json as load
 
 from keypoint_corrupt import CONFIGS
 from keypoint_corrupt.cli.main import main
 from keypoint_corrupt.datasets import STB, CocoKeypoints, CorruptedDataset
 from keypoint_corrupt.datasets.stb import stb_joint_names
 from keypoint_corrupt.materialize.writer import temp_target
-
-
-def load(path):
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def check_coco_schema(coco, num_joints=21):
@@ -61,12 +56,6 @@ def check_coco_schema(coco, num_joints=21):
 
 def without(entry, *keys):
     return {k: v for k, v in entry.items() if k not in keys}
-
-
-def decode_rgb(path):
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    assert bgr is not None, path
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def test_bundled_layout_annotations_keypoints_and_pixels(reference, bundled):

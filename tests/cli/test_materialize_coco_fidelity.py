@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from kc_cli_helpers import load_json as load
 
 from keypoint_corrupt.benchmark.topdown import evaluate_topdown
 from keypoint_corrupt.datasets import CocoKeypoints
@@ -43,10 +44,6 @@ POLYGON_ID, POLYGON_IMAGE, POLYGON = (
     40083,
     [110.0, 130.0, 156.0, 130.0, 156.0, 196.0, 110.0, 196.0],
 )
-
-
-def load(path):
-    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def rle_box(height, width, box):

@@ -16,7 +16,8 @@ import shutil
 import cv2
 import numpy as np
 import pytest
-from kc_cli_helpers import tree_digest
+from kc_cli_helpers import decode_rgb, tree_digest, write_mmpose_head_boxes
+from kc_cli_helpers import load_json as load
 
 from keypoint_corrupt.cli.data import open_data
 from keypoint_corrupt.cli.main import main
@@ -35,16 +36,6 @@ def written(root):
     digest = tree_digest(root)
     digest.pop("manifest.json")
     return digest
-
-
-def load(path):
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def decode_rgb(path):
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    assert bgr is not None, path
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 @pytest.fixture(scope="module")
@@ -412,20 +403,7 @@ def release_heads(path, people):
 
 def gt_heads(path, people):
     """MMPose's mpii_gt_val.mat layout (matched by joints alone), as the MPII protocol tests build it."""
-    from scipy.io import savemat
-
-    joints = np.stack([s.keypoints for s in people])
-    hb = np.zeros((2, 2, len(people)))
-    hb[0, 0], hb[0, 1], hb[1, 0], hb[1, 1] = 0.0, 0.0, 30.0, 40.0
-    savemat(
-        path,
-        {
-            "headboxes_src": hb,
-            "pos_gt_src": joints.transpose(1, 2, 0),
-            "jnt_missing": (~np.stack([s.visibility for s in people])).T.astype(float),
-        },
-    )
-    return path
+    return write_mmpose_head_boxes(path, people, (0.0, 0.0, 30.0, 40.0))
 
 
 def benchmark_report(tmp_path, data, images, heads, name, source):

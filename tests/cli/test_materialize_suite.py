@@ -19,7 +19,8 @@ import time
 import cv2
 import numpy as np
 import pytest
-from kc_cli_helpers import PY_CLI, temp_files, tree_digest
+from kc_cli_helpers import PY_CLI, decode_rgb, temp_files, tree_digest
+from kc_cli_helpers import load_json as load
 
 from keypoint_corrupt import _paths
 from keypoint_corrupt.cli.main import main
@@ -34,16 +35,6 @@ from keypoint_corrupt.transforms import ImageNetC
 #: A user's suite: two blur levels and one occlusion level (keypoint-aware: it reads the keypoints).
 TINY = "tiny-test-suite"
 TINY_TABLE = {"blur": ("defocus-7", "defocus-13"), "occ": ("occlusion-20",)}
-
-
-def load(path):
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def decode_rgb(path):
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    assert bgr is not None, path
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 @pytest.fixture(scope="module")

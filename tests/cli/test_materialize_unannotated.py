@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
-from kc_cli_helpers import tree_digest
+from kc_cli_helpers import decode_rgb, tree_digest
+from kc_cli_helpers import load_json as load
 from pycocotools.coco import COCO
 
 from keypoint_corrupt.benchmark.topdown import box_center_size, crop_instance, evaluate_topdown
@@ -44,16 +44,6 @@ FOLDERS = {
 }
 FOLDERS["posebench.mask-3"] = "mask/1"
 CONFIGS = tuple(FOLDERS)
-
-
-def load(path):
-    return json.loads(Path(path).read_text(encoding="utf-8"))
-
-
-def decode_rgb(path):
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    assert bgr is not None, path
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def run(ann, out, *extra):

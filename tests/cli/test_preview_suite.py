@@ -7,6 +7,7 @@ import json
 import cv2
 import numpy as np
 import pytest
+from kc_cli_helpers import decode_rgb
 
 from keypoint_corrupt.cli.main import main
 from keypoint_corrupt.cli.preview import is_preview_file
@@ -16,12 +17,6 @@ from keypoint_corrupt.registry import apply_corruption
 from keypoint_corrupt.suites import available_suites, get_suite
 
 LABEL = 22  # the label bar above each tile
-
-
-def decode_rgb(path):
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    assert bgr is not None, path
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def tile(grid, row, col, width, height):
