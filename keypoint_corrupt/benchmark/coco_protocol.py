@@ -16,7 +16,6 @@ the same severities).
 
 from __future__ import annotations
 
-import datetime as _dt
 import gzip
 import hashlib
 import json
@@ -28,11 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from keypoint_corrupt._version import __version__
-from keypoint_corrupt.benchmark.report import REPORT_FORMAT, check_output_dir, json_safe
+from keypoint_corrupt.benchmark.report import REPORT_FORMAT, check_output_dir, json_safe, report_header
 from keypoint_corrupt.benchmark.sources import STANDARD
 from keypoint_corrupt.benchmark.suite_report import (
     MPC_DEFINITION,
+    fmt_figure,
     metric_block,
     metric_table_lines,
     plain_summary,
@@ -204,14 +203,8 @@ def build_coco_report(
     over the configurations), ``suite`` (:func:`coco_suite_section`, or ``None``), ``source``,
     ``settings``, ``timing``, ``label``, ``command``, ``created``.
     """
-    doc: dict[str, Any] = {
-        "format": REPORT_FORMAT,
-        "format_version": 1,
-        "protocol": "coco",
-        "package_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": command,
-        "label": label,
+    doc = {
+        **report_header(label, command, "coco"),
         "coco": dict(result.protocol),
         "rows": [row.to_dict() for row in result.rows.values()],
         "summary": _summary(result.rows),
@@ -226,12 +219,6 @@ def build_coco_report(
 
 # --------------------------------------------------------------------------------------------
 # report.md and report.csv
-
-
-def _fmt(value: Any, why: str | None = None) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return f"- ({why})" if why else "-"
-    return f"{float(value):.3f}"
 
 
 def _protocol_lines(doc: Mapping[str, Any]) -> list[str]:
@@ -309,7 +296,7 @@ def _suite_lines(sec: Mapping[str, Any], label: str, source: Mapping[str, Any]) 
     lines += [f"### {label}: AP (P)", ""]
     lines += metric_table_lines(sec, "ap")
     why = block.get("reasons") or {}
-    lines += [f"mRR {_fmt(block.get('mRR'), why.get('mRR'))} (x 100 for PoseBench's percent).", ""]
+    lines += [f"mRR {fmt_figure(block.get('mRR'), why.get('mRR'))} (x 100 for PoseBench's percent).", ""]
     return lines
 
 
@@ -318,7 +305,7 @@ def _rows_lines(doc: Mapping[str, Any]) -> list[str]:
     lines = [head + " |", "| --- | " + " | ".join("---:" for _ in range(4 + len(_SHOWN))) + " |"]
     for row in doc["rows"]:
         reasons = row.get("reasons") or {}
-        figures = " | ".join(_fmt(row[k], reasons.get(k)) for k in _SHOWN)
+        figures = " | ".join(fmt_figure(row[k], reasons.get(k)) for k in _SHOWN)
         lines.append(
             f"| {row['name']} | {row['images']} | {row['boxes']} | {row['results']} | "
             f"{row['instances_missed']} | {figures} |"
@@ -347,8 +334,8 @@ def render_coco_markdown(doc: Mapping[str, Any]) -> str:
     lines += [
         "## mPC / rPC over the configurations",
         "",
-        f"{s['definition']}: clean {_fmt(s['clean'])}, mPC {_fmt(s['mPC'], why.get('mPC'))}, "
-        f"rPC {_fmt(s['rPC'], why.get('rPC'))}"
+        f"{s['definition']}: clean {fmt_figure(s['clean'])}, mPC {fmt_figure(s['mPC'], why.get('mPC'))}, "
+        f"rPC {fmt_figure(s['rPC'], why.get('rPC'))}"
         + (f"; left out (no AP): {', '.join(s['excluded'])}" if s["excluded"] else ""),
         "",
     ]

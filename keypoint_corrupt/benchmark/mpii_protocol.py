@@ -39,7 +39,6 @@ Examples
 from __future__ import annotations
 
 import csv
-import datetime as _dt
 import gzip
 import hashlib
 import json
@@ -53,13 +52,13 @@ from typing import Any
 
 import numpy as np
 
-from keypoint_corrupt._version import __version__
 from keypoint_corrupt.benchmark.device_corrupt import device_corruptor
 from keypoint_corrupt.benchmark.evaluate import PredictError, row_label, split_output
-from keypoint_corrupt.benchmark.report import REPORT_FORMAT, check_output_dir, json_safe
+from keypoint_corrupt.benchmark.report import REPORT_FORMAT, check_output_dir, json_safe, report_header
 from keypoint_corrupt.benchmark.sources import STANDARD, StreamSource
 from keypoint_corrupt.benchmark.suite_report import (
     MPC_DEFINITION,
+    fmt_figure,
     metric_block,
     metric_table_lines,
     plain_summary,
@@ -536,13 +535,7 @@ def build_mpii_report(
     configurations), ``suite`` (or ``None``), ``source``, ``settings``, ``timing``.
     """
     doc = {
-        "format": REPORT_FORMAT,
-        "format_version": 1,
-        "protocol": "mpii",
-        "package_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": command,
-        "label": label,
+        **report_header(label, command, "mpii"),
         "mpii": dict(result.protocol),
         "rows": [row.to_dict() for row in result.rows.values()],
         "summary": _summary(result.rows),
@@ -557,12 +550,6 @@ def build_mpii_report(
 
 # --------------------------------------------------------------------------------------------
 # report.md and report.csv
-
-
-def _fmt(value: Any, why: str | None = None) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return f"- ({why})" if why else "-"
-    return f"{float(value):.3f}"
 
 
 def _protocol_lines(doc: Mapping[str, Any]) -> list[str]:
@@ -604,7 +591,7 @@ def _suite_lines(sec: Mapping[str, Any], label: str) -> list[str]:
         lines.append(f"- no cell at these severities, left out: {', '.join(sec['left_out'])}")
     lines += ["", f"### {label}: PCKh@0.5 (P)", ""]
     lines += metric_table_lines(sec, "pckh")
-    lines += [f"mRR {_fmt(block.get('mRR'), why.get('mRR'))} (x 100 for PoseBench's percent).", ""]
+    lines += [f"mRR {fmt_figure(block.get('mRR'), why.get('mRR'))} (x 100 for PoseBench's percent).", ""]
     return lines
 
 
@@ -620,13 +607,15 @@ def _rows_lines(doc: Mapping[str, Any]) -> list[str]:
     for r in doc["rows"]:
         lines.append(
             f"| {r['name']} | {r['people']} | {r['people_missed']} | {r['joints_missed']} | "
-            f"{_fmt(r['pckh'])} | {_fmt(r['pckh_auc'])} |"
+            f"{fmt_figure(r['pckh'])} | {fmt_figure(r['pckh_auc'])} |"
         )
     joints = _joint_names(doc)
     lines += ["", "PCKh@0.5 per joint (`-`: never annotated in the row):", ""]
     lines += ["| row | " + " | ".join(joints) + " |", "| --- | " + " | ".join("---:" for _ in joints) + " |"]
     for r in doc["rows"]:
-        lines.append(f"| {r['name']} | " + " | ".join(_fmt(v) for v in r["pckh_detail"]["per_joint"]) + " |")
+        lines.append(
+            f"| {r['name']} | " + " | ".join(fmt_figure(v) for v in r["pckh_detail"]["per_joint"]) + " |"
+        )
     return [*lines, ""]
 
 
@@ -648,8 +637,8 @@ def render_mpii_markdown(doc: Mapping[str, Any]) -> str:
     lines += [
         "## mPC / rPC over the configurations",
         "",
-        f"{s['definition']}: clean {_fmt(s['clean'])}, mPC {_fmt(s['mPC'], why.get('mPC'))}, "
-        f"rPC {_fmt(s['rPC'], why.get('rPC'))}"
+        f"{s['definition']}: clean {fmt_figure(s['clean'])}, mPC {fmt_figure(s['mPC'], why.get('mPC'))}, "
+        f"rPC {fmt_figure(s['rPC'], why.get('rPC'))}"
         + (f"; left out (no PCKh): {', '.join(s['excluded'])}" if s["excluded"] else ""),
         "",
     ]

@@ -44,6 +44,7 @@ __all__ = [
     "mce_from_reports",
     "published_columns",
     "render_markdown",
+    "report_header",
     "write_report",
 ]
 
@@ -137,6 +138,29 @@ def published_columns(
     return out
 
 
+def report_header(label: str, command: str | None, protocol: str | None = None) -> dict[str, Any]:
+    """Return the fields every ``report.json`` opens with: format, version, creation, command, label.
+
+    ``protocol`` (``"coco"``, ``"mpii"``) names a body protocol's report; the hand protocol's
+    has none.
+
+    Examples
+    --------
+    >>> list(report_header("mine", None, "coco"))
+    ['format', 'format_version', 'protocol', 'package_version', 'created', 'command', 'label']
+    """
+    head: dict[str, Any] = {"format": REPORT_FORMAT, "format_version": 1}
+    if protocol is not None:
+        head["protocol"] = protocol
+    head.update(
+        package_version=__version__,
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        command=command,
+        label=label,
+    )
+    return head
+
+
 def build_report(
     result: BenchmarkResult,
     *,
@@ -169,12 +193,7 @@ def build_report(
     if baseline is not None and suite is None:
         raise ValueError("a baseline (mCE) needs a suite: pass suite=")
     doc: dict[str, Any] = {
-        "format": REPORT_FORMAT,
-        "format_version": 1,
-        "package_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": command,
-        "label": label,
+        **report_header(label, command),
         **result.to_dict(),
         "compare": None,
         "difference": None,

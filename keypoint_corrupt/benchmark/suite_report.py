@@ -50,6 +50,7 @@ __all__ = [
     "baseline_block",
     "check_baseline",
     "corruption_errors",
+    "fmt_figure",
     "mean_performance",
     "metric_block",
     "metric_table_lines",
@@ -717,7 +718,14 @@ def baseline_block(
 # report.md
 
 
-def _fmt(value: Any, why: str | None = None, digits: int = 3) -> str:
+def fmt_figure(value: Any, why: str | None = None, digits: int = 3) -> str:
+    """Format a report figure: ``digits`` decimals, or ``-`` (with its reason) where it does not exist.
+
+    Examples
+    --------
+    >>> fmt_figure(0.12345), fmt_figure(float("nan"), "no clean row")
+    ('0.123', '- (no clean row)')
+    """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return f"- ({why})" if why else "-"
     return f"{float(value):.{digits}f}"
@@ -791,18 +799,18 @@ def metric_table_lines(sec: Mapping[str, Any], metric: str) -> list[str]:
         "| corruption | clean | " + " | ".join(f"severity {s}" for s in sevs) + " | mean |",
         "| --- | " + " | ".join("---:" for _ in range(len(sevs) + 2)) + " |",
     ]
-    clean = _fmt(block["clean"], why.get("clean"))
+    clean = fmt_figure(block["clean"], why.get("clean"))
     left_out = _left_out(sec)
     for c in (c for c in sec["corruptions"] if c not in left_out):
         row = block["cells"].get(c, {})
-        cells = [_fmt(row[s], why.get(f"cells.{c}.{s}")) if s in row else "·" for s in sevs]
-        mean = _fmt(block["by_corruption"].get(c), why.get(f"by_corruption.{c}"))
+        cells = [fmt_figure(row[s], why.get(f"cells.{c}.{s}")) if s in row else "·" for s in sevs]
+        mean = fmt_figure(block["by_corruption"].get(c), why.get(f"by_corruption.{c}"))
         lines.append(f"| {c} | {clean} | " + " | ".join(cells) + f" | {mean} |")
-    means = [_fmt(block["by_severity"].get(s), why.get(f"by_severity.{s}")) for s in sevs]
-    mpc = _fmt(block["mPC"], why.get("mPC"))
+    means = [fmt_figure(block["by_severity"].get(s), why.get(f"by_severity.{s}")) for s in sevs]
+    mpc = fmt_figure(block["mPC"], why.get("mPC"))
     lines.append(f"| mean over corruptions | {clean} | " + " | ".join(means) + f" | mPC {mpc} |")
     lines.append("")
-    text = f"mPC {mpc}, rPC {_fmt(block['rPC'], why.get('rPC'))} ({block['cells_used']} cells averaged"
+    text = f"mPC {mpc}, rPC {fmt_figure(block['rPC'], why.get('rPC'))} ({block['cells_used']} cells averaged"
     if block.get("excluded"):
         text += f"; left out, no value: {', '.join(block['excluded'])}"
     lines += [text + ").", ""]
@@ -817,8 +825,8 @@ def _baseline_lines(sec: Mapping[str, Any]) -> list[str]:
     lines = [
         f"#### mCE against {b.get('label')}" + (f" (`{b['report']}`)" if b.get("report") else ""),
         "",
-        f"{sec['definitions']['mCE']}. Error E = {b['error']}. Baseline: clean {_fmt(b['clean'])}, "
-        f"mPC {_fmt(b['mPC'])}.",
+        f"{sec['definitions']['mCE']}. Error E = {b['error']}. Baseline: clean {fmt_figure(b['clean'])}, "
+        f"mPC {fmt_figure(b['mPC'])}.",
         "",
         "| corruption | CE | relative CE |",
         "| --- | ---: | ---: |",
