@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import functools
 import numbers
+import os
 from collections.abc import Callable, Sequence
-from typing import TypeAlias
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeAlias, TypeVar
 
 import numpy as np
 import torch
@@ -29,9 +31,11 @@ __all__ = [
     "check_severities",
     "finish_rgb",
     "from_numpy",
+    "host_map",
     "reflect101_index",
+    "restore_channels",
     "rgb255",
-    "run_rgb_batch",
+    "rgb_values",
     "severity_groups",
     "shares_source",
     "source_key",
@@ -223,59 +227,72 @@ def from_numpy(arrays: Sequence[np.ndarray], like: torch.Tensor) -> torch.Tensor
     return torch.from_numpy(stacked).permute(0, 3, 1, 2).contiguous().to(like.device)
 
 
+def rgb_values(images: torch.Tensor) -> torch.Tensor:
+    """Return the batch's RGB on the 0..255 scale as the CPU kernels see it (uint8, or float32 x 255).
+
+    Grey is repeated to three channels; alpha is left out. uint8 stays uint8 (the integer
+    kernels work on it); float32 is multiplied by 255 in float32, as the CPU kernels do.
+
+    Examples
+    --------
+    >>> rgb_values(torch.zeros(1, 1, 2, 2, dtype=torch.uint8)).shape
+    torch.Size([1, 3, 2, 2])
+    """
+    rgb = images[:, :3] if images.shape[1] >= 3 else images.expand(-1, 3, -1, -1)
+    if images.dtype == torch.uint8:
+        return rgb
+    return rgb * torch.tensor(255.0, dtype=torch.float32, device=images.device)
+
+
 def rgb255(images: torch.Tensor) -> torch.Tensor:
     """Return the batch as float32 RGB on the 0..255 scale (``B x 3 x H x W``): what a kernel works on.
 
-    uint8 values convert exactly; float32 ones are multiplied by 255 in float32, as the CPU
-    kernels do. Grey is repeated to three channels; alpha is left out.
+    :func:`rgb_values` in float32 (uint8 values convert exactly).
 
     Examples
     --------
     >>> rgb255(torch.full((1, 1, 2, 2), 0.5)).shape, float(rgb255(torch.full((1, 1, 2, 2), 0.5)).max())
     (torch.Size([1, 3, 2, 2]), 127.5)
     """
-    rgb = images[:, :3] if images.shape[1] >= 3 else images.expand(-1, 3, -1, -1)
-    if images.dtype == torch.uint8:
-        return rgb.to(torch.float32)
-    return rgb * torch.tensor(255.0, dtype=torch.float32, device=images.device)
+    return rgb_values(images).to(torch.float32)
+
+
+def restore_channels(rgb: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Give a finished ``B x 3 x H x W`` result ``like``'s channels: grey takes channel 0, alpha is copied.
+
+    Examples
+    --------
+    >>> like = torch.zeros(1, 4, 2, 2, dtype=torch.uint8)
+    >>> restore_channels(torch.ones(1, 3, 2, 2, dtype=torch.uint8), like)[0, :, 0, 0].tolist()
+    [1, 1, 1, 0]
+    """
+    if like.shape[1] == 1:
+        return rgb[:, :1].contiguous()
+    if like.shape[1] == 4:
+        return torch.cat([rgb, like[:, 3:]], dim=1)
+    return rgb.contiguous()
 
 
 def finish_rgb(result: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Turn a kernel's ``B x 3 x H x W`` result (0..255 scale) into ``like``'s dtype and channels.
+    """Finish a kernel's ``B x 3 x H x W`` result (0..255 scale) as the CPU ``run_rgb`` does.
 
-    A float result is clipped to [0, 255]; uint8 truncates (as ``np.uint8``), float32 divides
-    by 255. A uint8 result of a uint8 kernel is taken as it is. Grey takes channel 0; alpha is
-    copied from ``like``.
+    A float result is clipped in its own dtype (float64 stays float64, as NumPy clips the
+    ``RandomState`` formulas), then truncated to uint8 (as ``np.uint8``) or divided by 255 and
+    cast to float32; a uint8 result of a uint8 kernel is taken as it is. ``result`` is
+    consumed (clipped in place). Channels as :func:`restore_channels`.
 
     Examples
     --------
     >>> like = torch.zeros(1, 4, 2, 2, dtype=torch.uint8)
     >>> finish_rgb(torch.full((1, 3, 2, 2), 300.7), like)[0, :, 0, 0].tolist()
     [255, 255, 255, 0]
+    >>> finish_rgb(torch.full((1, 3, 1, 1), 254.9999999, dtype=torch.float64), like[:, :1, :1, :1]).item()
+    254
     """
     if result.dtype != torch.uint8 or like.dtype != torch.uint8:
-        result = result.to(torch.float32).clamp(0.0, 255.0)
-        result = result.to(torch.uint8) if like.dtype == torch.uint8 else result / 255.0
-    if like.shape[1] == 1:
-        return result[:, :1].contiguous()
-    if like.shape[1] == 4:
-        return torch.cat([result, like[:, 3:]], dim=1)
-    return result.contiguous()
-
-
-def run_rgb_batch(
-    images: torch.Tensor, kernel: Callable[[torch.Tensor], torch.Tensor], name: str = "images"
-) -> torch.Tensor:
-    """Validate ``images``, run ``kernel`` on its RGB (0..255) and return the finished batch.
-
-    Examples
-    --------
-    >>> out = run_rgb_batch(torch.full((1, 3, 2, 2), 10, dtype=torch.uint8), lambda x: x * 2)
-    >>> out.dtype, int(out.max())
-    (torch.uint8, 20)
-    """
-    images = check_batch(images, name)
-    return finish_rgb(kernel(rgb255(images)), images)
+        result = result.clamp_(0.0, 255.0)  # the kernels' own result: consumed in place
+        result = result.to(torch.uint8) if like.dtype == torch.uint8 else result.div_(255.0).to(torch.float32)
+    return restore_channels(result, like)
 
 
 def severity_groups(severities: Sequence[int]) -> dict[int, torch.Tensor]:
@@ -290,3 +307,40 @@ def severity_groups(severities: Sequence[int]) -> dict[int, torch.Tensor]:
     for b, s in enumerate(severities):
         groups.setdefault(s, []).append(b)
     return {s: torch.tensor(groups[s], dtype=torch.long) for s in sorted(groups)}
+
+
+#: Below this many pixels per batch (``B x H x W``) the host work runs in the calling thread.
+_THREADED_PIXELS = 1 << 16
+_T = TypeVar("_T")
+
+
+@functools.cache
+def _host_pool(pid: int) -> ThreadPoolExecutor:
+    """One pool per process: a forked child (a DataLoader worker) must not reuse its parent's threads."""
+    return ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1), thread_name_prefix=f"kc-host-{pid}")
+
+
+@torch.compiler.disable
+def host_map(
+    work: Callable[[int], _T], samples: Sequence[int], sources: Sequence[object], pixels: int
+) -> list[_T]:
+    """Run ``work(b)`` for every sample ``b`` on the host: in a thread pool for large batches.
+
+    NumPy's generators and OpenCV release the GIL, so per-sample draws run in parallel. The
+    threads are used only when every sample has its own random stream (distinct bit
+    generators: :func:`~keypoint_corrupt.torch._batch.source_key`, so two ``Generator`` objects
+    on one ``BitGenerator`` count as one), so each sample's draws are the same whatever the
+    scheduling; otherwise the samples run one after the other, in order. ``pixels`` is the
+    batch's size in pixels (``B x H x W``, channels not counted): below :data:`_THREADED_PIXELS`
+    everything runs in the calling thread. Host work: excluded from ``torch.compile`` graphs.
+
+    Examples
+    --------
+    >>> host_map(lambda b: b * b, [0, 1, 2], [None, None, None], 10)
+    [0, 1, 4]
+    """
+    samples = list(samples)
+    distinct = not shares_source([sources[b] for b in samples])
+    if len(samples) < 2 or pixels < _THREADED_PIXELS or not distinct or (os.cpu_count() or 1) < 2:
+        return [work(b) for b in samples]
+    return list(_host_pool(os.getpid()).map(work, samples))

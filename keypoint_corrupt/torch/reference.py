@@ -47,12 +47,11 @@ from keypoint_corrupt import functional as F
 from keypoint_corrupt._validation import check_float
 from keypoint_corrupt.datasets.subsets import sample_rng
 from keypoint_corrupt.registry import get_config
-from keypoint_corrupt.torch._batch import RngBatch, check_batch, check_rngs, reflect101_index
+from keypoint_corrupt.torch._batch import RngBatch, check_batch, check_rngs, host_map, reflect101_index
 from keypoint_corrupt.torch.imagenet_c.noise import (
     check_draws,
     device_generators,
     device_values,
-    host_map,
     salt_and_pepper,
 )
 from keypoint_corrupt.transforms import (

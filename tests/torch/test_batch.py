@@ -84,7 +84,7 @@ def test_check_rngs_errors_name_the_value(rngs, error, message):
 
 @pytest.mark.parametrize("channels", [1, 3, 4])
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
-def test_run_rgb_batch_follows_the_cpu_contract_for_grey_alpha_and_truncation(channels, dtype):
+def test_rgb255_and_finish_rgb_follow_the_cpu_contract_for_grey_alpha_and_truncation(channels, dtype):
     rng = np.random.default_rng(channels)
     arrays = [rng.integers(0, 256, (5, 7, channels), dtype=np.uint8) for _ in range(2)]
     if dtype == torch.float32:
@@ -95,7 +95,7 @@ def test_run_rgb_batch_follows_the_cpu_contract_for_grey_alpha_and_truncation(ch
     def kernel_numpy(rgb, params, draws):  # float32 maths with values past 255 and below 0
         return rgb * np.float32(1.37) - np.float32(20.3)
 
-    out = B.run_rgb_batch(images, lambda x: x * 1.37 - 20.3)
+    out = B.finish_rgb(B.rgb255(B.check_batch(images)) * 1.37 - 20.3, images)
     assert out.shape == images.shape and out.dtype == images.dtype
     for got, img in zip(B.to_numpy(out), arrays, strict=True):
         cpu_in = img[..., 0] if channels == 1 else img

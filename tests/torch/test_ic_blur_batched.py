@@ -88,12 +88,12 @@ def test_random_states_draw_as_the_cpu_kernel(name):
 
 def test_glass_moves_of_a_large_batch_run_in_host_threads(monkeypatch):
     # Two samples of 96 x 128 per severity, above a lowered threads' threshold; the pool is spied on.
-    from keypoint_corrupt.torch.imagenet_c import noise as torch_noise
+    from keypoint_corrupt.torch import _batch as host_pool_module
 
-    monkeypatch.setattr(torch_noise, "_THREADED_PIXELS", 1 << 14)
+    monkeypatch.setattr(host_pool_module, "_THREADED_PIXELS", 1 << 14)
     calls = []
-    pool = torch_noise._host_pool
-    monkeypatch.setattr(torch_noise, "_host_pool", lambda pid: calls.append(pid) or pool(pid))
+    pool = host_pool_module._host_pool
+    monkeypatch.setattr(host_pool_module, "_host_pool", lambda pid: calls.append(pid) or pool(pid))
     real = _stb(96, 128).transpose(2, 0, 1)
     x = torch.from_numpy(np.stack([np.roll(real, 11 * b, axis=2) for b in range(4)]))
     worst, _ = _compare("glass_blur", x, [2, 2, 5, 5], lambda b: np.random.default_rng(60 + b))

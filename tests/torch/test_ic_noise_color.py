@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 torch = pytest.importorskip("torch")
 
 import keypoint_corrupt.functional.imagenet_c as F  # noqa: E402
+from keypoint_corrupt.torch import _batch as batch_module  # noqa: E402
 from keypoint_corrupt.torch._batch import to_numpy  # noqa: E402
 from keypoint_corrupt.torch.imagenet_c import color, noise  # noqa: E402
 
@@ -147,15 +148,15 @@ def test_host_map_uses_threads_only_for_distinct_sources_and_keeps_order(monkeyp
     def where(b: int) -> tuple[int, str]:
         return b, threading.current_thread().name
 
-    monkeypatch.setattr(noise, "_THREADED_PIXELS", 0)
-    monkeypatch.setattr(noise.os, "cpu_count", lambda: 4)
-    distinct = noise.host_map(where, range(6), [object() for _ in range(6)], 1)
+    monkeypatch.setattr(batch_module, "_THREADED_PIXELS", 0)
+    monkeypatch.setattr(batch_module.os, "cpu_count", lambda: 4)
+    distinct = batch_module.host_map(where, range(6), [object() for _ in range(6)], 1)
     assert [b for b, _ in distinct] == list(range(6))
     assert all(name.startswith("kc-host") for _, name in distinct)
     shared = object()
     assert all(
         name == threading.current_thread().name
-        for _, name in noise.host_map(where, range(6), [shared] * 6, 1)
+        for _, name in batch_module.host_map(where, range(6), [shared] * 6, 1)
     )
     # and a threaded batch equals the CPU kernels sample by sample
     x = _batch("rgba", "float32", count=4)

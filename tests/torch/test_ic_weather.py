@@ -108,12 +108,12 @@ def test_a_batch_may_mix_generators_and_random_states(name, textures):
 def test_large_batches_draw_in_host_threads_as_in_order(name, textures, monkeypatch):
     # Two samples of 96 x 128 per severity are above a lowered threads' threshold: each sample's
     # draws stay its own. The pool is spied on, so the test fails if the threads were not used.
-    from keypoint_corrupt.torch.imagenet_c import noise as torch_noise
+    from keypoint_corrupt.torch import _batch as host_pool_module
 
-    monkeypatch.setattr(torch_noise, "_THREADED_PIXELS", 1 << 14)
+    monkeypatch.setattr(host_pool_module, "_THREADED_PIXELS", 1 << 14)
     calls = []
-    pool = torch_noise._host_pool
-    monkeypatch.setattr(torch_noise, "_host_pool", lambda pid: calls.append(pid) or pool(pid))
+    pool = host_pool_module._host_pool
+    monkeypatch.setattr(host_pool_module, "_host_pool", lambda pid: calls.append(pid) or pool(pid))
     real = _coco(96, 128).transpose(2, 0, 1)
     x = torch.from_numpy(np.stack([np.roll(real, 9 * b, axis=2) for b in range(4)]))
     worst, _ = _compare(

@@ -208,7 +208,7 @@ def test_errors_name_the_argument_and_the_value():
 
 
 def test_threaded_host_draws_give_the_serial_results():
-    # 6 x 3 x 64 x 64 = 73,728 values: above the thread pool's threshold (imagenet_c.noise.host_map)
+    # 6 x 3 x 64 x 64 = 73,728 values: above the thread pool's threshold (_batch.host_map)
     x = torch.full((6, 3, 64, 64), 120, dtype=torch.uint8)
     threaded = [R.apply_config(n, x, rngs=list(range(6)))[0] for n in ("noise-gaussian", "noise-saltpepper")]
     shared = np.random.default_rng(9)  # one generator for two samples: drawn in order, serially

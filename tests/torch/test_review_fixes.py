@@ -18,10 +18,10 @@ from keypoint_corrupt.functional import imagenet_c as FI
 from keypoint_corrupt.registry import CONFIGS, apply_corruption, register_config, unregister_config
 from keypoint_corrupt.suites import get_suite, register_suite, unregister_suite
 from keypoint_corrupt.torch import Corruption, SuiteSampler, get_kernel
+from keypoint_corrupt.torch import _batch as host_pool_module
 from keypoint_corrupt.torch._batch import shares_source, to_numpy
 from keypoint_corrupt.torch.imagenet_c import NAMES
 from keypoint_corrupt.torch.imagenet_c import color as torch_color
-from keypoint_corrupt.torch.imagenet_c import noise as torch_noise
 from keypoint_corrupt.torch.reference import fill_boxes
 from keypoint_corrupt.transforms import ImageNetC
 
@@ -126,14 +126,14 @@ def test_generators_on_one_bit_generator_are_drawn_in_order_in_the_calling_threa
     gens = [np.random.Generator(bit) for _ in range(4)]
     assert shares_source(gens) and shares_source([np.random.RandomState(bit), gens[0]])
     assert not shares_source([np.random.default_rng(1), np.random.default_rng(1)])
-    monkeypatch.setattr(torch_noise.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(host_pool_module.os, "cpu_count", lambda: 4)
     threads = []
 
     def work(b):
         threads.append(threading.current_thread())
         return b
 
-    torch_noise.host_map(work, range(4), gens, 1 << 20)
+    host_pool_module.host_map(work, range(4), gens, 1 << 20)
     assert threads == [threading.main_thread()] * 4
     images = np.random.default_rng(0).random((4, 130, 130, 3), dtype=np.float32)  # above the threshold
     x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()

@@ -45,12 +45,13 @@ from keypoint_corrupt.torch._batch import (
     check_batch,
     check_rngs,
     check_severities,
+    host_map,
     reflect101_index,
+    restore_channels,
     rgb255,
     severity_groups,
     shares_source,
 )
-from keypoint_corrupt.torch.imagenet_c.noise import host_map
 
 __all__ = ["defocus_blur", "gaussian_blur", "glass_blur", "motion_blur", "zoom_blur"]
 
@@ -126,11 +127,7 @@ def run_groups(
     for params, on, draws in plan:
         result = kernel(rgb.index_select(0, on), is_u8, params, draws)
         out[on] = to_dtype(result, is_u8)
-    if images.shape[1] == 1:
-        return out[:, :1].contiguous()
-    if images.shape[1] == 4:
-        return torch.cat([out, images[:, 3:]], dim=1)
-    return out
+    return restore_channels(out, images)
 
 
 def to_dtype(result: torch.Tensor, is_u8: bool) -> torch.Tensor:

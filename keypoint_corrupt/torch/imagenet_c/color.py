@@ -28,8 +28,15 @@ import torch
 
 from keypoint_corrupt.functional.imagenet_c import color as cpu
 from keypoint_corrupt.functional.imagenet_c.params import PARAMS
-from keypoint_corrupt.torch._batch import RngBatch, check_batch, check_rngs, check_severities, severity_groups
-from keypoint_corrupt.torch.imagenet_c.noise import finish, rgb_values
+from keypoint_corrupt.torch._batch import (
+    RngBatch,
+    check_batch,
+    check_rngs,
+    check_severities,
+    finish_rgb,
+    rgb_values,
+    severity_groups,
+)
 
 __all__ = ["brightness", "contrast", "saturate"]
 
@@ -82,7 +89,7 @@ def _hsv_adjusted(
         out[index] = _hsv_to_rgb(*hsv) * 255
     stored = out.clamp(0.0, 255.0)  # the CPU ``store``: clipped, then uint8 or float32
     stored = stored.to(torch.uint8 if images.dtype == torch.uint8 else torch.float32)
-    return finish(stored, images)
+    return finish_rgb(stored, images)
 
 
 def _groups(images: object, severity: object, rngs: RngBatch) -> dict[int, torch.Tensor]:
@@ -214,8 +221,8 @@ def contrast(
         tables = _contrast_tables(images, factors)
         index = rgb_values(images).to(torch.long).flatten(2)
         looked_up = torch.gather(tables, 2, index).view(batch, 3, *images.shape[2:])
-        return finish(looked_up, images)
+        return finish_rgb(looked_up, images)
     rgb = rgb_values(images)
     means = rgb.to(torch.float64).mean(dim=(2, 3), keepdim=True).to(torch.float32)
     factor = torch.tensor(factors, dtype=torch.float32, device=images.device).view(batch, 1, 1, 1)
-    return finish((rgb - means) * factor + means, images)
+    return finish_rgb((rgb - means) * factor + means, images)

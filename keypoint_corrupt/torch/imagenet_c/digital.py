@@ -30,11 +30,13 @@ from keypoint_corrupt.torch._batch import (
     check_batch,
     check_rngs,
     check_severities,
+    finish_rgb,
     from_numpy,
+    host_map,
+    rgb_values,
     severity_groups,
     to_numpy,
 )
-from keypoint_corrupt.torch.imagenet_c.noise import finish, host_map, rgb_values
 
 __all__ = ["jpeg_compression", "pixelate"]
 
@@ -117,7 +119,7 @@ def pixelate(
     for level, index in severity_groups(levels).items():
         index = index.to(images.device)
         out[index] = _pixelated(values[index], PARAMS["pixelate"][level - 1])
-    return finish(out, images)
+    return finish_rgb(out, images)
 
 
 def jpeg_compression(

@@ -35,8 +35,15 @@ import torch
 
 from keypoint_corrupt.functional.imagenet_c import elastic as cpu
 from keypoint_corrupt.functional.imagenet_c._common import as_draws
-from keypoint_corrupt.torch._batch import RngBatch, check_batch, check_rngs, check_severities
-from keypoint_corrupt.torch.imagenet_c.noise import finish, host_map, rgb_values
+from keypoint_corrupt.torch._batch import (
+    RngBatch,
+    check_batch,
+    check_rngs,
+    check_severities,
+    finish_rgb,
+    host_map,
+    rgb_values,
+)
 
 __all__ = ["elastic_transform", "remap_reflect"]
 
@@ -270,9 +277,9 @@ def elastic_transform(
         # As the CPU kernel: interpolate value / 255 in float32, scale back, clip and truncate.
         unit = values.to(torch.float32) / torch.tensor(255.0, dtype=torch.float32, device=device)
         warped = remap_reflect(unit, map_x, map_y) * torch.tensor(255.0, dtype=torch.float32, device=device)
-        result = finish(warped.clamp(0.0, 255.0).to(torch.uint8), images)
+        result = finish_rgb(warped.clamp(0.0, 255.0).to(torch.uint8), images)
     else:
-        result = finish(remap_reflect(values, map_x, map_y), images)
+        result = finish_rgb(remap_reflect(values, map_x, map_y), images)
     if moved is None:
         return result
     return result, _moved_like(moved, keypoints, device)

@@ -28,11 +28,8 @@ torch.Size([2, 3, 8, 8])
 
 from __future__ import annotations
 
-import functools
-import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -46,7 +43,9 @@ from keypoint_corrupt.torch._batch import (
     check_batch,
     check_rngs,
     check_severities,
-    shares_source,
+    finish_rgb,
+    host_map,
+    rgb_values,
     to_numpy,
 )
 
@@ -62,10 +61,6 @@ __all__ = [
     "shot_noise",
     "speckle_noise",
 ]
-
-_T = TypeVar("_T")
-#: Below this many pixels per batch (``B x H x W``) the host work runs in the calling thread.
-_THREADED_PIXELS = 1 << 16
 
 #: A host draw: (image b as H x W x 3 on the 0..255 scale or None, its shape, dtype, params,
 #: draws) -> the sample's draws as H x W x 3 arrays (one or more).
@@ -203,7 +198,7 @@ def _run_device(
     levels = check_severities(severity, batch)
     gens = device_generators(check_rngs(rngs, batch), images.device)
     params = [float(PARAMS[name][s - 1]) for s in levels]
-    return finish(apply(rgb_values(images), params, gens), images)
+    return finish_rgb(apply(rgb_values(images), params, gens), images)
 
 
 def _dispatch(
@@ -218,75 +213,6 @@ def _dispatch(
     if check_draws(draws) == "device":
         return _run_device(images, severity, rngs, name, device)
     return host()
-
-
-def rgb_values(images: torch.Tensor) -> torch.Tensor:
-    """Return the batch's RGB on the 0..255 scale as the CPU kernels see it (uint8, or float32 x 255).
-
-    Examples
-    --------
-    >>> rgb_values(torch.zeros(1, 1, 2, 2, dtype=torch.uint8)).shape
-    torch.Size([1, 3, 2, 2])
-    """
-    rgb = images[:, :3] if images.shape[1] >= 3 else images.expand(-1, 3, -1, -1)
-    if images.dtype == torch.uint8:
-        return rgb
-    return rgb * torch.tensor(255.0, dtype=torch.float32, device=images.device)
-
-
-def finish(result: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Finish a ``B x 3 x H x W`` result (any float dtype, or uint8) as the CPU ``run_rgb`` does.
-
-    ``result`` is consumed (modified in place). A float result is clipped in its own dtype
-    (float64 stays float64, as NumPy clips the ``RandomState`` formulas), then truncated to
-    uint8 or divided by 255 and cast to float32.
-
-    Examples
-    --------
-    >>> like = torch.zeros(1, 1, 1, 1, dtype=torch.uint8)
-    >>> finish(torch.full((1, 3, 1, 1), 254.9999999, dtype=torch.float64), like).item()
-    254
-    """
-    if result.dtype != torch.uint8 or like.dtype != torch.uint8:
-        result = result.clamp_(0.0, 255.0)  # the kernels' own result: consumed in place
-        result = result.to(torch.uint8) if like.dtype == torch.uint8 else result.div_(255.0).to(torch.float32)
-    if like.shape[1] == 1:
-        return result[:, :1].contiguous()
-    if like.shape[1] == 4:
-        return torch.cat([result, like[:, 3:]], dim=1)
-    return result.contiguous()
-
-
-@functools.cache
-def _host_pool(pid: int) -> ThreadPoolExecutor:
-    """One pool per process: a forked child (a DataLoader worker) must not reuse its parent's threads."""
-    return ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1), thread_name_prefix=f"kc-host-{pid}")
-
-
-@torch.compiler.disable
-def host_map(
-    work: Callable[[int], _T], samples: Sequence[int], sources: Sequence[object], pixels: int
-) -> list[_T]:
-    """Run ``work(b)`` for every sample ``b`` on the host: in a thread pool for large batches.
-
-    NumPy's generators and OpenCV release the GIL, so per-sample draws run in parallel. The
-    threads are used only when every sample has its own random stream (distinct bit
-    generators: :func:`~keypoint_corrupt.torch._batch.source_key`, so two ``Generator`` objects
-    on one ``BitGenerator`` count as one), so each sample's draws are the same whatever the
-    scheduling; otherwise the samples run one after the other, in order. ``pixels`` is the
-    batch's size in pixels (``B x H x W``, channels not counted): below :data:`_THREADED_PIXELS`
-    everything runs in the calling thread. Host work: excluded from ``torch.compile`` graphs.
-
-    Examples
-    --------
-    >>> host_map(lambda b: b * b, [0, 1, 2], [None, None, None], 10)
-    [0, 1, 4]
-    """
-    samples = list(samples)
-    distinct = not shares_source([sources[b] for b in samples])
-    if len(samples) < 2 or pixels < _THREADED_PIXELS or not distinct or (os.cpu_count() or 1) < 2:
-        return [work(b) for b in samples]
-    return list(_host_pool(os.getpid()).map(work, samples))
 
 
 def _banded_draws(
@@ -368,10 +294,10 @@ def _run(
     groups = _draw_groups(images, severity, rngs, name, draw, needs_image)
     if len(groups) == 1:  # one severity and one kind of source: no gathering or scattering
         ((level, legacy, _, stacked),) = groups
-        return finish(apply(values, stacked, PARAMS[name][level - 1], legacy), images)
+        return finish_rgb(apply(values, stacked, PARAMS[name][level - 1], legacy), images)
     out = torch.empty_like(images)
     for level, legacy, index, stacked in groups:
-        out[index] = finish(apply(values[index], stacked, PARAMS[name][level - 1], legacy), images[index])
+        out[index] = finish_rgb(apply(values[index], stacked, PARAMS[name][level - 1], legacy), images[index])
     return out
 
 
